@@ -1,0 +1,206 @@
+// The one place that reads process.env. Everything else receives a frozen, typed Config.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Configuration error: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface VarSpec<T> {
+  /** Secrets may come from NAME_FILE and are never printed. */
+  secret?: boolean;
+  description: string;
+  parse: (raw: string | undefined, name: string) => T;
+  /** Shown in the README/`accunode config` table. */
+  defaultText?: string;
+}
+
+function fail(name: string, message: string): never {
+  throw new ConfigError(name, message);
+}
+
+const str =
+  (def?: string) =>
+  (raw: string | undefined): string | undefined =>
+    raw === undefined || raw === '' ? def : raw;
+
+const reqStr =
+  (def: string) =>
+  (raw: string | undefined): string =>
+    raw === undefined || raw === '' ? def : raw;
+
+const int =
+  (def: number, min: number, max: number) =>
+  (raw: string | undefined, name: string): number => {
+    if (raw === undefined || raw === '') return def;
+    if (!/^-?\d+$/.test(raw.trim())) fail(name, `must be an integer, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) fail(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+
+const bool =
+  (def: boolean) =>
+  (raw: string | undefined, name: string): boolean => {
+    if (raw === undefined || raw === '') return def;
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    return fail(name, `must be true or false, got "${raw}"`);
+  };
+
+const oneOf =
+  <T extends string>(def: T, values: readonly T[]) =>
+  (raw: string | undefined, name: string): T => {
+    if (raw === undefined || raw === '') return def;
+    if (!(values as readonly string[]).includes(raw)) fail(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw as T;
+  };
+
+function checkUrl(raw: string, name: string, protocols: string[]): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    // Never echo the value: a URL usually carries a password.
+    return fail(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(u.protocol)) fail(name, `must use ${protocols.join(' or ')} (got ${u.protocol})`);
+  return raw;
+}
+
+const url =
+  (protocols: string[]) =>
+  (raw: string | undefined, name: string): string | undefined =>
+    raw === undefined || raw === '' ? undefined : checkUrl(raw, name, protocols);
+
+const urlList =
+  (protocols: string[]) =>
+  (raw: string | undefined, name: string): string[] =>
+    raw === undefined || raw.trim() === ''
+      ? []
+      : raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+          .map((s) => checkUrl(s, name, protocols));
+
+const PG = ['postgres:', 'postgresql:'];
+const REDIS = ['redis:', 'rediss:'];
+const HTTP = ['http:', 'https:'];
+
+const thresholds = (raw: string | undefined, name: string): [number, number, number] => {
+  if (raw === undefined || raw === '') return [0.02, 0.05, 0.15];
+  const parts = raw.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p) || p <= 0 || p >= 1))
+    fail(name, 'must be three probabilities between 0 and 1, e.g. "0.02,0.05,0.15"');
+  const [a, b, c] = parts as [number, number, number];
+  if (!(a < b && b < c)) fail(name, 'must be increasing (MEDIUM < HIGH < CRITICAL boundaries)');
+  return [a, b, c];
+};
+
+const trustProxy = (raw: string | undefined, name: string): string[] | false => {
+  if (raw === undefined || raw.trim() === '' || raw === 'false') return false;
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const entry of list) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry) && entry !== 'loopback')
+      fail(name, `must list proxy addresses or CIDR ranges (got "${entry}")`);
+  }
+  return list;
+};
+
+export const CONFIG_SPEC = {
+  NODE_ENV: { description: 'production | development | test', parse: oneOf('development', ['production', 'development', 'test'] as const), defaultText: 'development' },
+  PORT: { description: 'HTTP port of the api', parse: int(8000, 0, 65535), defaultText: '8000' },
+  HOST: { description: 'HTTP bind address', parse: reqStr('127.0.0.1'), defaultText: '127.0.0.1' },
+  LOG_LEVEL: { description: 'pino log level', parse: oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), defaultText: 'info' },
+  ACCUNODE_DATA_DIR: { description: 'embedded database, backups, generated secrets', parse: reqStr('./.accunode'), defaultText: './.accunode' },
+  DATABASE_URL: { secret: true, description: 'app_user connection (row-level security applies)', parse: url(PG) },
+  DATABASE_ADMIN_URL: { secret: true, description: 'owner connection: migrations, maintenance, diagnostics, backups', parse: url(PG) },
+  DATABASE_READ_URLS: { secret: true, description: 'comma list of read replicas (analytics, reports)', parse: urlList(PG), defaultText: '(none)' },
+  DATABASE_MONITOR_URL: { secret: true, description: 'monitoring_user connection for operations commands', parse: url(PG), defaultText: 'derived from the admin URL' },
+  DATABASE_POOL_SIZE: { description: 'connections per pool', parse: int(10, 1, 500), defaultText: '10' },
+  DATABASE_PREPARE: { description: 'named prepared statements (false behind PgBouncer transaction mode)', parse: bool(true), defaultText: 'true' },
+  REDIS_URL: { secret: true, description: 'sessions, rate limits, queues (noeviction, AOF)', parse: url(REDIS) },
+  CACHE_REDIS_URL: { secret: true, description: 'evictable cache (allkeys-lru); defaults to REDIS_URL', parse: url(REDIS), defaultText: 'REDIS_URL' },
+  APP_USER_PASSWORD: { secret: true, description: 'password of app_user (generated when absent)', parse: str() },
+  READONLY_USER_PASSWORD: { secret: true, description: 'password of readonly_user (generated when absent)', parse: str() },
+  ANALYTICS_USER_PASSWORD: { secret: true, description: 'password of analytics_user (generated when absent)', parse: str() },
+  MONITORING_USER_PASSWORD: { secret: true, description: 'password of monitoring_user (generated when absent)', parse: str() },
+  MAINTENANCE_USER_PASSWORD: { secret: true, description: 'password of maintenance_user (generated when absent)', parse: str() },
+  SESSION_TTL_SECONDS: { description: 'sliding session lifetime (Redis TTL)', parse: int(86_400, 60, 30 * 86_400), defaultText: '86400' },
+  SESSION_ABSOLUTE_TTL_SECONDS: { description: 'absolute cap on a session', parse: int(30 * 86_400, 60, 365 * 86_400), defaultText: '2592000' },
+  TRUST_PROXY: { description: 'proxies whose X-Forwarded-For is trusted (comma list of addresses/CIDRs)', parse: trustProxy, defaultText: '(none)' },
+  RATE_LIMIT_DEFAULT: { description: 'requests per hour per user and endpoint', parse: int(1000, 1, 10_000_000), defaultText: '1000' },
+  RATE_LIMIT_PREDICTIONS: { description: 'prediction requests per hour per user and endpoint', parse: int(5000, 1, 10_000_000), defaultText: '5000' },
+  RATE_LIMIT_BULK: { description: 'bulk uploads per hour per user', parse: int(20, 1, 100_000), defaultText: '20' },
+  RATE_LIMIT_ADMIN: { description: 'admin requests per hour per user and endpoint', parse: int(500, 1, 10_000_000), defaultText: '500' },
+  RATE_LIMIT_ANONYMOUS: { description: 'unauthenticated requests per hour per IP and endpoint', parse: int(300, 1, 10_000_000), defaultText: '300' },
+  RATE_LIMIT_LOGIN: { description: 'login attempts per hour per account (and per IP)', parse: int(10, 1, 100_000), defaultText: '10' },
+  BULK_MAX_UPLOAD_BYTES: { description: 'largest accepted bulk file', parse: int(100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024), defaultText: '104857600' },
+  BACKUP_DIR: { description: 'where backups go', parse: str(), defaultText: '$ACCUNODE_DATA_DIR/backups' },
+  BACKUP_ENCRYPTION_KEY: { secret: true, description: 'encrypts backups at rest when set', parse: str() },
+  ALARM_WEBHOOK_URL: { secret: true, description: 'alarm and failover notifications', parse: url(HTTP) },
+  RISK_THRESHOLDS: { description: 'where MEDIUM, HIGH and CRITICAL begin, as probabilities (LOW < 0.02 <= MEDIUM < 0.05 <= HIGH <= 0.15 < CRITICAL)', parse: thresholds, defaultText: '0.02,0.05,0.15' },
+  MODELS_DIR: { description: 'model artifacts directory', parse: str(), defaultText: '<package>/models' },
+  LOCAL_PG_PORT: { description: 'with no database URL: a PostgreSQL listening on this local port is used, else an embedded one is started on it', parse: int(5432, 1, 65535), defaultText: '5432' },
+  LOCAL_REDIS_PORT: { description: 'with no REDIS_URL: a Redis listening on this local port is used, else redis-server is started on it', parse: int(6379, 1, 65535), defaultText: '6379' },
+  SEED_DEMO: { description: 'seed a demo tenant on an empty database at `up`', parse: bool(true), defaultText: 'true' },
+} satisfies Record<string, VarSpec<unknown>>;
+
+type Spec = typeof CONFIG_SPEC;
+export type Config = Readonly<{ [K in keyof Spec]: ReturnType<Spec[K]['parse']> }> & {
+  readonly backupDir: string;
+  readonly dataDir: string;
+};
+
+export const SECRET_VARIABLES: readonly string[] = Object.entries(CONFIG_SPEC)
+  .filter(([, s]) => (s as VarSpec<unknown>).secret)
+  .map(([k]) => k);
+
+/** Reads NAME, or the file named by NAME_FILE (secrets mounted by an orchestrator). */
+function readRaw(env: Env, name: string): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && direct !== '' && file) fail(name, `and ${name}_FILE are both set; set only one`);
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      return fail(`${name}_FILE`, `names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return direct;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(CONFIG_SPEC)) {
+    out[name] = (spec as VarSpec<unknown>).parse(readRaw(env, name), name);
+  }
+  const dataDir = path.resolve(out.ACCUNODE_DATA_DIR as string);
+  out.dataDir = dataDir;
+  out.backupDir = path.resolve((out.BACKUP_DIR as string | undefined) ?? path.join(dataDir, 'backups'));
+  if ((out.SESSION_ABSOLUTE_TTL_SECONDS as number) < (out.SESSION_TTL_SECONDS as number))
+    fail('SESSION_ABSOLUTE_TTL_SECONDS', 'must be at least SESSION_TTL_SECONDS');
+  return Object.freeze(out) as Config;
+}
+
+/** Variables in the README table, with defaults. */
+export function describeConfig(): Array<{ name: string; secret: boolean; default: string; description: string }> {
+  return Object.entries(CONFIG_SPEC).map(([name, s]) => {
+    const spec = s as VarSpec<unknown>;
+    return { name, secret: !!spec.secret, default: spec.defaultText ?? '', description: spec.description };
+  });
+}
