@@ -1,0 +1,25 @@
+import { createHash } from 'node:crypto';
+import { loadMigrations } from '../../src/db/migrate.js';
+
+// Tests run against real servers: the machine's PostgreSQL and Redis unless these say otherwise
+// (the scale-out suite points them at PgBouncer, TLS, a cluster...).
+export const TEST_PG_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const TEST_ROLE_PASSWORD = 'accunode-test-password';
+
+/** The template's name changes whenever a migration does, so a stale template is never used. */
+export function templateName(): string {
+  const h = createHash('sha256');
+  for (const m of loadMigrations()) h.update(m.file + m.checksum);
+  return `accunode_tpl_${h.digest('hex').slice(0, 12)}`;
+}
+
+export function urlFor(database: string, user?: string, password?: string): string {
+  const u = new URL(TEST_PG_ADMIN_URL);
+  u.pathname = '/' + database;
+  if (user) {
+    u.username = user;
+    u.password = password ?? '';
+  }
+  return u.toString();
+}
