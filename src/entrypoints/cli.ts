@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError, describeConfig } from '../config/index.js';
+import { MissingServiceError } from '../ops/local-services.js';
+import { registerDbCommands } from '../cli/db.js';
+import { registerModelCommands } from '../cli/model.js';
+import { formatTable, printResult } from '../cli/output.js';
+import { runUp } from './up.js';
+
+const program = new Command();
+program
+  .name('accunode')
+  .description('AccuNode: corporate default-risk predictions on PostgreSQL + Redis')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+program
+  .command('up')
+  .description('migrate, set up roles, seed a demo tenant on an empty database, and run the api (+ worker + scheduler)')
+  .action(async () => {
+    await runUp();
+  });
+
+program
+  .command('api')
+  .description('run the HTTP API only (expects a migrated database)')
+  .action(async () => {
+    await runUp({ prepare: false });
+  });
+
+program
+  .command('config')
+  .description('list the configuration variables')
+  .option('--json', 'print JSON')
+  .action((opts: { json?: boolean }) => {
+    const rows = describeConfig();
+    printResult(opts.json, rows, () => formatTable(rows));
+  });
+
+registerDbCommands(program);
+registerModelCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError || err instanceof MissingServiceError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(2);
+  }
+  process.stderr.write(`accunode: ${(err as Error).message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,73 @@
+// Wiring shared by the entrypoints: which database and Redis, roles, pools.
+import { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../logging.js';
+import { createPool, type Sql } from '../db/pool.js';
+import { migrate } from '../db/migrate.js';
+import { APP_ROLES, ROLE_PASSWORD_VARIABLE, applyRolePasswords, resolveRolePassword, type AppRole } from '../db/roles.js';
+import { resolveDatabase, resolveRedis, withCredentials, type ResolvedDatabase, type ResolvedRedis } from '../ops/local-services.js';
+import type { Shutdown } from './shutdown.js';
+
+export function rolePasswords(config: Config): Record<AppRole, string> {
+  const out = {} as Record<AppRole, string>;
+  for (const role of APP_ROLES) {
+    const configured = config[ROLE_PASSWORD_VARIABLE[role] as keyof Config] as string | undefined;
+    out[role] = resolveRolePassword(role, configured, config.dataDir);
+  }
+  return out;
+}
+
+export interface Databases {
+  resolved: ResolvedDatabase;
+  adminSql: Sql;
+  appUrl: string;
+}
+
+/** The owner connection, migrated and with role passwords set when asked. */
+export async function prepareDatabase(
+  config: Config,
+  log: Logger,
+  shutdown: Shutdown | null,
+  opts: { migrate: boolean; roles: boolean },
+): Promise<Databases> {
+  const resolved = await resolveDatabase(
+    {
+      databaseUrl: config.DATABASE_URL,
+      adminUrl: config.DATABASE_ADMIN_URL,
+      dataDir: config.dataDir,
+      embeddedPort: config.LOCAL_PG_PORT,
+    },
+    log,
+  );
+  if (resolved.stop) shutdown?.add('embedded postgres', resolved.stop);
+  const adminSql = createPool(resolved.adminUrl, { max: 2, applicationName: 'accunode-admin', prepare: config.DATABASE_PREPARE });
+  shutdown?.add('admin pool', () => adminSql.end({ timeout: 5 }));
+  if (opts.migrate) {
+    const res = await migrate(adminSql, { log: (m) => log.info(m) });
+    log.info({ applied: res.applied.length, already: res.alreadyApplied }, 'migrations up to date');
+  }
+  const passwords = config.DATABASE_URL && !opts.roles ? null : rolePasswords(config);
+  if (opts.roles && passwords) await applyRolePasswords(adminSql, passwords);
+  const appUrl = resolved.appUrl ?? withCredentials(resolved.adminUrl, 'app_user', passwords?.app_user);
+  return { resolved, adminSql, appUrl };
+}
+
+export function createAppPool(config: Config, url: string, name: string): Sql {
+  return createPool(url, { max: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: name });
+}
+
+export function createRedis(url: string, name: string, opts: { forQueue?: boolean } = {}): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    // BullMQ needs null; for request-path clients a bounded retry turns an outage into errors
+    // the caller can handle instead of requests hanging forever.
+    maxRetriesPerRequest: opts.forQueue ? null : 2,
+    lazyConnect: false,
+  });
+}
+
+export async function prepareRedis(config: Config, log: Logger, shutdown: Shutdown | null): Promise<ResolvedRedis> {
+  const r = await resolveRedis({ url: config.REDIS_URL, dataDir: config.dataDir, port: config.LOCAL_REDIS_PORT }, log);
+  if (r.stop) shutdown?.add('redis-server', r.stop);
+  return r;
+}

@@ -1,0 +1,48 @@
+import type { Logger } from '../logging.js';
+
+type Closer = { name: string; close: () => Promise<unknown> };
+
+/**
+ * Closes what a process opened, last opened first, once, on SIGINT/SIGTERM: the api stops
+ * accepting requests and drains, then pools and servers close, then an embedded database stops
+ * (so Ctrl-C leaves no orphan). A second signal exits at once.
+ */
+export class Shutdown {
+  private closers: Closer[] = [];
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly log: Logger) {}
+
+  add(name: string, close: () => Promise<unknown>): void {
+    this.closers.push({ name, close });
+  }
+
+  install(): void {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        this.log.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      this.log.info({ signal: sig }, 'shutting down');
+      void this.run().then(() => process.exit(0));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const c of [...this.closers].reverse()) {
+        try {
+          await c.close();
+        } catch (err) {
+          this.log.warn({ err, step: c.name }, 'error while shutting down');
+        }
+      }
+    })();
+    return this.running;
+  }
+}

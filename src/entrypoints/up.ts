@@ -1,0 +1,44 @@
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logging.js';
+import { seedDemo } from '../services/seed.js';
+import { loadModels } from '../services/model-store.js';
+import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
+import { Shutdown } from './shutdown.js';
+import { startApi } from './api.js';
+
+/**
+ * `npm start` (prepare = migrate, roles, seed) or `accunode api` (serve only: the database is
+ * expected to be migrated by a deploy step or by `up`).
+ */
+export async function runUp(opts: { prepare: boolean } = { prepare: true }): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL);
+  const shutdown = new Shutdown(log);
+  shutdown.install();
+  try {
+    const db = await prepareDatabase(config, log, shutdown, { migrate: opts.prepare, roles: opts.prepare });
+    if (opts.prepare && config.SEED_DEMO) {
+      const seed = await seedDemo(db.adminSql, config.dataDir);
+      if (seed.seeded) {
+        // Printed once, on purpose, to the terminal (not the log stream).
+        process.stdout.write(
+          `\nDemo tenant created. Sign in as ${seed.email} (username "admin") with password:\n\n    ${seed.password}\n\n` +
+            `(also written to ${seed.passwordFile}, mode 0600)\n\n`,
+        );
+      }
+    }
+    const [medium, high, critical] = config.RISK_THRESHOLDS;
+    const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
+    log.info({ models: engine.models }, 'risk models loaded');
+    const redisInfo = await prepareRedis(config, log, shutdown);
+    const sql = createAppPool(config, db.appUrl, 'accunode-api');
+    shutdown.add('app pool', () => sql.end({ timeout: 5 }));
+    const redis = createRedis(redisInfo.url, 'accunode-api');
+    shutdown.add('redis', () => redis.quit());
+    const { url } = await startApi(config, log, shutdown, { sql, redis, modelsReady: () => true });
+    process.stdout.write(`AccuNode is running at ${url}  (health: ${url}/health/ready, API: ${url}/api/v1)\n`);
+  } catch (err) {
+    await shutdown.run();
+    throw err;
+  }
+}
