@@ -1,0 +1,331 @@
+/**
+ * `accunode model ...`: reference data, training, evaluation, model info and LightGBM import.
+ * All file reading and writing for the risk engine happens here or in model-store.ts; src/risk
+ * stays pure.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import {
+  compileModel,
+  datasetToCsv,
+  evaluateModel,
+  generateReferenceData,
+  importLightGbm,
+  parseLabelledCsv,
+  RATINGS,
+  TARGET_DEFAULT_RATES,
+  trainModel,
+  validateArtifact,
+  withReplacedGbm,
+  type ComponentName,
+  type Metrics,
+  type ModelArtifact,
+  type ModelKind,
+  type TrainReport,
+} from '../risk/index.js';
+import { defaultModelsDir, MODEL_FILES, readArtifact } from '../services/model-store.js';
+import { formatTable, printResult } from './output.js';
+
+function parseKind(v: string): ModelKind {
+  if (v !== 'annual' && v !== 'quarterly') throw new Error(`--kind must be "annual" or "quarterly", got "${v}"`);
+  return v;
+}
+
+function parseIntOpt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got "${v}"`);
+    return n;
+  };
+}
+
+/** Runs an action, turning thrown errors into one readable line and a non-zero exit code. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      process.stderr.write(`error: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+async function writeOut(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFile(file, text);
+}
+
+async function readDataset(kind: ModelKind, file: string) {
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new Error(`cannot read ${file}: ${e.message}`);
+  });
+  return parseLabelledCsv(kind, text);
+}
+
+function metricsRows(v: Partial<Record<ComponentName, Metrics>>) {
+  return Object.entries(v).map(([component, m]) => ({
+    component,
+    rows: m.rows,
+    defaults: m.defaults,
+    auc: m.auc.toFixed(4),
+    ks: m.ks.toFixed(4),
+    brier: m.brier.toFixed(6),
+    log_loss: m.log_loss.toFixed(5),
+    calib_err: m.calibration_error.toFixed(5),
+  }));
+}
+
+function calibrationRows(m: Metrics) {
+  return m.calibration.map((c) => ({
+    decile: c.bucket,
+    rows: c.count,
+    defaults: c.defaults,
+    mean_predicted: (c.mean_predicted * 100).toFixed(3) + '%',
+    observed: (c.observed_rate * 100).toFixed(3) + '%',
+  }));
+}
+
+function metricsText(title: string, v: Partial<Record<ComponentName, Metrics>>): string {
+  const blend = v.blend;
+  return [
+    title,
+    formatTable(metricsRows(v)),
+    '',
+    ...(blend ? ['Calibration of the blend by decile of predicted probability', formatTable(calibrationRows(blend))] : []),
+  ].join('\n');
+}
+
+export function reportMarkdown(r: TrainReport): string {
+  const md = (rows: Array<Record<string, unknown>>): string => {
+    if (rows.length === 0) return '';
+    const cols = Object.keys(rows[0]!);
+    return [`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`, ...rows.map((x) => `| ${cols.map((c) => String(x[c])).join(' | ')} |`)].join('\n');
+  };
+  const parts = [
+    `# Training report: ${r.name} ${r.version} (${r.kind})`,
+    '',
+    r.reference_model ? '**Reference model**: trained on the synthetic reference portfolio, not on real defaults.' : '',
+    '',
+    `Data: ${r.data.label}, ${r.data.rows} rows, ${r.data.defaults} defaults; train ${r.data.train_rows}, validation ${r.data.validation_rows}, split seed ${r.data.seed}.`,
+    '',
+    '## Validation metrics',
+    '',
+    md(metricsRows(r.validation)),
+    '',
+    `Blend (fitted on validation): intercept ${r.blend.intercept}, weights ${JSON.stringify(r.blend.weights)} on component log-odds.`,
+    '',
+  ];
+  for (const [k, m] of Object.entries(r.validation)) {
+    parts.push(`### Calibration: ${k}`, '', md(calibrationRows(m)), '');
+  }
+  parts.push('## Scorecard', '', md(r.binning.map((b) => ({ ...b, coefficient: r.logistic.coefficients[b.field] }))), '');
+  return parts.join('\n');
+}
+
+function reportPathFor(out: string): string {
+  return out.replace(/\.json$/i, '') + '-report.json';
+}
+
+function modelSummaryRow(a: ModelArtifact) {
+  const vm = a.validation_metrics ?? {};
+  return {
+    kind: a.kind,
+    name: a.name,
+    version: a.version,
+    reference: a.reference_model,
+    trained_at: a.trained_at ?? '-',
+    components: ['logistic', 'step', ...(a.gbm ? [`gbm(${a.gbm.source}, ${a.gbm.trees.length} trees)`] : [])].join(', '),
+    blend: Object.entries(a.blend.weights)
+      .map(([k, w]) => `${k}=${w}`)
+      .join(' '),
+    auc: vm.blend ? vm.blend.auc.toFixed(4) : '-',
+    brier: vm.blend ? vm.blend.brier.toFixed(6) : '-',
+  };
+}
+
+export function registerModelCommands(program: Command): void {
+  const model = program.command('model').description('risk models: reference data, training, evaluation, info, LightGBM import');
+
+  model
+    .command('reference-data')
+    .description('generate the seeded synthetic reference portfolio (CSV: ratios, rating, defaulted)')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--rows <n>', 'number of companies', parseIntOpt('--rows'), 100000)
+    .option('--seed <n>', 'random seed', parseIntOpt('--seed'), 1)
+    .requiredOption('--out <file>', 'CSV file to write')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind: ModelKind; rows: number; seed: number; out: string; json?: boolean }) => {
+        const ds = generateReferenceData(opts.kind, opts.rows, opts.seed);
+        await writeOut(opts.out, datasetToCsv(ds));
+        const rows = RATINGS.map((r, k) => {
+          let n = 0;
+          let d = 0;
+          ds.rating!.forEach((x, i) => {
+            if (x === r) {
+              n++;
+              d += ds.y[i]!;
+            }
+          });
+          return { rating: r, rows: n, defaults: d, default_rate: n ? d / n : 0, target: TARGET_DEFAULT_RATES[k]! };
+        });
+        printResult(opts.json, { file: opts.out, kind: opts.kind, rows: opts.rows, seed: opts.seed, by_rating: rows }, () =>
+          [
+            `wrote ${opts.rows} ${opts.kind} rows to ${opts.out} (seed ${opts.seed})`,
+            formatTable(rows.map((r) => ({ ...r, default_rate: (r.default_rate * 100).toFixed(3) + '%', target: (r.target * 100).toFixed(2) + '%' }))),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  model
+    .command('train')
+    .description('train a model family from a labelled CSV and write the artifact plus a report')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .requiredOption('--data <file>', 'CSV with the ratio columns and defaulted (0/1)')
+    .option('--out <file>', 'artifact file (default ./<kind>.json)')
+    .option('--report <file>', 'report file (default <out>-report.json; a .md twin is written too)')
+    .option('--seed <n>', 'train/validation split seed', parseIntOpt('--seed'), 42)
+    .option('--name <name>', 'model name')
+    .option('--model-version <version>', 'model version', '1.0.0')
+    .option('--not-reference', 'mark as a production model rather than a reference model')
+    .option('--no-timestamp', 'leave trained_at null so the artifact is byte-identical across runs')
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(
+        async (opts: {
+          kind: ModelKind;
+          data: string;
+          out?: string;
+          report?: string;
+          seed: number;
+          name?: string;
+          modelVersion: string;
+          notReference?: boolean;
+          timestamp: boolean;
+          json?: boolean;
+        }) => {
+          const ds = await readDataset(opts.kind, opts.data);
+          const out = opts.out ?? `${opts.kind}.json`;
+          const trainOpts: Parameters<typeof trainModel>[1] = {
+            seed: opts.seed,
+            version: opts.modelVersion,
+            referenceModel: !opts.notReference,
+            dataLabel: path.basename(opts.data),
+            trainedAt: opts.timestamp ? new Date().toISOString() : null,
+          };
+          if (opts.name) trainOpts.name = opts.name;
+          const { artifact, report } = trainModel(ds, trainOpts);
+          const reportFile = opts.report ?? reportPathFor(out);
+          await writeOut(out, JSON.stringify(artifact, null, 1) + '\n');
+          await writeOut(reportFile, JSON.stringify(report, null, 2) + '\n');
+          await writeOut(reportFile.replace(/\.json$/i, '') + '.md', reportMarkdown(report));
+          printResult(opts.json, report, () =>
+            [
+              `trained ${artifact.name} ${artifact.version} on ${report.data.train_rows} rows; wrote ${out} and ${reportFile}`,
+              `blend: intercept ${artifact.blend.intercept}, weights ${JSON.stringify(artifact.blend.weights)}`,
+              '',
+              metricsText('Validation metrics', report.validation),
+            ].join('\n'),
+          );
+        },
+      ),
+    );
+
+  model
+    .command('evaluate')
+    .description('evaluate a model on a labelled CSV: AUC, KS, Brier, calibration')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .requiredOption('--data <file>', 'CSV with the ratio columns and defaulted (0/1)')
+    .option('--model <file>', 'artifact (default: the shipped model for the kind)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind: ModelKind; data: string; model?: string; json?: boolean }) => {
+        const file = opts.model ?? path.join(defaultModelsDir(), MODEL_FILES[opts.kind]);
+        const m = compileModel(opts.kind, await readArtifact(file));
+        const ds = await readDataset(opts.kind, opts.data);
+        const res = evaluateModel(m, ds);
+        printResult(opts.json, { model: m.ref, file, data: opts.data, metrics: res }, () =>
+          metricsText(`${m.ref.name} ${m.ref.version} on ${opts.data}`, res),
+        );
+      }),
+    );
+
+  model
+    .command('info')
+    .description('show the installed models: name, version, components, blend weights, validation metrics')
+    .option('--dir <dir>', 'models directory', defaultModelsDir())
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { dir: string; json?: boolean }) => {
+        const arts: ModelArtifact[] = [];
+        for (const kind of ['annual', 'quarterly'] as const) {
+          const file = path.join(opts.dir, MODEL_FILES[kind]);
+          arts.push(validateArtifact(kind, await readArtifact(file)));
+        }
+        printResult(
+          opts.json,
+          arts.map((a) => ({
+            kind: a.kind,
+            name: a.name,
+            version: a.version,
+            reference_model: a.reference_model,
+            trained_at: a.trained_at,
+            description: a.description,
+            fields: a.fields,
+            blend: a.blend,
+            gbm: a.gbm ? { source: a.gbm.source, trees: a.gbm.trees.length } : null,
+            validation_metrics: a.validation_metrics ?? null,
+          })),
+          () => [`models in ${opts.dir}`, formatTable(arts.map(modelSummaryRow))].join('\n'),
+        );
+      }),
+    );
+
+  model
+    .command('import-lightgbm')
+    .description('import a LightGBM text model (model.txt) as the GBM component of a quarterly artifact')
+    .argument('<file>', 'LightGBM model.txt (binary objective, numerical splits)')
+    .option('--out <file>', 'artifact to write (default ./quarterly-lightgbm.json)')
+    .option('--base <file>', 'quarterly artifact supplying scorecard and blend (default: shipped model)')
+    .option('--data <file>', 'labelled quarterly CSV to refit the blend weights on (recommended)')
+    .option('--name <name>', 'model name (default: base name)')
+    .option('--model-version <version>', 'model version (default: <base version>+lightgbm)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (file: string, opts: { out?: string; base?: string; data?: string; name?: string; modelVersion?: string; json?: boolean }) => {
+        const text = await readFile(file, 'utf8').catch((e: Error) => {
+          throw new Error(`cannot read ${file}: ${e.message}`);
+        });
+        const imported = importLightGbm(text);
+        const baseFile = opts.base ?? path.join(defaultModelsDir(), MODEL_FILES.quarterly);
+        const base = validateArtifact('quarterly', await readArtifact(baseFile));
+        const replaceOpts: Parameters<typeof withReplacedGbm>[2] = { trainedAt: new Date().toISOString() };
+        if (opts.name) replaceOpts.name = opts.name;
+        if (opts.modelVersion) replaceOpts.version = opts.modelVersion;
+        if (opts.data) replaceOpts.data = await readDataset('quarterly', opts.data);
+        const { artifact, validation } = withReplacedGbm(base, imported.gbm, replaceOpts);
+        const out = opts.out ?? 'quarterly-lightgbm.json';
+        await writeOut(out, JSON.stringify(artifact, null, 1) + '\n');
+        printResult(opts.json, { out, model: { name: artifact.name, version: artifact.version }, lightgbm: imported.summary, blend: artifact.blend, validation }, () =>
+          [
+            `imported ${file} -> ${out} (${artifact.name} ${artifact.version})`,
+            formatTable([
+              {
+                lightgbm_version: imported.summary.version,
+                objective: imported.summary.objective,
+                trees: imported.summary.trees,
+                leaves: imported.summary.leaves,
+                average_output: imported.summary.average_output,
+                features: imported.summary.features.join(' '),
+              },
+            ]),
+            `blend: intercept ${artifact.blend.intercept}, weights ${JSON.stringify(artifact.blend.weights)} (${opts.data ? 'refitted on ' + opts.data : 'kept from base; pass --data to refit'})`,
+            ...(validation ? ['', metricsText('Metrics on --data', validation)] : []),
+          ].join('\n'),
+        );
+      }),
+    );
+}

@@ -1,0 +1,490 @@
+/**
+ * Gradient-boosted trees: a compact histogram-based trainer for binary log-loss with monotone
+ * constraints and learned missing-value directions, and a flat typed-array evaluator that follows
+ * LightGBM's numerical decision rules exactly (so imported LightGBM models score identically).
+ */
+import type { GbmJson, TreeJson } from './artifact.js';
+import type { FieldMeta } from './fields.js';
+
+/** Negative ratios of `negativeIsDistress` fields are mapped here: above anything storable, i.e. "the most leveraged". */
+export const NEGATIVE_SENTINEL = 1e5;
+/** LightGBM's kZeroThreshold: |x| <= this counts as zero for missing type Zero. */
+const ZERO_THRESHOLD = 1e-35;
+
+// Missing types (decision_type >> 2) & 3: 0 None (NaN read as 0), 1 Zero, 2 NaN.
+const MISSING_ZERO = 1;
+const MISSING_NAN = 2;
+
+export function missingTypeOf(decisionType: number): number {
+  return (decisionType >> 2) & 3;
+}
+
+export function defaultLeftOf(decisionType: number): boolean {
+  return (decisionType & 2) !== 0;
+}
+
+/**
+ * All trees flattened into shared typed arrays. Children >= 0 are global node indices; < 0 are
+ * ~globalLeafIndex. Per-node `nanGo`: where a NaN input goes (1 left, 0 right); `zeroGo`: 0 = zero
+ * is an ordinary value, 1 = zero goes left, 2 = zero goes right (missing type Zero).
+ */
+export class CompiledForest {
+  readonly nFeatures: number;
+  readonly featureField: Int32Array;
+  readonly negAsMax: Uint8Array;
+  readonly roots: Int32Array;
+  readonly feat: Int32Array;
+  readonly thr: Float64Array;
+  readonly left: Int32Array;
+  readonly right: Int32Array;
+  readonly nanGo: Uint8Array;
+  readonly zeroGo: Uint8Array;
+  readonly leaf: Float64Array;
+  /** Mean output of each internal node's subtree (weighted by leaf counts), for path attribution. */
+  readonly nodeMean: Float64Array;
+  readonly rootMean: Float64Array;
+  readonly init: number;
+  readonly scale: number;
+  readonly sigmoid: number;
+  /** True when some node uses missing type Zero; otherwise the hot loop skips that check. */
+  readonly anyZero: boolean;
+  private readonly xs: Float64Array;
+
+  /** `fieldOrder`: the kind's field names; inputs to rawScore are in this order. */
+  constructor(g: GbmJson, fieldOrder: readonly string[]) {
+    this.nFeatures = g.features.length;
+    this.featureField = Int32Array.from(g.features, (f) => {
+      const i = fieldOrder.indexOf(f);
+      if (i < 0) throw new Error(`GBM feature "${f}" is not an input field`);
+      return i;
+    });
+    this.negAsMax = Uint8Array.from(g.features, (f) => (g.negative_as_max.includes(f) ? 1 : 0));
+    let nNodes = 0;
+    let nLeaves = 0;
+    for (const t of g.trees) {
+      nNodes += t.num_leaves - 1;
+      nLeaves += t.num_leaves;
+    }
+    this.roots = new Int32Array(g.trees.length);
+    this.feat = new Int32Array(nNodes);
+    this.thr = new Float64Array(nNodes);
+    this.left = new Int32Array(nNodes);
+    this.right = new Int32Array(nNodes);
+    this.nanGo = new Uint8Array(nNodes);
+    this.zeroGo = new Uint8Array(nNodes);
+    this.nodeMean = new Float64Array(nNodes);
+    this.leaf = new Float64Array(nLeaves);
+    this.rootMean = new Float64Array(g.trees.length);
+    let nodeOff = 0;
+    let leafOff = 0;
+    g.trees.forEach((t, ti) => {
+      const ni = t.num_leaves - 1;
+      const mapChild = (c: number): number => (c >= 0 ? c + nodeOff : ~(~c + leafOff));
+      this.roots[ti] = ni > 0 ? nodeOff : ~leafOff;
+      for (let i = 0; i < ni; i++) {
+        const dt = t.decision_type[i]!;
+        const mt = missingTypeOf(dt);
+        const dl = defaultLeftOf(dt);
+        const g2 = nodeOff + i;
+        this.feat[g2] = t.split_feature[i]!;
+        this.thr[g2] = t.threshold[i]!;
+        this.left[g2] = mapChild(t.left_child[i]!);
+        this.right[g2] = mapChild(t.right_child[i]!);
+        // LightGBM: NaN becomes 0 unless the missing type is NaN; with type Zero that 0 then takes
+        // the default direction, with type None it is compared against the threshold.
+        if (mt === MISSING_NAN || mt === MISSING_ZERO) this.nanGo[g2] = dl ? 1 : 0;
+        else this.nanGo[g2] = 0 <= t.threshold[i]! ? 1 : 0;
+        this.zeroGo[g2] = mt === MISSING_ZERO ? (dl ? 1 : 2) : 0;
+      }
+      for (let l = 0; l < t.num_leaves; l++) this.leaf[leafOff + l] = t.leaf_value[l]!;
+      const weights = t.leaf_count && t.leaf_count.some((c) => c > 0) ? t.leaf_count : null;
+      // Subtree means bottom-up; weights fall back to equal when counts are absent.
+      const sumW = new Float64Array(Math.max(ni, 1));
+      const sumV = new Float64Array(Math.max(ni, 1));
+      const visit = (node: number): [number, number] => {
+        if (node < 0) {
+          const l = ~node;
+          const w = weights ? weights[l]! : 1;
+          return [w, w * t.leaf_value[l]!];
+        }
+        const [wl, vl] = visit(t.left_child[node]!);
+        const [wr, vr] = visit(t.right_child[node]!);
+        sumW[node] = wl + wr;
+        sumV[node] = vl + vr;
+        return [wl + wr, vl + vr];
+      };
+      if (ni > 0) {
+        visit(0);
+        for (let i = 0; i < ni; i++) this.nodeMean[nodeOff + i] = sumW[i]! > 0 ? sumV[i]! / sumW[i]! : 0;
+        this.rootMean[ti] = this.nodeMean[nodeOff]!;
+      } else {
+        this.rootMean[ti] = t.leaf_value[0]!;
+      }
+      nodeOff += ni;
+      leafOff += t.num_leaves;
+    });
+    this.init = g.init_score;
+    this.scale = g.average_output ? 1 / g.trees.length : 1;
+    this.sigmoid = g.sigmoid;
+    this.anyZero = this.zeroGo.some((z) => z !== 0);
+    this.xs = new Float64Array(this.nFeatures);
+  }
+
+  private load(x: ArrayLike<number>): Float64Array {
+    const xs = this.xs;
+    for (let f = 0; f < this.nFeatures; f++) {
+      const v = x[this.featureField[f]!]!;
+      xs[f] = this.negAsMax[f] === 1 && v < 0 ? NEGATIVE_SENTINEL : v;
+    }
+    return xs;
+  }
+
+  /** Raw score (log-odds before the sigmoid parameter) for inputs in field order, NaN = missing. */
+  rawScore(x: ArrayLike<number>): number {
+    const xs = this.load(x);
+    const roots = this.roots;
+    const feat = this.feat;
+    const thr = this.thr;
+    const left = this.left;
+    const right = this.right;
+    const nanGo = this.nanGo;
+    const zeroGo = this.zeroGo;
+    const leaf = this.leaf;
+    let sum = 0;
+    if (!this.anyZero) {
+      for (let t = 0; t < roots.length; t++) {
+        let node = roots[t]!;
+        while (node >= 0) {
+          const v = xs[feat[node]!]!;
+          // NaN fails `v <= thr`, so test it only on the right-hand path.
+          if (v <= thr[node]!) node = left[node]!;
+          else node = v !== v && nanGo[node] === 1 ? left[node]! : right[node]!;
+        }
+        sum += leaf[~node]!;
+      }
+      return this.init + sum * this.scale;
+    }
+    for (let t = 0; t < roots.length; t++) {
+      let node = roots[t]!;
+      while (node >= 0) {
+        const v = xs[feat[node]!]!;
+        if (v !== v) {
+          node = nanGo[node] === 1 ? left[node]! : right[node]!;
+        } else {
+          const z = zeroGo[node]!;
+          if (z !== 0 && v >= -ZERO_THRESHOLD && v <= ZERO_THRESHOLD) node = z === 1 ? left[node]! : right[node]!;
+          else node = v <= thr[node]! ? left[node]! : right[node]!;
+        }
+      }
+      sum += this.leaf[~node]!;
+    }
+    return this.init + sum * this.scale;
+  }
+
+  /** Log-odds of default: sigmoid parameter applied, so P = 1 / (1 + exp(-logOdds)). */
+  logOdds(x: ArrayLike<number>): number {
+    return this.sigmoid * this.rawScore(x);
+  }
+
+  /**
+   * Path attribution (Saabas): each split's change in subtree mean is credited to its feature.
+   * Returns log-odds contributions per input field plus the baseline, summing to logOdds(x).
+   */
+  contributions(x: ArrayLike<number>, nFields: number): { baseline: number; byField: Float64Array } {
+    const xs = this.load(x);
+    const byField = new Float64Array(nFields);
+    let baseline = this.init;
+    for (let t = 0; t < this.roots.length; t++) {
+      let node = this.roots[t]!;
+      baseline += this.rootMean[t]! * this.scale;
+      while (node >= 0) {
+        const v = xs[this.feat[node]!]!;
+        let next: number;
+        if (v !== v) next = this.nanGo[node] === 1 ? this.left[node]! : this.right[node]!;
+        else {
+          const z = this.zeroGo[node]!;
+          if (z !== 0 && v >= -ZERO_THRESHOLD && v <= ZERO_THRESHOLD) next = z === 1 ? this.left[node]! : this.right[node]!;
+          else next = v <= this.thr[node]! ? this.left[node]! : this.right[node]!;
+        }
+        const childMean = next >= 0 ? this.nodeMean[next]! : this.leaf[~next]!;
+        const fi = this.featureField[this.feat[node]!]!;
+        byField[fi] = byField[fi]! + (childMean - this.nodeMean[node]!) * this.scale;
+        node = next;
+      }
+    }
+    for (let i = 0; i < nFields; i++) byField[i] = byField[i]! * this.sigmoid;
+    return { baseline: baseline * this.sigmoid, byField };
+  }
+}
+
+export interface GbmTrainOptions {
+  rounds: number;
+  learningRate: number;
+  numLeaves: number;
+  maxDepth: number;
+  minDataInLeaf: number;
+  minSumHessian: number;
+  lambdaL2: number;
+  maxBin: number;
+}
+
+export const DEFAULT_GBM: GbmTrainOptions = {
+  rounds: 120,
+  learningRate: 0.08,
+  numLeaves: 8,
+  maxDepth: 4,
+  minDataInLeaf: 200,
+  minSumHessian: 2,
+  lambdaL2: 5,
+  maxBin: 63,
+};
+
+interface Split {
+  gain: number;
+  feature: number;
+  bin: number;
+  missingLeft: boolean;
+  wL: number;
+  wR: number;
+}
+
+interface Leaf {
+  idx: Int32Array;
+  G: number;
+  H: number;
+  lo: number;
+  hi: number;
+  depth: number;
+  parent: number;
+  isLeft: boolean;
+  split: Split | null;
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+/** Objective reduction of a leaf with output w: -(2 G w + (H + lambda) w^2); equals G^2/(H+lambda) at the optimum. */
+function leafGain(G: number, H: number, w: number, lambda: number): number {
+  return -(2 * G * w + (H + lambda) * w * w);
+}
+
+/** Quantile bin upper edges per feature (x <= edge[b] falls in bin b; beyond all edges = last bin). */
+function binEdges(col: Float64Array, maxBin: number): Float64Array {
+  const vals: number[] = [];
+  for (let i = 0; i < col.length; i++) if (!Number.isNaN(col[i]!)) vals.push(col[i]!);
+  vals.sort((a, b) => a - b);
+  const uniq: number[] = [];
+  for (const v of vals) if (uniq.length === 0 || uniq[uniq.length - 1] !== v) uniq.push(v);
+  if (uniq.length <= maxBin) return Float64Array.from(uniq.slice(0, -1));
+  const edges: number[] = [];
+  for (let k = 1; k < maxBin; k++) {
+    const v = vals[Math.floor((k * vals.length) / maxBin)]!;
+    if (edges.length === 0 || v > edges[edges.length - 1]!) edges.push(v);
+  }
+  if (edges[edges.length - 1] === uniq[uniq.length - 1]) edges.pop();
+  return Float64Array.from(edges);
+}
+
+/**
+ * Trains boosted trees on raw ratios (field order = `fields`). Leaf-wise growth like LightGBM,
+ * LightGBM's "basic" monotone method (split outputs must be ordered; children inherit the midpoint
+ * as a bound, which keeps every tree and hence the sum monotone), and per split the missing rows
+ * are tried on both sides, keeping the better: that is the learned default direction.
+ */
+export function trainGbm(fields: readonly FieldMeta[], columns: readonly Float64Array[], y: Uint8Array, opts: GbmTrainOptions = DEFAULT_GBM): GbmJson {
+  const n = y.length;
+  const nf = fields.length;
+  const lambda = opts.lambdaL2;
+  const mono = fields.map((f) => (f.risk === 'increasing' ? 1 : -1));
+  const cols = fields.map((f, j) => {
+    const c = columns[j]!;
+    if (!f.negativeIsDistress) return c;
+    return c.map((v) => (v < 0 ? NEGATIVE_SENTINEL : v));
+  });
+  const edges = cols.map((c) => binEdges(c, opts.maxBin));
+  const nBins = edges.map((e) => e.length + 2);
+  const binned = cols.map((c, j) => {
+    const e = edges[j]!;
+    const out = new Uint8Array(n);
+    const missingBin = e.length + 1;
+    for (let i = 0; i < n; i++) {
+      const v = c[i]!;
+      if (Number.isNaN(v)) {
+        out[i] = missingBin;
+        continue;
+      }
+      let lo = 0;
+      let hi = e.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (v <= e[mid]!) hi = mid;
+        else lo = mid + 1;
+      }
+      out[i] = lo;
+    }
+    return out;
+  });
+
+  let ybar = 0;
+  for (let i = 0; i < n; i++) ybar += y[i]!;
+  ybar /= n;
+  const init = Math.log(ybar / (1 - ybar));
+  const F = new Float64Array(n).fill(init);
+  const grad = new Float64Array(n);
+  const hess = new Float64Array(n);
+  const maxBins = Math.max(...nBins);
+  const hG = new Float64Array(maxBins);
+  const hH = new Float64Array(maxBins);
+  const hC = new Int32Array(maxBins);
+
+  const findSplit = (leaf: Leaf): Split | null => {
+    if (leaf.depth >= opts.maxDepth || leaf.idx.length < 2 * opts.minDataInLeaf) return null;
+    const wP = clamp(-leaf.G / (leaf.H + lambda), leaf.lo, leaf.hi);
+    const parentGain = leafGain(leaf.G, leaf.H, wP, lambda);
+    let best: Split | null = null;
+    const idx = leaf.idx;
+    const total = idx.length;
+    for (let f = 0; f < nf; f++) {
+      const nb = nBins[f]!;
+      hG.fill(0, 0, nb);
+      hH.fill(0, 0, nb);
+      hC.fill(0, 0, nb);
+      const bf = binned[f]!;
+      for (let k = 0; k < total; k++) {
+        const i = idx[k]!;
+        const b = bf[i]!;
+        hG[b] = hG[b]! + grad[i]!;
+        hH[b] = hH[b]! + hess[i]!;
+        hC[b] = hC[b]! + 1;
+      }
+      const mb = nb - 1;
+      const Gm = hG[mb]!;
+      const Hm = hH[mb]!;
+      const Cm = hC[mb]!;
+      let GL = 0;
+      let HL = 0;
+      let CL = 0;
+      for (let b = 0; b < mb - 1; b++) {
+        GL += hG[b]!;
+        HL += hH[b]!;
+        CL += hC[b]!;
+        for (let side = 0; side < 2; side++) {
+          const missLeft = side === 0;
+          if (Cm === 0 && !missLeft) continue;
+          const gl = missLeft ? GL + Gm : GL;
+          const hl = missLeft ? HL + Hm : HL;
+          const cl = missLeft ? CL + Cm : CL;
+          const gr = leaf.G - gl;
+          const hr = leaf.H - hl;
+          const cr = total - cl;
+          if (cl < opts.minDataInLeaf || cr < opts.minDataInLeaf) continue;
+          if (hl < opts.minSumHessian || hr < opts.minSumHessian) continue;
+          const wL = clamp(-gl / (hl + lambda), leaf.lo, leaf.hi);
+          const wR = clamp(-gr / (hr + lambda), leaf.lo, leaf.hi);
+          if (mono[f]! > 0 ? wL > wR : wL < wR) continue;
+          const gain = leafGain(gl, hl, wL, lambda) + leafGain(gr, hr, wR, lambda) - parentGain;
+          if (gain > 1e-12 && (!best || gain > best.gain)) {
+            // With no missing rows in this node, send future missing values to the bigger side.
+            const ml = Cm === 0 ? CL >= total - CL : missLeft;
+            best = { gain, feature: f, bin: b, missingLeft: ml, wL, wR };
+          }
+        }
+      }
+    }
+    return best;
+  };
+
+  const trees: TreeJson[] = [];
+  for (let round = 0; round < opts.rounds; round++) {
+    for (let i = 0; i < n; i++) {
+      const p = 1 / (1 + Math.exp(-F[i]!));
+      grad[i] = p - y[i]!;
+      hess[i] = Math.max(p * (1 - p), 1e-16);
+    }
+    const all = new Int32Array(n);
+    let G = 0;
+    let H = 0;
+    for (let i = 0; i < n; i++) {
+      all[i] = i;
+      G += grad[i]!;
+      H += hess[i]!;
+    }
+    const tree: TreeJson = { num_leaves: 1, split_feature: [], threshold: [], decision_type: [], left_child: [], right_child: [], leaf_value: [], leaf_count: [] };
+    const leaves: Leaf[] = [{ idx: all, G, H, lo: -Infinity, hi: Infinity, depth: 0, parent: -1, isLeft: false, split: null }];
+    leaves[0]!.split = findSplit(leaves[0]!);
+    while (leaves.length < opts.numLeaves) {
+      let bi = -1;
+      for (let l = 0; l < leaves.length; l++) {
+        const s = leaves[l]!.split;
+        if (s && (bi < 0 || s.gain > leaves[bi]!.split!.gain)) bi = l;
+      }
+      if (bi < 0) break;
+      const leaf = leaves[bi]!;
+      const s = leaf.split!;
+      const node = tree.split_feature.length;
+      tree.split_feature.push(s.feature);
+      tree.threshold.push(edges[s.feature]![s.bin]!);
+      tree.decision_type.push((MISSING_NAN << 2) | (s.missingLeft ? 2 : 0));
+      tree.left_child.push(~bi);
+      tree.right_child.push(~leaves.length);
+      if (leaf.parent >= 0) {
+        if (leaf.isLeft) tree.left_child[leaf.parent] = node;
+        else tree.right_child[leaf.parent] = node;
+      }
+      const bf = binned[s.feature]!;
+      const missingBin = nBins[s.feature]! - 1;
+      const li: number[] = [];
+      const ri: number[] = [];
+      let gl = 0;
+      let hl = 0;
+      for (let k = 0; k < leaf.idx.length; k++) {
+        const i = leaf.idx[k]!;
+        const b = bf[i]!;
+        const goLeft = b === missingBin ? s.missingLeft : b <= s.bin;
+        if (goLeft) {
+          li.push(i);
+          gl += grad[i]!;
+          hl += hess[i]!;
+        } else ri.push(i);
+      }
+      const mid = (s.wL + s.wR) / 2;
+      const m = mono[s.feature]!;
+      const left: Leaf = { idx: Int32Array.from(li), G: gl, H: hl, lo: leaf.lo, hi: leaf.hi, depth: leaf.depth + 1, parent: node, isLeft: true, split: null };
+      const right: Leaf = { idx: Int32Array.from(ri), G: leaf.G - gl, H: leaf.H - hl, lo: leaf.lo, hi: leaf.hi, depth: leaf.depth + 1, parent: node, isLeft: false, split: null };
+      if (m > 0) {
+        left.hi = Math.min(left.hi, mid);
+        right.lo = Math.max(right.lo, mid);
+      } else {
+        left.lo = Math.max(left.lo, mid);
+        right.hi = Math.min(right.hi, mid);
+      }
+      left.split = findSplit(left);
+      right.split = findSplit(right);
+      leaves[bi] = left;
+      leaves.push(right);
+    }
+    tree.num_leaves = leaves.length;
+    for (const leaf of leaves) {
+      const w = clamp(-leaf.G / (leaf.H + lambda), leaf.lo, leaf.hi) * opts.learningRate;
+      const v = Math.round(w * 1e9) / 1e9;
+      tree.leaf_value.push(v);
+      tree.leaf_count!.push(leaf.idx.length);
+      for (let k = 0; k < leaf.idx.length; k++) {
+        const i = leaf.idx[k]!;
+        F[i] = F[i]! + v;
+      }
+    }
+    trees.push(tree);
+  }
+  return {
+    source: 'accunode',
+    features: fields.map((f) => f.name),
+    negative_as_max: fields.filter((f) => f.negativeIsDistress).map((f) => f.name),
+    sigmoid: 1,
+    init_score: init,
+    average_output: false,
+    trees,
+    params: { ...opts, objective: 'binary', monotone_constraints: mono, missing_type: 'NaN' },
+  };
+}
