@@ -168,8 +168,10 @@ CREATE POLICY tenants_write ON tenants FOR ALL TO app_user
   USING (app_is_super()) WITH CHECK (app_is_super());
 
 ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+-- (The tenant-admin arm is spelled out rather than read from app_readable_orgs(), which is
+-- fixed when the transaction starts: an organization created in this transaction is visible.)
 CREATE POLICY organizations_read ON organizations FOR SELECT TO app_user
-  USING (app_is_super() OR id = app_org() OR id = ANY (app_readable_orgs()));
+  USING (app_is_super() OR id = app_org() OR (app_role() = 'tenant_admin' AND tenant_id = app_tenant()));
 CREATE POLICY organizations_insert ON organizations FOR INSERT TO app_user
   WITH CHECK (app_is_super() OR (app_role() = 'tenant_admin' AND tenant_id = app_tenant()));
 CREATE POLICY organizations_update ON organizations FOR UPDATE TO app_user

@@ -29,3 +29,45 @@ export function creatableLevels(role: Role, hasOrganization: boolean): AccessLev
 export function defaultLevel(role: Role, hasOrganization: boolean): AccessLevel {
   return (role === 'org_member' || role === 'org_admin') && hasOrganization ? 'organization' : 'personal';
 }
+
+/** Mirrors app_can_manage() in SQL: who may change a user holding targetRole in this scope. */
+export function canManage(
+  actor: { role: Role; tenantId: string | null; organizationId: string | null },
+  target: { role: Role; tenantId: string | null; organizationId: string | null },
+): boolean {
+  switch (actor.role) {
+    case 'super_admin':
+      return true;
+    case 'tenant_admin':
+      return actor.tenantId !== null && target.tenantId === actor.tenantId && roleRank(target.role) < roleRank('tenant_admin');
+    case 'org_admin':
+      return actor.organizationId !== null && target.organizationId === actor.organizationId && roleRank(target.role) < roleRank('org_admin');
+    default:
+      return false;
+  }
+}
+
+/** Roles an actor may hand out (never above what it manages). */
+export function grantableRoles(role: Role): Role[] {
+  switch (role) {
+    case 'super_admin':
+      return [...ROLES];
+    case 'tenant_admin':
+      return ['user', 'org_member', 'org_admin'];
+    case 'org_admin':
+      return ['user', 'org_member'];
+    default:
+      return [];
+  }
+}
+
+/** Mirrors the users read policy. */
+export function canReadUser(
+  actor: { userId: string; role: Role; tenantId: string | null; organizationId: string | null },
+  target: { id: string; tenantId: string | null; organizationId: string | null },
+): boolean {
+  if (actor.userId === target.id || actor.role === 'super_admin') return true;
+  if (actor.role === 'tenant_admin') return actor.tenantId !== null && actor.tenantId === target.tenantId;
+  if (actor.role === 'org_member' || actor.role === 'org_admin') return actor.organizationId !== null && actor.organizationId === target.organizationId;
+  return false;
+}

@@ -4,6 +4,7 @@ import { ConfigError, describeConfig } from '../config/index.js';
 import { MissingServiceError } from '../ops/local-services.js';
 import { registerDbCommands } from '../cli/db.js';
 import { registerModelCommands } from '../cli/model.js';
+import { registerIdentityCommands, UsageError } from '../cli/identity.js';
 import { formatTable, printResult } from '../cli/output.js';
 import { runUp } from './up.js';
 
@@ -39,11 +40,12 @@ program
 
 registerDbCommands(program);
 registerModelCommands(program);
+registerIdentityCommands(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof MissingServiceError) {
+  if (err instanceof ConfigError || err instanceof MissingServiceError || err instanceof UsageError) {
     process.stderr.write(err.message + '\n');
     process.exit(2);
   }

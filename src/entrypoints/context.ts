@@ -62,6 +62,9 @@ export function createRedis(url: string, name: string, opts: { forQueue?: boolea
     // BullMQ needs null; for request-path clients a bounded retry turns an outage into errors
     // the caller can handle instead of requests hanging forever.
     maxRetriesPerRequest: opts.forQueue ? null : 2,
+    // Commands issued in the same tick share one round trip: under load a request's session
+    // look-up and rate-limit count cost well under one round trip each.
+    enableAutoPipelining: !opts.forQueue,
     lazyConnect: false,
   });
 }

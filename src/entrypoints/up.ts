@@ -35,7 +35,9 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     shutdown.add('app pool', () => sql.end({ timeout: 5 }));
     const redis = createRedis(redisInfo.url, 'accunode-api');
     shutdown.add('redis', () => redis.quit());
-    const { url } = await startApi(config, log, shutdown, { sql, redis, modelsReady: () => true });
+    const cacheRedis = config.CACHE_REDIS_URL ? createRedis(config.CACHE_REDIS_URL, 'accunode-cache') : undefined;
+    if (cacheRedis) shutdown.add('cache redis', () => cacheRedis.quit());
+    const { url } = await startApi(config, log, shutdown, { sql, redis, ...(cacheRedis ? { cacheRedis } : {}), modelsReady: () => true });
     process.stdout.write(`AccuNode is running at ${url}  (health: ${url}/health/ready, API: ${url}/api/v1)\n`);
   } catch (err) {
     await shutdown.run();

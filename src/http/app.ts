@@ -4,7 +4,24 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
 import type { Sql } from '../db/pool.js';
 import { DomainError, type ErrorCode } from '../domain/errors.js';
+import { Ajv } from 'ajv';
+import addFormatsPlugin from 'ajv-formats';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import { healthRoutes } from './routes/health/routes.js';
+import { authPlugin } from './plugins/auth.js';
+import { registerRateLimit, type RateLimits } from './plugins/rate-limit.js';
+import { authRoutes } from './routes/auth/routes.js';
+import { tenantRoutes } from './routes/tenants/routes.js';
+import { organizationRoutes } from './routes/organizations/routes.js';
+import { userRoutes } from './routes/users/routes.js';
+import type { AuthService } from '../services/auth.js';
+import type { AdminService } from '../services/admin.js';
+
+export interface ApiServices {
+  auth: AuthService;
+  admin: AdminService;
+}
 
 export interface AppDeps {
   log: Logger;
@@ -14,7 +31,23 @@ export interface AppDeps {
   modelsReady?: () => boolean;
   trustProxy?: string[] | false;
   bodyLimit?: number;
+  services?: ApiServices;
+  rateLimits?: RateLimits;
+  /** Further /api/v1 route plugins (predictions, jobs, analytics…), registered after auth. */
+  apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
 }
+
+const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
+
+function makeAjv(coerce: boolean): Ajv {
+  const ajv = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: coerce ? 'array' : false, allErrors: false, strict: false });
+  addFormats(ajv);
+  return ajv;
+}
+const strictAjv = makeAjv(false);
+const coercingAjv = makeAjv(true);
+
+export const DEFAULT_RATE_LIMITS: RateLimits = { default: 1000, predictions: 5000, bulk: 20, admin: 500, anonymous: 300, login: 10 };
 
 const STATUS: Record<ErrorCode, number> = {
   validation_failed: 422,
@@ -37,12 +70,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log as FastifyBaseLogger,
     trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? deps.trustProxy : false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    // Unknown fields are errors, not silently dropped: see the schemas' additionalProperties.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Bodies are validated strictly: "25" is not a number and an unknown field is an error, never
+  // silently dropped (removeAdditional off). Query strings and path parameters are text on the
+  // wire, so there types are coerced ("?limit=10").
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
 
   app.setErrorHandler((err: FastifyError | DomainError | Error, req, reply) => {
     if (err instanceof DomainError) {
+      const retry = (err.details as { retry_after?: number } | undefined)?.retry_after;
+      if (err.code === 'rate_limited' && retry) reply.header('retry-after', String(retry));
       return reply.status(STATUS[err.code]).send(errorBody(err.code, err.message, err.details));
     }
     const fe = err as FastifyError;
@@ -69,6 +107,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `route ${req.method} ${req.url.split('?')[0]} not found`)));
 
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'AccuNode API', version: '1', description: 'Corporate default-risk predictions. Probabilities are fractions in [0, 1].' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  if (deps.services) await app.register(authPlugin, { auth: deps.services.auth });
+  await registerRateLimit(app, deps.redis, deps.rateLimits ?? DEFAULT_RATE_LIMITS);
+  await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes, { deps });
+  const services = deps.services;
+  if (services) {
+    await app.register(
+      async (api) => {
+        await api.register(authRoutes, { auth: services.auth, admin: services.admin });
+        await api.register(tenantRoutes, { admin: services.admin });
+        await api.register(organizationRoutes, { admin: services.admin });
+        await api.register(userRoutes, { admin: services.admin });
+        for (const plugin of deps.apiPlugins ?? []) await plugin(api);
+      },
+      { prefix: '/api/v1' },
+    );
+  }
   return app;
 }

@@ -1,0 +1,101 @@
+// Bootstrap commands: an operator makes the first super admin, tenants and organizations on the
+// owner connection (there is no user yet for row-level security to key on).
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logging.js';
+import { prepareDatabase } from '../entrypoints/context.js';
+import { ROLES, type Role } from '../domain/access.js';
+import { hashPassword } from '../services/passwords.js';
+import { passwordProblem } from '../services/auth.js';
+import type { Sql } from '../db/pool.js';
+import { formatTable, printResult } from './output.js';
+
+async function withOwner<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const ctx = await prepareDatabase(config, log, null, { migrate: false, roles: false });
+  try {
+    return await fn(ctx.adminSql);
+  } finally {
+    await ctx.adminSql.end({ timeout: 5 });
+    await ctx.resolved.stop?.();
+  }
+}
+
+class UsageError extends Error {}
+
+export function registerIdentityCommands(program: Command): void {
+  const tenant = program.command('tenant').description('tenants (bootstrap, owner connection)');
+  tenant
+    .command('create')
+    .requiredOption('--name <name>', 'tenant name')
+    .option('--domain <domain>', 'e-mail domain')
+    .option('--json', 'print JSON')
+    .action(async (o: { name: string; domain?: string; json?: boolean }) => {
+      const row = await withOwner(async (sql) => (await sql`insert into tenants (name, domain) values (${o.name}, ${o.domain ?? null}) returning id, name, domain`)[0]);
+      printResult(o.json, row, () => formatTable([row!]));
+    });
+
+  const org = program.command('org').description('organizations (bootstrap, owner connection)');
+  org
+    .command('create')
+    .requiredOption('--tenant <id>', 'tenant id')
+    .requiredOption('--name <name>', 'organization name')
+    .option('--description <text>', 'description')
+    .option('--max-members <n>', 'member limit', '100')
+    .option('--json', 'print JSON')
+    .action(async (o: { tenant: string; name: string; description?: string; maxMembers: string; json?: boolean }) => {
+      const row = await withOwner(async (sql) => {
+        const [t] = await sql`select id from tenants where id::text = ${o.tenant}`;
+        if (!t) throw new UsageError(`tenant ${o.tenant} not found`);
+        return (await sql`insert into organizations (tenant_id, name, description, max_members)
+                          values (${o.tenant}, ${o.name}, ${o.description ?? null}, ${Number(o.maxMembers)}) returning id, tenant_id, name`)[0];
+      });
+      printResult(o.json, row, () => formatTable([row!]));
+    });
+
+  const user = program.command('user').description('users (bootstrap, owner connection)');
+  user
+    .command('create')
+    .requiredOption('--email <email>', 'e-mail address')
+    .requiredOption('--username <name>', 'user name')
+    .option('--password <password>', 'password (prefer --password-file)')
+    .option('--password-file <file>', 'read the password from a file')
+    .requiredOption('--role <role>', ROLES.join(' | '))
+    .option('--org <id>', 'organization id (its tenant is used)')
+    .option('--tenant <id>', 'tenant id (for tenant admins)')
+    .option('--json', 'print JSON')
+    .action(async (o: { email: string; username: string; password?: string; passwordFile?: string; role: string; org?: string; tenant?: string; json?: boolean }) => {
+      if (!(ROLES as readonly string[]).includes(o.role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+      const password = o.passwordFile ? readFileSync(o.passwordFile, 'utf8').replace(/\r?\n$/, '') : o.password;
+      if (!password) throw new UsageError('give --password or --password-file');
+      const problem = passwordProblem(password, o.email.split('@')[0], o.username);
+      if (problem) throw new UsageError(`password ${problem}`);
+      const role = o.role as Role;
+      const hash = await hashPassword(password);
+      const row = await withOwner((sql) =>
+        sql.begin(async (tx) => {
+          let tenantId = o.tenant ?? null;
+          if (o.org) {
+            const [org] = await tx<{ tenant_id: string }[]>`select tenant_id from organizations where id::text = ${o.org}`;
+            if (!org) throw new UsageError(`organization ${o.org} not found`);
+            tenantId = org.tenant_id;
+          }
+          if ((role === 'org_member' || role === 'org_admin') && !o.org) throw new UsageError(`--org is required for ${role}`);
+          if (role === 'tenant_admin' && !tenantId) throw new UsageError('--tenant is required for tenant_admin');
+          const [u] = await tx<{ id: string; email: string; role: string }[]>`
+            insert into users (tenant_id, organization_id, email, username, role, is_verified)
+            values (${tenantId}, ${o.org ?? null}, ${o.email.toLowerCase()}, ${o.username}, ${role}, true)
+            returning id, email, username, role, tenant_id, organization_id`;
+          await tx`insert into user_credentials (user_id, password_hash) values (${u!.id}, ${hash})`;
+          await tx`insert into audit_logs (user_id, tenant_id, organization_id, action, table_name, row_id, after)
+                   values (null, ${tenantId}, ${o.org ?? null}, 'create_by_operator', 'users', ${u!.id}, ${tx.json({ email: u!.email, role })})`;
+          return u!;
+        }),
+      );
+      printResult(o.json, row, () => formatTable([row]));
+    });
+}
+
+export { UsageError };

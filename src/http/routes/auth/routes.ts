@@ -1,0 +1,101 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AuthService } from '../../../services/auth.js';
+import type { AdminService } from '../../../services/admin.js';
+import { principal, requireAuth } from '../../plugins/auth.js';
+import { presentSession, presentUser } from '../../presenters.js';
+import { IdParams, SessionSchema, Timestamp, UserSchema, errorResponses } from '../../schemas.js';
+
+const Email = Type.String({ format: 'email', minLength: 3, maxLength: 255 });
+const Username = Type.String({ pattern: '^[A-Za-z0-9_.-]{3,100}$', description: '3-100 letters, digits, _ . -' });
+const Password = Type.String({ minLength: 1, maxLength: 256 });
+const Name = Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()]);
+const TokenResponse = Type.Object({ token: Type.String(), expires_at: Timestamp, user: UserSchema });
+
+export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService }> = async (app, { auth, admin }) => {
+  const client = (req: { ip: string; headers: Record<string, unknown> }) => ({
+    ip: req.ip ?? null,
+    userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
+  });
+
+  app.post('/auth/register', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Create an account (role user) and sign in',
+      body: Type.Object(
+        { email: Email, username: Username, password: Password, first_name: Type.Optional(Name), last_name: Type.Optional(Name) },
+        { additionalProperties: false },
+      ),
+      response: { 201: TokenResponse, ...errorResponses },
+    },
+    config: { rateLimitClass: 'login' },
+  }, async (req, reply) => {
+    const { user, session } = await auth.register(req.body, client(req));
+    return reply.status(201).send({ token: session.token, expires_at: session.expires_at.toISOString(), user: presentUser(user) });
+  });
+
+  app.post('/auth/login', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Sign in with email or username and password',
+      body: Type.Object(
+        { login: Type.String({ minLength: 1, maxLength: 255, description: 'email or username' }), password: Password },
+        { additionalProperties: false },
+      ),
+      response: { 200: TokenResponse, ...errorResponses },
+    },
+    config: { rateLimitClass: 'login' },
+  }, async (req) => {
+    const { user, session } = await auth.login(req.body.login, req.body.password, client(req));
+    return { token: session.token, expires_at: session.expires_at.toISOString(), user: presentUser(user) };
+  });
+
+  app.post('/auth/logout', {
+    schema: { tags: ['auth'], summary: 'End this session', response: { 204: Type.Null(), ...errorResponses } },
+    preHandler: requireAuth,
+  }, async (req, reply) => {
+    await auth.logout(principal(req), req.ip);
+    return reply.status(204).send(null);
+  });
+
+  app.get('/auth/me', {
+    schema: { tags: ['auth'], summary: 'The signed-in user', response: { 200: UserSchema, ...errorResponses } },
+    preHandler: requireAuth,
+  }, async (req) => presentUser(await admin.getUser(principal(req), principal(req).userId)));
+
+  app.post('/auth/change-password', {
+    schema: {
+      tags: ['auth'],
+      summary: "Change the password; the user's other sessions end",
+      body: Type.Object({ current_password: Password, new_password: Password }, { additionalProperties: false }),
+      response: { 204: Type.Null(), ...errorResponses },
+    },
+    preHandler: requireAuth,
+  }, async (req, reply) => {
+    await auth.changePassword(principal(req), req.body.current_password, req.body.new_password, req.ip);
+    return reply.status(204).send(null);
+  });
+
+  app.get('/auth/sessions', {
+    schema: { tags: ['auth'], summary: "The user's active sessions", response: { 200: Type.Array(SessionSchema), ...errorResponses } },
+    preHandler: requireAuth,
+  }, async (req) => (await auth.listSessions(principal(req))).map(presentSession));
+
+  app.delete('/auth/sessions/:id', {
+    schema: { tags: ['auth'], summary: 'End one of the user\'s sessions', params: IdParams, response: { 204: Type.Null(), ...errorResponses } },
+    preHandler: requireAuth,
+  }, async (req, reply) => {
+    await auth.revokeSession(principal(req), req.params.id, req.ip);
+    return reply.status(204).send(null);
+  });
+
+  app.post('/auth/join', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Join an organization with its join token (email must be whitelisted)',
+      body: Type.Object({ token: Type.String({ minLength: 10, maxLength: 200 }) }, { additionalProperties: false }),
+      response: { 200: UserSchema, ...errorResponses },
+    },
+    preHandler: requireAuth,
+  }, async (req) => presentUser(await auth.join(principal(req), req.body.token, req.ip)));
+};

@@ -1,0 +1,285 @@
+// Tenants, organizations and users: who may manage whom. The application checks the role
+// hierarchy first for clear 403s; row-level security is the backstop (an id outside the
+// caller's scope is simply not found).
+import { createHash, randomBytes } from 'node:crypto';
+import type { Sql, TxSql } from '../db/pool.js';
+import { withUserTx } from '../db/tx.js';
+import { canManage, canReadUser, grantableRoles, isRoleAtLeast, type Role } from '../domain/access.js';
+import { DomainError, forbidden, notFound } from '../domain/errors.js';
+import type { Principal } from '../domain/principal.js';
+import { audit } from '../repositories/audit.js';
+import * as tenancy from '../repositories/tenancy.js';
+import * as usersRepo from '../repositories/users.js';
+import { hashPassword } from './passwords.js';
+import { passwordProblem, type AuthService } from './auth.js';
+import type { UserCache } from './user-cache.js';
+
+export interface AdminDeps {
+  sql: Sql;
+  auth: AuthService;
+  userCache: UserCache;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+const isSuper = (p: Principal) => p.role === 'super_admin';
+const conflictOn = (err: unknown, pattern: RegExp, field: string, message: string): never => {
+  if (pattern.test((err as Error).message)) throw new DomainError('conflict', `${field}: ${message}`, [{ field, message }]);
+  throw err;
+};
+
+export class AdminService {
+  constructor(private readonly d: AdminDeps) {}
+
+  // ------------------------------------------------------------------ tenants
+  listTenants(p: Principal, page: Page) {
+    return withUserTx(this.d.sql, p.userId, (tx) => tenancy.listTenants(tx, page.limit, page.offset));
+  }
+
+  async getTenant(p: Principal, id: string) {
+    const t = await withUserTx(this.d.sql, p.userId, (tx) => tenancy.findTenant(tx, id));
+    if (!t) throw notFound('tenant');
+    return t;
+  }
+
+  async createTenant(p: Principal, input: { name: string; domain?: string | null }, ip: string | null) {
+    if (!isSuper(p)) throw forbidden('only a super admin creates tenants');
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      const t = await tenancy.insertTenant(tx, { name: input.name, domain: input.domain ?? null });
+      await audit(tx, p, { action: 'create', table: 'tenants', rowId: t.id, after: t }, ip);
+      return t;
+    });
+  }
+
+  async updateTenant(p: Principal, id: string, patch: { name?: string; domain?: string | null; is_active?: boolean }, ip: string | null) {
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      const before = await tenancy.findTenant(tx, id);
+      if (!before) throw notFound('tenant');
+      if (!isSuper(p)) throw forbidden('only a super admin changes tenants');
+      const after = await tenancy.updateTenant(tx, id, patch);
+      await audit(tx, p, { action: 'update', table: 'tenants', rowId: id, before, after }, ip);
+      return after!;
+    });
+  }
+
+  // ------------------------------------------------------------ organizations
+  listOrganizations(p: Principal, f: Page & { tenantId?: string }) {
+    return withUserTx(this.d.sql, p.userId, (tx) => tenancy.listOrganizations(tx, f));
+  }
+
+  async getOrganization(p: Principal, id: string) {
+    const o = await withUserTx(this.d.sql, p.userId, (tx) => tenancy.findOrganization(tx, id));
+    if (!o) throw notFound('organization');
+    return o;
+  }
+
+  async createOrganization(p: Principal, input: { tenant_id?: string; name: string; description?: string | null; max_members?: number }, ip: string | null) {
+    if (!isSuper(p) && p.role !== 'tenant_admin') throw forbidden('only a tenant admin or a super admin creates organizations');
+    const tenantId = input.tenant_id ?? p.tenantId;
+    if (!tenantId) throw new DomainError('validation_failed', 'tenant_id: required', [{ field: 'tenant_id', message: 'required' }]);
+    if (!(isSuper(p) || p.tenantId === tenantId)) {
+      throw forbidden('only a tenant admin (of this tenant) or a super admin creates organizations');
+    }
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      if (!(await tenancy.findTenant(tx, tenantId))) throw notFound('tenant');
+      const o = await tenancy.insertOrganization(tx, { tenant_id: tenantId, name: input.name, description: input.description ?? null, ...(input.max_members ? { max_members: input.max_members } : {}) });
+      await audit(tx, p, { action: 'create', table: 'organizations', rowId: o.id, after: o }, ip);
+      return o;
+    });
+  }
+
+  /** Org admins may rename and describe their organization; activity and seats are the tenant's call. */
+  async updateOrganization(p: Principal, id: string, patch: { name?: string; description?: string | null; is_active?: boolean; max_members?: number }, ip: string | null) {
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      const before = await tenancy.findOrganization(tx, id);
+      if (!before) throw notFound('organization');
+      const tenantLevel = isSuper(p) || (p.role === 'tenant_admin' && p.tenantId === before.tenant_id);
+      const orgLevel = p.role === 'org_admin' && p.organizationId === id;
+      if (!tenantLevel && !orgLevel) throw forbidden('not an admin of this organization');
+      if (!tenantLevel && (patch.is_active !== undefined || patch.max_members !== undefined)) {
+        throw forbidden('only a tenant admin changes is_active or max_members');
+      }
+      const after = await tenancy.updateOrganization(tx, id, patch);
+      await audit(tx, p, { action: 'update', table: 'organizations', rowId: id, before, after }, ip);
+      return after!;
+    });
+  }
+
+  private async requireOrgAdmin(p: Principal, orgId: string, tx: TxSql) {
+    const org = await tenancy.findOrganization(tx, orgId);
+    if (!org) throw notFound('organization');
+    const ok = isSuper(p) || (p.role === 'tenant_admin' && p.tenantId === org.tenant_id) || (p.role === 'org_admin' && p.organizationId === orgId);
+    if (!ok) throw forbidden('not an admin of this organization');
+    return org;
+  }
+
+  /** A new join token (shown once; only its hash is stored), replacing any earlier one. */
+  async rotateJoinToken(p: Principal, orgId: string, hours: number, ip: string | null) {
+    const token = randomBytes(24).toString('base64url');
+    const expires = new Date(Date.now() + hours * 3600_000);
+    await withUserTx(this.d.sql, p.userId, async (tx) => {
+      await this.requireOrgAdmin(p, orgId, tx);
+      await tx`update organizations set join_token_hash = ${createHash('sha256').update(token).digest('hex')}, join_token_expires_at = ${expires} where id = ${orgId}`;
+      await audit(tx, p, { action: 'rotate_join_token', table: 'organizations', rowId: orgId, after: { join_token_expires_at: expires } }, ip);
+    });
+    return { token, expires_at: expires };
+  }
+
+  async revokeJoinToken(p: Principal, orgId: string, ip: string | null) {
+    await withUserTx(this.d.sql, p.userId, async (tx) => {
+      await this.requireOrgAdmin(p, orgId, tx);
+      await tx`update organizations set join_token_hash = null, join_token_expires_at = null where id = ${orgId}`;
+      await audit(tx, p, { action: 'revoke_join_token', table: 'organizations', rowId: orgId }, ip);
+    });
+  }
+
+  async listWhitelist(p: Principal, orgId: string) {
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      await this.requireOrgAdmin(p, orgId, tx);
+      return tenancy.listWhitelist(tx, orgId);
+    });
+  }
+
+  async addWhitelist(p: Principal, orgId: string, emails: string[], ip: string | null) {
+    const normalised = [...new Set(emails.map((e) => e.trim().toLowerCase()))];
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      await this.requireOrgAdmin(p, orgId, tx);
+      const added = await tenancy.addWhitelist(tx, orgId, normalised, p.userId);
+      await audit(tx, p, { action: 'whitelist_add', table: 'organization_whitelist', rowId: orgId, after: { emails: normalised } }, ip);
+      return { added };
+    });
+  }
+
+  async removeWhitelist(p: Principal, orgId: string, email: string, ip: string | null) {
+    await withUserTx(this.d.sql, p.userId, async (tx) => {
+      await this.requireOrgAdmin(p, orgId, tx);
+      if (!(await tenancy.removeWhitelist(tx, orgId, email.trim().toLowerCase()))) throw notFound('whitelist entry');
+      await audit(tx, p, { action: 'whitelist_remove', table: 'organization_whitelist', rowId: orgId, before: { email } }, ip);
+    });
+  }
+
+  // -------------------------------------------------------------------- users
+  listUsers(p: Principal, f: Page & { organizationId?: string; tenantId?: string; role?: Role }) {
+    return withUserTx(this.d.sql, p.userId, (tx) => usersRepo.listUsers(tx, f));
+  }
+
+  /** Cache-aside, served only after the same read rule the users policy enforces. */
+  async getUser(p: Principal, id: string): Promise<usersRepo.UserRow> {
+    const cached = await this.d.userCache.get(id);
+    if (cached) {
+      if (canReadUser(p, { id: cached.id, tenantId: cached.tenant_id, organizationId: cached.organization_id })) return cached;
+      throw notFound('user');
+    }
+    const u = await withUserTx(this.d.sql, p.userId, (tx) => usersRepo.findUser(tx, id));
+    if (!u) throw notFound('user');
+    await this.d.userCache.set(u);
+    return u;
+  }
+
+  async createUser(
+    p: Principal,
+    input: { email: string; username: string; password: string; first_name?: string | null; last_name?: string | null; role: Role; organization_id?: string | null; tenant_id?: string | null },
+    ip: string | null,
+  ) {
+    if (!grantableRoles(p.role).includes(input.role)) throw forbidden(`a ${p.role} cannot create a ${input.role}`);
+    const problem = passwordProblem(input.password, input.email.split('@')[0], input.username);
+    if (problem) throw new DomainError('validation_failed', `password: ${problem}`, [{ field: 'password', message: problem }]);
+    const hash = await hashPassword(input.password);
+    try {
+      return await withUserTx(this.d.sql, p.userId, async (tx) => {
+        let orgId = input.organization_id ?? (p.role === 'org_admin' ? p.organizationId : null);
+        let tenantId = input.tenant_id ?? p.tenantId;
+        if (orgId) {
+          const org = await tenancy.findOrganization(tx, orgId);
+          if (!org) throw notFound('organization');
+          tenantId = org.tenant_id;
+        }
+        if (['org_member', 'org_admin'].includes(input.role) && !orgId) {
+          throw new DomainError('validation_failed', 'organization_id: required for this role', [{ field: 'organization_id', message: 'required for this role' }]);
+        }
+        if (input.role === 'user') orgId = orgId ?? null;
+        if (!canManage(p, { role: input.role, tenantId: tenantId ?? null, organizationId: orgId ?? null })) throw forbidden('outside your scope');
+        const user = await usersRepo.insertUser(tx, {
+          tenant_id: tenantId ?? null,
+          organization_id: orgId ?? null,
+          email: input.email.toLowerCase(),
+          username: input.username,
+          first_name: input.first_name ?? null,
+          last_name: input.last_name ?? null,
+          role: input.role,
+          is_verified: true,
+        });
+        await usersRepo.setPassword(tx, user.id, hash);
+        await audit(tx, p, { action: 'create', table: 'users', rowId: user.id, after: user }, ip);
+        return user;
+      });
+    } catch (err) {
+      if (err instanceof DomainError) throw err;
+      if (/users_org_tenant|tenant must be the tenant/.test((err as Error).message)) throw forbidden('organization is not in that tenant');
+      if (/row-level security/.test((err as Error).message)) throw forbidden('outside your scope');
+      conflictOn(err, /idx_users_email_lower|users_email_key/, 'email', 'already registered');
+      return conflictOn(err, /idx_users_username_lower|users_username_key/, 'username', 'already taken');
+    }
+  }
+
+  async updateUser(
+    p: Principal,
+    id: string,
+    patch: { first_name?: string | null; last_name?: string | null; role?: Role; organization_id?: string | null; is_active?: boolean },
+    ip: string | null,
+  ) {
+    const after = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const before = await usersRepo.findUser(tx, id);
+      if (!before) throw notFound('user');
+      const self = before.id === p.userId;
+      const privileged = patch.role !== undefined || patch.organization_id !== undefined || patch.is_active !== undefined;
+      const target = { role: before.role, tenantId: before.tenant_id, organizationId: before.organization_id };
+      if (self && privileged) throw forbidden('you cannot change your own role, organization or status');
+      if (!self && !canManage(p, target)) throw forbidden('you cannot manage this user');
+      const next: Parameters<typeof usersRepo.updateUser>[2] = {};
+      if (patch.first_name !== undefined) next.first_name = patch.first_name;
+      if (patch.last_name !== undefined) next.last_name = patch.last_name;
+      if (patch.is_active !== undefined) next.is_active = patch.is_active;
+      if (patch.role !== undefined) {
+        if (!grantableRoles(p.role).includes(patch.role)) throw forbidden(`a ${p.role} cannot grant ${patch.role}`);
+        next.role = patch.role;
+      }
+      if (patch.organization_id !== undefined) {
+        if (patch.organization_id === null) {
+          next.organization_id = null;
+          next.tenant_id = isRoleAtLeast(p.role, 'tenant_admin') ? before.tenant_id : null;
+          if (patch.role === undefined && ['org_member', 'org_admin'].includes(before.role)) next.role = 'user';
+        } else {
+          const org = await tenancy.findOrganization(tx, patch.organization_id);
+          if (!org) throw notFound('organization');
+          next.organization_id = org.id;
+          next.tenant_id = org.tenant_id;
+        }
+      }
+      const resulting = {
+        role: next.role ?? before.role,
+        tenantId: next.tenant_id !== undefined ? next.tenant_id : before.tenant_id,
+        organizationId: next.organization_id !== undefined ? next.organization_id : before.organization_id,
+      };
+      // Removing a member from the organization is the org admin's to do; anything else must
+      // stay within what the actor manages.
+      const removal = p.role === 'org_admin' && resulting.organizationId === null && resulting.role === 'user';
+      if (!self && !removal && !canManage(p, resulting)) throw forbidden('the result would be outside your scope');
+      if (['org_member', 'org_admin'].includes(resulting.role) && !resulting.organizationId) {
+        throw new DomainError('validation_failed', 'organization_id: required for this role', [{ field: 'organization_id', message: 'required for this role' }]);
+      }
+      const updated = await usersRepo.updateUser(tx, id, next);
+      await audit(tx, p, { action: patch.is_active === false ? 'deactivate' : 'update', table: 'users', rowId: id, before, after: updated }, ip);
+      return updated!;
+    });
+    await this.d.auth.forgetUser(id);
+    return after;
+  }
+
+  deactivateUser(p: Principal, id: string, ip: string | null) {
+    return this.updateUser(p, id, { is_active: false }, ip);
+  }
+}

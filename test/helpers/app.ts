@@ -1,0 +1,76 @@
+import { randomInt } from 'node:crypto';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { buildApp, type ApiServices } from '../../src/http/app.js';
+import type { RateLimits } from '../../src/http/plugins/rate-limit.js';
+import { buildServices } from '../../src/entrypoints/services.js';
+import { hashPassword } from '../../src/services/passwords.js';
+import type { TestDatabase } from './db.js';
+import { TEST_REDIS_URL } from './env.js';
+import type { UserKey, World } from './fixtures.js';
+
+export const TEST_PASSWORD = 'Correct-Horse-42!';
+
+export interface TestApp {
+  app: FastifyInstance;
+  services: ApiServices;
+  redis: Redis;
+  /** This app's client address: rate limits of parallel test files never meet. */
+  ip: string;
+  request(opts: InjectOptions & { token?: string }): Promise<LightMyRequestResponse>;
+  login(login: string, password?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function createTestApp(
+  db: TestDatabase,
+  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[] } = {},
+): Promise<TestApp> {
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
+  const services = buildServices(
+    { sql: db.appSql, redis, log },
+    { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000 },
+  );
+  const rateLimits: RateLimits = { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000, ...opts.rateLimits };
+  const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits, modelsReady: () => true, ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}), ...(opts.apiPlugins ? { apiPlugins: opts.apiPlugins } : {}) });
+  await app.ready();
+  const ip = `127.${randomInt(1, 255)}.${randomInt(0, 255)}.${randomInt(1, 255)}`;
+  const request = (o: InjectOptions & { token?: string }) => {
+    const { token, headers, ...rest } = o;
+    return app.inject({ remoteAddress: ip, ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+  };
+  return {
+    app,
+    services,
+    redis,
+    ip,
+    request,
+    login: async (login, password = TEST_PASSWORD) => {
+      const res = await request({ method: 'POST', url: '/api/v1/auth/login', payload: { login, password } });
+      if (res.statusCode !== 200) throw new Error(`login ${login} failed: ${res.statusCode} ${res.body}`);
+      return res.json().token as string;
+    },
+    close: async () => {
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}
+
+let hashed: Promise<string> | null = null;
+/** Gives every user of the world the same known password. */
+export async function setWorldPasswords(db: TestDatabase, world: World): Promise<void> {
+  hashed ??= hashPassword(TEST_PASSWORD);
+  const h = await hashed;
+  for (const u of Object.values(world.users)) {
+    await db.adminSql`insert into user_credentials (user_id, password_hash) values (${u.id}, ${h}) on conflict (user_id) do update set password_hash = excluded.password_hash`;
+  }
+}
+
+export async function tokensFor(t: TestApp, keys: UserKey[]): Promise<Record<UserKey, string>> {
+  const out = {} as Record<UserKey, string>;
+  for (const k of keys) out[k] = await t.login(k);
+  return out;
+}
