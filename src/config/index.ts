@@ -157,6 +157,33 @@ export const CONFIG_SPEC = {
   LOCAL_PG_PORT: { description: 'with no database URL: a PostgreSQL listening on this local port is used, else an embedded one is started on it', parse: int(5432, 1, 65535), defaultText: '5432' },
   LOCAL_REDIS_PORT: { description: 'with no REDIS_URL: a Redis listening on this local port is used, else redis-server is started on it', parse: int(6379, 1, 65535), defaultText: '6379' },
   SEED_DEMO: { description: 'seed a demo tenant on an empty database at `up`', parse: bool(true), defaultText: 'true' },
+  // Operations (issue 7): alarm thresholds (the spec's CloudWatch alarms), maintenance, metrics.
+  ALARM_PERIOD_SECONDS: { description: 'alarm evaluation period (the spec\'s CloudWatch Period)', parse: int(300, 1, 86_400), defaultText: '300' },
+  ALARM_DB_CPU_PERCENT: { description: 'database CPU alarm threshold, percent, over ALARM_DB_CPU_PERIODS periods', parse: int(80, 1, 100), defaultText: '80' },
+  ALARM_DB_CPU_PERIODS: { description: 'consecutive periods over the database CPU threshold before it fires', parse: int(2, 1, 100), defaultText: '2' },
+  ALARM_DB_CONNECTIONS_PERCENT: { description: 'database connections alarm, percent of the live max_connections', parse: int(80, 1, 100), defaultText: '80' },
+  ALARM_SLOW_QUERY_COUNT: { description: 'slow-query alarm: more than this many slow calls in a period', parse: int(10, 0, 1_000_000), defaultText: '10' },
+  ALARM_SLOW_QUERY_MS: { description: 'a call is slow when its statement averaged more than this in the period', parse: int(1000, 1, 3_600_000), defaultText: '1000' },
+  ALARM_REDIS_CPU_PERCENT: { description: 'Redis CPU alarm threshold, percent of one core', parse: int(75, 1, 100), defaultText: '75' },
+  ALARM_REDIS_MEMORY_PERCENT: { description: 'Redis memory alarm threshold, percent of maxmemory (of system memory when maxmemory is 0)', parse: int(85, 1, 100), defaultText: '85' },
+  ALARM_REDIS_EVICTIONS: { description: 'Redis evictions alarm: more than this many in a period', parse: int(100, 0, 100_000_000), defaultText: '100' },
+  REPLICA_LAG_LIMIT_SECONDS: { description: 'replica lag alarm threshold', parse: int(60, 1, 86_400), defaultText: '60' },
+  BACKUP_MAX_AGE_HOURS: { description: 'alarm when the last good backup is older than this (daily schedule + its window)', parse: int(25, 1, 24 * 90), defaultText: '25' },
+  DB_CPU_PROMETHEUS_URL: { description: 'database CPU source when the database is not local: a Prometheus server (its /api/v1/query is queried)', parse: url(HTTP), defaultText: '(none)' },
+  DB_CPU_PROMETHEUS_QUERY: { description: 'PromQL giving the database host CPU percent', parse: reqStr('100 - avg(rate(node_cpu_seconds_total{mode="idle"}[5m])) * 100'), defaultText: 'node_exporter idle-based' },
+  MAINTENANCE_REINDEX_BLOAT_PERCENT: { description: 'monthly maintenance rebuilds (REINDEX CONCURRENTLY) btree indexes whose measured bloat passes this', parse: int(30, 1, 100), defaultText: '30' },
+  MAINTENANCE_BATCH_SIZE: { description: 'rows per clean-up/archive statement (short locks)', parse: int(5000, 1, 1_000_000), defaultText: '5000' },
+  OPS_BLOAT_SCAN_MAX_MB: { description: 'relations larger than this are not scanned for bloat (shown as unavailable)', parse: int(2048, 1, 10_000_000), defaultText: '2048' },
+  OPS_REDIS_SCAN_MAX_KEYS: { description: 'diagnose: keys visited by SCAN at most (memory by key family)', parse: int(100_000, 10, 100_000_000), defaultText: '100000' },
+  // Worker, scheduler and bulk uploads (issue 6).
+  QUEUE_PREFIX: { description: 'BullMQ key prefix; must start with a {hash tag} (Redis Cluster)', parse: (raw: string | undefined, name: string) => { const v = raw === undefined || raw === '' ? '{accunode}' : raw; if (!/^\{[^{}]+\}/.test(v)) fail(name, 'must start with a {hash tag}, e.g. "{accunode}"'); return v; }, defaultText: '{accunode}' },
+  WORKER_QUEUES: { description: 'queues an `accunode worker` consumes (comma list of bulk, analytics, maintenance, backups)', parse: (raw: string | undefined, name: string) => { const all = ['bulk', 'analytics', 'maintenance', 'backups']; const list = raw === undefined || raw.trim() === '' ? all : raw.split(',').map((s) => s.trim()).filter(Boolean); for (const q of list) if (!all.includes(q)) fail(name, `unknown queue "${q}" (one of ${all.join(', ')})`); return list as Array<'bulk' | 'analytics' | 'maintenance' | 'backups'>; }, defaultText: 'bulk,analytics,maintenance,backups' },
+  WORKER_BULK_CONCURRENCY: { description: 'bulk uploads one worker process runs at once', parse: int(1, 1, 64), defaultText: '1' },
+  QUEUE_LOCK_DURATION_MS: { description: 'BullMQ job lock; a worker that dies is noticed (stalled) after about this long', parse: int(30_000, 1000, 3_600_000), defaultText: '30000' },
+  QUEUE_STALLED_INTERVAL_MS: { description: 'how often workers look for stalled jobs (of dead workers) to run again', parse: int(30_000, 500, 3_600_000), defaultText: '30000' },
+  BULK_CHUNK_ROWS: { description: 'rows per bulk-upload chunk (one COPY + upsert transaction)', parse: int(5000, 10, 1_000_000), defaultText: '5000' },
+  BULK_MAX_LINE_BYTES: { description: 'longest accepted line (row) of a bulk CSV', parse: int(1024 * 1024, 1024, 100 * 1024 * 1024), defaultText: '1048576' },
+  BULK_UPLOAD_DIR: { description: 'where uploaded bulk files wait for a worker (shared by api and workers)', parse: str(), defaultText: '$ACCUNODE_DATA_DIR/uploads' },
 } satisfies Record<string, VarSpec<unknown>>;
 
 type Spec = typeof CONFIG_SPEC;
