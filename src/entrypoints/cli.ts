@@ -4,9 +4,11 @@ import { ConfigError, describeConfig } from '../config/index.js';
 import { MissingServiceError } from '../ops/local-services.js';
 import { registerDbCommands } from '../cli/db.js';
 import { registerModelCommands } from '../cli/model.js';
+import { registerOpsCommands } from '../cli/ops.js';
 import { registerIdentityCommands, UsageError } from '../cli/identity.js';
+import { registerPredictCommands } from '../cli/predict.js';
+import { registerSchedulerCommands, registerWorkerCommands } from '../cli/scheduler.js';
 import { formatTable, printResult } from '../cli/output.js';
-import { runUp } from './up.js';
 
 const program = new Command();
 program
@@ -19,14 +21,14 @@ program
   .command('up')
   .description('migrate, set up roles, seed a demo tenant on an empty database, and run the api (+ worker + scheduler)')
   .action(async () => {
-    await runUp();
+    await (await import('./up.js')).runUp();
   });
 
 program
   .command('api')
   .description('run the HTTP API only (expects a migrated database)')
   .action(async () => {
-    await runUp({ prepare: false });
+    await (await import('./up.js')).runUp({ prepare: false });
   });
 
 program
@@ -40,7 +42,11 @@ program
 
 registerDbCommands(program);
 registerModelCommands(program);
+registerOpsCommands(program);
 registerIdentityCommands(program);
+registerPredictCommands(program);
+registerWorkerCommands(program);
+registerSchedulerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

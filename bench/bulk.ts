@@ -1,0 +1,137 @@
+/**
+ * Bulk upload throughput, end to end: 100,000 annual rows from a CSV file on disk to every row
+ * stored (parse, validate, predict, COPY into staging, upsert companies + predictions under
+ * row-level security), against a raw COPY of the same precomputed prediction rows into the same
+ * table, measured in the same run on the same database.
+ *
+ *   npx tsx bench/bulk.ts        (needs PostgreSQL: TEST_DATABASE_ADMIN_URL or 127.0.0.1:5432)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { createPool } from '../src/db/pool.js';
+import { migrate } from '../src/db/migrate.js';
+import { APP_ROLES, applyRolePasswords } from '../src/db/roles.js';
+import { ANNUAL_FIELD_NAMES, generateReferenceData } from '../src/risk/index.js';
+import { loadModels } from '../src/services/model-store.js';
+import { computePrediction } from '../src/services/prediction-compute.js';
+import { createBulkJob } from '../src/services/bulk/submit.js';
+import { runBulkJob } from '../src/services/bulk/pipeline.js';
+import { TEST_PG_ADMIN_URL, TEST_ROLE_PASSWORD, urlFor } from '../test/helpers/env.js';
+
+export interface BenchResult {
+  scenario: string;
+  figure: number;
+  unit: string;
+  baseline: number;
+  ratio: number;
+}
+
+const N = 100_000;
+const YEARS = 5;
+
+function makeCsv(n: number): { csv: string; rows: Array<Record<string, unknown>> } {
+  const ds = generateReferenceData('annual', n, 101);
+  const rows: Array<Record<string, unknown>> = [];
+  const lines = [['company_symbol', 'company_name', 'sector', 'reporting_year', ...ANNUAL_FIELD_NAMES].join(',')];
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(i / YEARS);
+    const r: Record<string, unknown> = { company_symbol: `B${c}`, company_name: `Bench Company ${c}`, sector: 'Industrials', reporting_year: String(2015 + (i % YEARS)) };
+    ANNUAL_FIELD_NAMES.forEach((f, j) => {
+      const v = ds.columns[j]![i]!;
+      r[f] = Number.isNaN(v) ? null : Math.round(v * 1e4) / 1e4;
+    });
+    rows.push(r);
+    lines.push([r.company_symbol, r.company_name, r.sector, r.reporting_year, ...ANNUAL_FIELD_NAMES.map((f) => (r[f] === null ? '' : String(r[f])))].join(','));
+  }
+  return { csv: lines.join('\n') + '\n', rows };
+}
+
+export async function run(opts: { rows?: number } = {}): Promise<BenchResult[]> {
+  const n = opts.rows ?? N;
+  const name = `accunode_bench_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE "${name}"`);
+  const adminSql = createPool(urlFor(name), { max: 2 });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'accunode-bench-'));
+  let appSql: ReturnType<typeof createPool> | null = null;
+  try {
+    await migrate(adminSql);
+    await applyRolePasswords(adminSql, Object.fromEntries(APP_ROLES.map((r) => [r, TEST_ROLE_PASSWORD])));
+    appSql = createPool(urlFor(name, 'app_user', TEST_ROLE_PASSWORD), { max: 4 });
+    const [user] = await adminSql<[{ id: string }]>`
+      insert into users (email, username, role, is_verified) values ('bench@example.com', 'bench', 'user', true) returning id`;
+    const principal = { userId: user.id, role: 'user' as const, tenantId: null, organizationId: null };
+    const engine = await loadModels();
+    const { csv, rows } = makeCsv(n);
+    const file = path.join(dir, 'bench.csv');
+    writeFileSync(file, csv);
+
+    // Warm-up (JIT, connections, catalog caches) on a small file.
+    const warm = path.join(dir, 'warm.csv');
+    writeFileSync(warm, makeCsv(2000).csv.replace(/\nB/g, '\nW'));
+    const wj = await createBulkJob(appSql, principal, { kind: 'annual', filePath: warm });
+    await runBulkJob({ sql: appSql, engine }, user.id, wj.id);
+
+    // End to end: file on disk → every row stored.
+    const t0 = performance.now();
+    const job = await createBulkJob(appSql, principal, { kind: 'annual', filePath: file });
+    const out = await runBulkJob({ sql: appSql, engine }, user.id, job.id, { chunkRows: 10_000 });
+    const e2eSec = (performance.now() - t0) / 1000;
+    if (out.status !== 'completed' || out.progress.rows_succeeded !== n) throw new Error(`bench bulk run did not store every row: ${JSON.stringify(out)}`);
+    const [{ stored }] = await adminSql<[{ stored: number }]>`select count(*)::int as stored from annual_predictions p join companies c on c.id = p.company_id where c.symbol like 'B%'`;
+    if (stored !== n) throw new Error(`expected ${n} stored rows, found ${stored}`);
+
+    // Baseline: the same rows, precomputed (not timed), COPYed raw into the same table.
+    const ids = new Map((await adminSql<{ id: string; symbol: string }[]>`select id, symbol from companies where symbol like 'B%'`).map((c) => [c.symbol, c.id]));
+    const lines: string[] = [];
+    for (const r of rows) {
+      const p = computePrediction(engine, 'annual', r);
+      if (!p.ok) throw new Error('bench row invalid');
+      const v = p.value;
+      lines.push(
+        [ids.get(r.company_symbol as string), user.id, v.reporting_year, ...ANNUAL_FIELD_NAMES.map((f) => v.ratios[f] ?? '\\N'),
+          v.outputs.probability, v.outputs.risk_level, v.outputs.confidence, v.outputs.logistic_probability, v.outputs.step_probability, v.model.name, v.model.version].join('\t'),
+      );
+    }
+    const payload = lines.join('\n') + '\n';
+    await adminSql`delete from annual_predictions where company_id in (select id from companies where symbol like 'B%')`;
+    await adminSql`vacuum annual_predictions`.catch(() => {});
+    const t1 = performance.now();
+    await adminSql.begin(async (tx) => {
+      const w = await tx
+        .unsafe(`COPY annual_predictions (company_id, created_by, reporting_year, ${ANNUAL_FIELD_NAMES.join(', ')}, probability, risk_level, confidence, logistic_probability, step_probability, model_name, model_version) FROM STDIN`)
+        .writable();
+      await pipeline(Readable.from([payload]), w);
+    });
+    const copySec = (performance.now() - t1) / 1000;
+    const e2eRate = n / e2eSec;
+    const copyRate = n / copySec;
+    process.stderr.write(`bulk: ${n} rows end to end in ${e2eSec.toFixed(2)} s (${Math.round(e2eRate)} rows/s); raw COPY ${copySec.toFixed(2)} s (${Math.round(copyRate)} rows/s); ratio ${(e2eRate / copyRate).toFixed(3)}\n`);
+    return [
+      {
+        scenario: `bulk.annual.end_to_end_${n / 1000}k (${e2eSec.toFixed(2)} s)`,
+        figure: Math.round(e2eRate),
+        unit: 'rows/s',
+        baseline: Math.round(copyRate),
+        ratio: Math.round((e2eRate / copyRate) * 1e4) / 1e4,
+      },
+    ];
+  } finally {
+    await appSql?.end({ timeout: 5 });
+    await adminSql.end({ timeout: 5 });
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end({ timeout: 5 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const r = await run();
+  console.log(JSON.stringify(r, null, 2));
+}

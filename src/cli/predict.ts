@@ -1,0 +1,112 @@
+/**
+ * `accunode predict bulk FILE --type annual|quarterly --as USER`: the bulk pipeline in-process
+ * (the same code the worker runs), with a progress bar on stderr.
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logging.js';
+import type { Sql } from '../db/pool.js';
+import { ACCESS_LEVELS, type AccessLevel, type Role } from '../domain/access.js';
+import type { Principal } from '../domain/principal.js';
+import { DomainError } from '../domain/errors.js';
+import { loadModels } from '../services/model-store.js';
+import { createBulkJob } from '../services/bulk/submit.js';
+import { runBulkJob, type BulkProgress } from '../services/bulk/pipeline.js';
+import { getBulkJob, iterateErrors, presentJob } from '../services/bulk/jobs-repo.js';
+import { ERRORS_CSV_HEADER, errorsCsvLines } from '../services/bulk/errors-csv.js';
+import { createAppPool, prepareDatabase } from '../entrypoints/context.js';
+import { Shutdown } from '../entrypoints/shutdown.js';
+import { formatTable, printResult } from './output.js';
+
+/** A user by id or e-mail, looked up on the owner connection (the CLI is an operator tool). */
+export async function principalFor(adminSql: Sql, who: string): Promise<Principal> {
+  const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(who);
+  const rows = isUuid
+    ? await adminSql<{ id: string; role: Role; tenant_id: string | null; organization_id: string | null; is_active: boolean }[]>`
+        select id, role, tenant_id, organization_id, is_active from users where id = ${who}`
+    : await adminSql<{ id: string; role: Role; tenant_id: string | null; organization_id: string | null; is_active: boolean }[]>`
+        select id, role, tenant_id, organization_id, is_active from users where lower(email) = lower(${who})`;
+  const u = rows[0];
+  if (!u) throw new Error(`--as: no user with id or e-mail "${who}"`);
+  if (!u.is_active) throw new Error(`--as: user "${who}" is not active`);
+  return { userId: u.id, role: u.role, tenantId: u.tenant_id, organizationId: u.organization_id };
+}
+
+export function registerPredictCommands(program: Command): void {
+  const predict = program.command('predict').description('predictions from the command line');
+  predict
+    .command('bulk <file>')
+    .description('run a CSV/XLSX bulk upload in-process, as a user (row-level security applies)')
+    .requiredOption('--type <type>', 'annual or quarterly')
+    .requiredOption('--as <user>', 'the uploader: user id or e-mail')
+    .option('--access-level <level>', `scope of new companies and predictions (${ACCESS_LEVELS.join(', ')}); default by role`)
+    .option('--errors-out <file>', 'write the row errors as CSV to this file')
+    .option('--chunk-rows <n>', 'rows per chunk (default BULK_CHUNK_ROWS)')
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print the final job as JSON')
+    .action(async (file: string, opts: { type: string; as: string; accessLevel?: string; errorsOut?: string; chunkRows?: string; progress: boolean; json?: boolean }) => {
+      if (opts.type !== 'annual' && opts.type !== 'quarterly') throw new Error(`--type must be annual or quarterly, got "${opts.type}"`);
+      if (opts.accessLevel && !(ACCESS_LEVELS as readonly string[]).includes(opts.accessLevel))
+        throw new Error(`--access-level must be one of ${ACCESS_LEVELS.join(', ')}`);
+      const chunkRows = opts.chunkRows ? Number(opts.chunkRows) : undefined;
+      if (chunkRows !== undefined && !(Number.isInteger(chunkRows) && chunkRows >= 10)) throw new Error('--chunk-rows must be an integer >= 10');
+      const config = loadConfig();
+      const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+      const shutdown = new Shutdown(log);
+      try {
+        const db = await prepareDatabase(config, log, shutdown, { migrate: false, roles: false });
+        const sql = createAppPool(config, db.appUrl, 'accunode-cli');
+        shutdown.add('app pool', () => sql.end({ timeout: 5 }));
+        const [medium, high, critical] = config.RISK_THRESHOLDS;
+        const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
+        const principal = await principalFor(db.adminSql, opts.as);
+        let job;
+        try {
+          job = await createBulkJob(sql, principal, { kind: opts.type, filePath: file, accessLevel: (opts.accessLevel as AccessLevel | undefined) ?? null });
+        } catch (err) {
+          if (err instanceof DomainError) throw new Error(err.message);
+          throw err;
+        }
+        const showBar = opts.progress && !opts.json && process.stderr.isTTY !== false;
+        const bar = showBar
+          ? new cliProgress.SingleBar(
+              { format: 'bulk {bar} {percentage}% | {value}/{total} rows | {rate} rows/s | failed {failed}', stream: process.stderr, hideCursor: true },
+              cliProgress.Presets.shades_classic,
+            )
+          : null;
+        const started = Date.now();
+        bar?.start(1, 0, { rate: 0, failed: 0 });
+        const onProgress = (p: BulkProgress) => {
+          if (!bar) return;
+          const total = Math.max(p.rows_total ?? p.rows_processed, p.rows_processed, 1);
+          bar.setTotal(total);
+          bar.update(p.rows_processed, { rate: Math.round(p.rows_processed / Math.max(0.001, (Date.now() - started) / 1000)), failed: p.rows_failed });
+        };
+        const outcome = await runBulkJob({ sql, engine, log }, principal.userId, job.id, {
+          onProgress,
+          limits: { maxLineBytes: config.BULK_MAX_LINE_BYTES },
+          chunkRows: chunkRows ?? config.BULK_CHUNK_ROWS,
+        });
+        bar?.stop();
+        const final = presentJob((await getBulkJob(sql, principal.userId, job.id))!);
+        if (opts.errorsOut) {
+          const out = createWriteStream(opts.errorsOut);
+          out.write(ERRORS_CSV_HEADER);
+          for await (const page of iterateErrors(sql, principal.userId, job.id)) out.write(errorsCsvLines(page));
+          out.end();
+          await once(out, 'finish');
+        }
+        printResult(opts.json, final, () =>
+          formatTable([final], ['id', 'status', 'rows_processed', 'rows_succeeded', 'rows_failed', 'rows_superseded', 'throughput_rows_per_second']) +
+          (final.error_message ? `\nerror: ${final.error_message}` : '') +
+          (final.rows_failed > 0 && !opts.errorsOut ? `\n${final.rows_failed} rows were rejected; --errors-out FILE writes them as CSV` : ''),
+        );
+        if (outcome.status !== 'completed') process.exitCode = 1;
+      } finally {
+        await shutdown.run();
+      }
+    });
+}

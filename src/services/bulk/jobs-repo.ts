@@ -1,0 +1,189 @@
+/**
+ * bulk_upload_jobs / bulk_upload_errors access, always as the calling user (withUserTx): the
+ * uploader and those who manage the uploader see and cancel a job; nobody else does.
+ */
+import type { Sql, TxSql } from '../../db/pool.js';
+import { withUserTx } from '../../db/tx.js';
+import type { AccessLevel } from '../../domain/access.js';
+import type { ModelKind } from '../../risk/index.js';
+import type { BulkFormat } from './readers.js';
+import type { RowError } from './values.js';
+
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** What DELETE /jobs/{id} leaves behind; shown with every job. */
+export const CANCELLATION_POLICY =
+  'cancelling keeps the chunks already committed (rows_succeeded counts them) and stops before the next chunk; nothing else is written';
+
+export interface BulkJobRow {
+  id: string;
+  user_id: string;
+  organization_id: string | null;
+  tenant_id: string | null;
+  prediction_type: ModelKind;
+  access_level: AccessLevel;
+  status: JobStatus;
+  file_name: string | null;
+  file_size: number | null;
+  file_sha256: string | null;
+  file_path: string | null;
+  file_format: BulkFormat | null;
+  queue_job_id: string | null;
+  rows_total: number | null;
+  rows_processed: number;
+  rows_succeeded: number;
+  rows_failed: number;
+  rows_superseded: number;
+  error_message: string | null;
+  note: string | null;
+  cancel_requested: boolean;
+  attempts: number;
+  chunks_committed: number;
+  started_at: Date | null;
+  finished_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface NewBulkJob {
+  userId: string;
+  tenantId: string | null;
+  kind: ModelKind;
+  accessLevel: AccessLevel;
+  organizationId: string | null;
+  fileName: string | null;
+  filePath: string;
+  fileSize: number;
+  fileSha256: string | null;
+  format: BulkFormat | null;
+}
+
+export async function insertBulkJob(sql: Sql, job: NewBulkJob): Promise<BulkJobRow> {
+  return withUserTx(sql, job.userId, async (tx) => {
+    const [row] = await tx<BulkJobRow[]>`
+      insert into bulk_upload_jobs (user_id, organization_id, tenant_id, prediction_type, access_level, status,
+        file_name, file_size, file_sha256, file_path, file_format)
+      values (${job.userId}, ${job.organizationId}, ${job.tenantId}, ${job.kind}, ${job.accessLevel}, 'queued',
+        ${job.fileName}, ${job.fileSize}, ${job.fileSha256}, ${job.filePath}, ${job.format})
+      returning *`;
+    return row!;
+  });
+}
+
+export async function setQueueJobId(sql: Sql, userId: string, id: string, queueJobId: string): Promise<void> {
+  await withUserTx(sql, userId, (tx) => tx`update bulk_upload_jobs set queue_job_id = ${queueJobId} where id = ${id}`);
+}
+
+export async function getBulkJob(sql: Sql, userId: string, id: string): Promise<BulkJobRow | null> {
+  return withUserTx(sql, userId, async (tx) => {
+    const [row] = await tx<BulkJobRow[]>`select * from bulk_upload_jobs where id = ${id}`;
+    return row ?? null;
+  });
+}
+
+export async function lockJob(tx: TxSql, id: string): Promise<Pick<BulkJobRow, 'status' | 'cancel_requested'> | null> {
+  const [row] = await tx<Pick<BulkJobRow, 'status' | 'cancel_requested'>[]>`
+    select status, cancel_requested from bulk_upload_jobs where id = ${id} for update`;
+  return row ?? null;
+}
+
+/**
+ * Cancels a job: a queued job never starts; a running one stops before its next chunk (the
+ * worker checks under this row's lock, so a chunk is either committed before the cancellation
+ * or not at all). Finished jobs are left as they are.
+ */
+export async function cancelBulkJob(sql: Sql, userId: string, id: string): Promise<BulkJobRow | null> {
+  return withUserTx(sql, userId, async (tx) => {
+    const [row] = await tx<BulkJobRow[]>`
+      update bulk_upload_jobs set
+        cancel_requested = true,
+        status = case when status in ('queued', 'running') then 'cancelled' else status end,
+        finished_at = case when status in ('queued', 'running') then CURRENT_TIMESTAMP else finished_at end,
+        note = case when status in ('queued', 'running')
+          then concat_ws(' ', note, 'cancelled after ' || rows_processed || ' rows (' || chunks_committed || ' chunks committed);', ${CANCELLATION_POLICY}::text)
+          else note end
+      where id = ${id}
+      returning *`;
+    return row ?? null;
+  });
+}
+
+export async function insertErrors(tx: TxSql, jobId: string, errors: ReadonlyArray<RowError & { kind?: 'error' | 'superseded' }>): Promise<void> {
+  if (errors.length === 0) return;
+  const lines = errors.map((e) => e.line);
+  const cols = errors.map((e) => e.column);
+  const vals = errors.map((e) => (e.value === null ? null : e.value.length > 500 ? e.value.slice(0, 500) + '…' : e.value));
+  const reasons = errors.map((e) => e.reason);
+  const kinds = errors.map((e) => e.kind ?? 'error');
+  await tx`
+    insert into bulk_upload_errors (job_id, line, column_name, value, reason, kind)
+    select ${jobId}, * from unnest(${lines}::int[], ${cols}::text[], ${vals}::text[], ${reasons}::text[], ${kinds}::text[])`;
+}
+
+export interface ErrorRecord {
+  line: number;
+  column_name: string | null;
+  value: string | null;
+  reason: string;
+  kind: 'error' | 'superseded';
+}
+
+/** The job's errors in line order, in pages (for streaming the CSV). Null when the job is not visible. */
+export async function* iterateErrors(sql: Sql, userId: string, jobId: string, pageSize = 5000): AsyncGenerator<ErrorRecord[]> {
+  let after = -1;
+  for (;;) {
+    const page = await withUserTx(sql, userId, (tx) => tx<ErrorRecord[]>`
+      select line, column_name, value, reason, kind from bulk_upload_errors
+      where job_id = ${jobId} and line > ${after}
+      order by line, kind, column_name nulls first
+      limit ${pageSize}`);
+    if (page.length === 0) return;
+    // Never split one line's errors over two pages: drop the last line and fetch it again.
+    const lastLine = page[page.length - 1]!.line;
+    const full = page.length < pageSize ? page : page.filter((e) => e.line !== lastLine);
+    if (full.length === 0) {
+      yield page;
+      after = lastLine;
+      continue;
+    }
+    yield full;
+    after = full[full.length - 1]!.line;
+    if (page.length < pageSize) return;
+  }
+}
+
+/** Public view of a job: counts, throughput and ETA, and what cancelling means. */
+export function presentJob(j: BulkJobRow, now: Date = new Date()) {
+  const end = j.finished_at ?? now;
+  const seconds = j.started_at ? Math.max(0.001, (end.getTime() - j.started_at.getTime()) / 1000) : null;
+  const throughput = seconds && j.rows_processed > 0 ? Math.round((j.rows_processed / seconds) * 10) / 10 : null;
+  const remaining = j.rows_total !== null ? Math.max(0, j.rows_total - j.rows_processed) : null;
+  const eta =
+    j.status === 'running' && throughput && remaining !== null ? Math.round((remaining / throughput) * 10) / 10 : j.status === 'completed' ? 0 : null;
+  return {
+    id: j.id,
+    type: j.prediction_type,
+    status: j.status,
+    access_level: j.access_level,
+    file_name: j.file_name,
+    file_size: j.file_size,
+    rows_total: j.rows_total,
+    rows_processed: j.rows_processed,
+    rows_succeeded: j.rows_succeeded,
+    rows_failed: j.rows_failed,
+    rows_superseded: j.rows_superseded,
+    throughput_rows_per_second: throughput,
+    eta_seconds: eta,
+    error_message: j.error_message,
+    note: j.note,
+    cancel_requested: j.cancel_requested,
+    cancellation: CANCELLATION_POLICY,
+    attempts: j.attempts,
+    chunks_committed: j.chunks_committed,
+    created_at: j.created_at.toISOString(),
+    started_at: j.started_at ? j.started_at.toISOString() : null,
+    finished_at: j.finished_at ? j.finished_at.toISOString() : null,
+  };
+}
+
+export type PresentedJob = ReturnType<typeof presentJob>;

@@ -1,0 +1,361 @@
+/**
+ * Streaming readers for bulk files: CSV (csv-parse) and XLSX (exceljs WorkbookReader). Memory
+ * stays bounded whatever the file size; hostile files (zip bombs, endless lines, binary data,
+ * formulas) end in a BulkFileError with a clear message, never a crashed worker.
+ */
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { parse } from 'csv-parse';
+import ExcelJS from 'exceljs';
+import { BulkFileError, FORMULA, type Cell } from './values.js';
+
+export type BulkFormat = 'csv' | 'xlsx';
+
+export interface ReaderLimits {
+  /** Longest accepted CSV record (bytes); a longer line ends the file with an error. */
+  maxLineBytes: number;
+  /** Total uncompressed size an XLSX may declare. */
+  maxXlsxUncompressedBytes: number;
+  /** Largest compression ratio of one XLSX part (above 1 MB uncompressed). */
+  maxXlsxRatio: number;
+  /** Most data rows accepted in one file. */
+  maxRows: number;
+}
+
+export const DEFAULT_LIMITS: ReaderLimits = {
+  maxLineBytes: 1024 * 1024,
+  maxXlsxUncompressedBytes: 1024 * 1024 * 1024,
+  maxXlsxRatio: 200,
+  maxRows: 5_000_000,
+};
+
+export interface DataRow {
+  /** 1-based line (CSV) or row number (XLSX) in the file, the header being line 1. */
+  line: number;
+  cells: Cell[];
+}
+
+export interface OpenedFile {
+  format: BulkFormat;
+  header: Cell[];
+  /** Data rows in batches (fewer promises per row than one-by-one iteration). */
+  rows: AsyncIterable<DataRow[]>;
+  /** Rough number of data rows (CSV: line count), or null when unknown until the end (XLSX). */
+  estimatedRows: number | null;
+  close(): void;
+}
+
+async function readHead(path: string, n: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Decides CSV or XLSX from the content (never from the name or the declared content type alone):
+ * a zip that holds xl/workbook.xml is XLSX; valid UTF-8 text without NUL bytes is CSV; anything
+ * else (PDF, images, legacy .xls, other zips) is refused.
+ */
+export async function sniffFormat(path: string): Promise<BulkFormat> {
+  const head = await readHead(path, 64 * 1024);
+  if (head.length === 0) throw new BulkFileError('empty_file', 'the file is empty');
+  if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'xlsx';
+  if (head[0] === 0xd0 && head[1] === 0xcf && head[2] === 0x11 && head[3] === 0xe0)
+    throw new BulkFileError('wrong_content', 'legacy Excel (.xls) files are not supported: save the sheet as .xlsx or .csv');
+  if (head.includes(0)) throw new BulkFileError('wrong_content', 'not a CSV or XLSX file (binary content)');
+  // A multi-byte character may be cut at the end of the sample: check all but the last 4 bytes.
+  const sample = head.length === 64 * 1024 ? head.subarray(0, head.length - 4) : head;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(sample);
+  } catch {
+    throw new BulkFileError('wrong_content', 'not a CSV file: the text is not UTF-8');
+  }
+  return 'csv';
+}
+
+// ------------------------------------------------------------------------------------------
+// CSV
+// ------------------------------------------------------------------------------------------
+
+async function countLines(path: string): Promise<number> {
+  let n = 0;
+  let last = 10;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    let i = -1;
+    while ((i = chunk.indexOf(10, i + 1)) !== -1) n++;
+    if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+  }
+  return last === 10 ? n : n + 1;
+}
+
+function detectDelimiter(head: string): string {
+  const first = head.split(/\r?\n/, 1)[0] ?? '';
+  const counts = [',', ';', '\t'].map((d) => [d, first.split(d).length - 1] as const);
+  counts.sort((a, b) => b[1] - a[1]);
+  return counts[0]![1] > 0 ? counts[0]![0] : ',';
+}
+
+function csvError(err: unknown, limits: ReaderLimits): BulkFileError {
+  const e = err as Error & { code?: string; lines?: number };
+  const where = e.lines ? ` (line ${e.lines})` : '';
+  if (e.code === 'CSV_MAX_RECORD_SIZE')
+    return new BulkFileError('line_too_long', `a line is longer than ${limits.maxLineBytes} bytes${where}: one row may not exceed that`);
+  return new BulkFileError('malformed_csv', `malformed CSV${where}: ${e.message.replace(/^Invalid (Record|Opening Quote|Closing Quote)?:?\s*/, '')}`);
+}
+
+async function openCsv(path: string, limits: ReaderLimits): Promise<OpenedFile> {
+  const head = (await readHead(path, 64 * 1024)).toString('utf8');
+  const delimiter = detectDelimiter(head);
+  const estimatedLines = await countLines(path);
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  // No `info: true`: it allocates an object per record and costs more than the parsing. Lines
+  // are counted here instead: one per record plus the newlines inside quoted cells, and empty
+  // lines (kept by the parser) are skipped.
+  const parser = parse({ delimiter, bom: true, relax_column_count: true, skip_empty_lines: false, max_record_size: limits.maxLineBytes });
+  let failure: unknown = null;
+  let ended = false;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  parser.on('readable', notify);
+  parser.on('end', () => {
+    ended = true;
+    notify();
+  });
+  parser.on('error', (e) => {
+    failure = e;
+    notify();
+  });
+  stream.on('error', (e) => parser.destroy(e));
+  stream.pipe(parser);
+  let line = 0;
+  const isEmpty = (rec: string[]) => rec.length === 1 && rec[0] === '';
+  const span = (rec: string[]) => {
+    let extra = 0;
+    for (const cell of rec) if (cell.includes('\n')) extra += cell.split('\n').length - 1;
+    return extra;
+  };
+  /** Up to `max` records (with their first line), [] at the end. */
+  const nextBatch = async (max: number): Promise<DataRow[]> => {
+    const out: DataRow[] = [];
+    for (;;) {
+      if (failure) throw csvError(failure, limits);
+      let rec: string[] | null;
+      while (out.length < max && (rec = parser.read() as string[] | null) !== null) {
+        const start = ++line;
+        line += span(rec);
+        if (isEmpty(rec)) continue;
+        out.push({ line: start, cells: rec });
+      }
+      if (out.length >= max || (out.length > 0 && !parser.readableLength)) return out;
+      if (ended || parser.destroyed) {
+        if (failure) throw csvError(failure, limits);
+        return out;
+      }
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+  let first: DataRow[];
+  try {
+    first = await nextBatch(1);
+  } catch (err) {
+    stream.destroy();
+    throw err;
+  }
+  if (first.length === 0) throw new BulkFileError('empty_file', 'the file is empty');
+  const header = first[0]!.cells;
+  const rows = (async function* () {
+    let count = 0;
+    try {
+      for (;;) {
+        const batch = await nextBatch(1000);
+        if (batch.length === 0) return;
+        count += batch.length;
+        if (count > limits.maxRows) throw new BulkFileError('too_many_rows', `more than ${limits.maxRows} rows`);
+        yield batch;
+      }
+    } finally {
+      stream.destroy();
+    }
+  })();
+  return {
+    format: 'csv',
+    header,
+    rows,
+    estimatedRows: Math.max(0, estimatedLines - 1),
+    close: () => {
+      stream.destroy();
+      parser.destroy();
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// XLSX
+// ------------------------------------------------------------------------------------------
+
+interface ZipEntry {
+  name: string;
+  compressed: number;
+  uncompressed: number;
+}
+
+/**
+ * Reads the zip central directory (without inflating anything) and refuses zip bombs: too much
+ * declared uncompressed data, an extreme compression ratio, zip64 or encrypted entries, too many
+ * parts, or no workbook part.
+ */
+export async function checkXlsxContainer(path: string, limits: ReaderLimits): Promise<ZipEntry[]> {
+  const size = (await stat(path)).size;
+  const fh = await open(path, 'r');
+  try {
+    const tailLen = Math.min(size, 65_557);
+    const tail = Buffer.alloc(tailLen);
+    await fh.read(tail, 0, tailLen, size - tailLen);
+    let eocd = -1;
+    for (let i = tailLen - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === 0x06054b50) {
+        eocd = i;
+        break;
+      }
+    }
+    if (eocd < 0) throw new BulkFileError('bad_xlsx', 'not a valid XLSX file (the zip directory is missing or the file is truncated)');
+    const entries = tail.readUInt16LE(eocd + 10);
+    const cdSize = tail.readUInt32LE(eocd + 12);
+    const cdOffset = tail.readUInt32LE(eocd + 16);
+    if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff)
+      throw new BulkFileError('zip_bomb', 'XLSX refused: zip64 archives are not accepted (the workbook would be far larger than any bulk upload)');
+    if (entries > 10_000) throw new BulkFileError('zip_bomb', `XLSX refused: ${entries} parts in the archive`);
+    if (cdOffset + cdSize > size) throw new BulkFileError('bad_xlsx', 'not a valid XLSX file (corrupt zip directory)');
+    const cd = Buffer.alloc(cdSize);
+    await fh.read(cd, 0, cdSize, cdOffset);
+    const out: ZipEntry[] = [];
+    let p = 0;
+    let total = 0;
+    for (let k = 0; k < entries; k++) {
+      if (p + 46 > cd.length || cd.readUInt32LE(p) !== 0x02014b50) throw new BulkFileError('bad_xlsx', 'not a valid XLSX file (corrupt zip directory)');
+      const flags = cd.readUInt16LE(p + 8);
+      const compressed = cd.readUInt32LE(p + 20);
+      const uncompressed = cd.readUInt32LE(p + 24);
+      const nameLen = cd.readUInt16LE(p + 28);
+      const extraLen = cd.readUInt16LE(p + 30);
+      const commentLen = cd.readUInt16LE(p + 32);
+      const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
+      p += 46 + nameLen + extraLen + commentLen;
+      if (flags & 1) throw new BulkFileError('bad_xlsx', 'XLSX refused: encrypted (password-protected) workbooks are not accepted');
+      if (compressed === 0xffffffff || uncompressed === 0xffffffff) throw new BulkFileError('zip_bomb', 'XLSX refused: zip64 entries are not accepted');
+      total += uncompressed;
+      if (total > limits.maxXlsxUncompressedBytes)
+        throw new BulkFileError('zip_bomb', `XLSX refused: it unpacks to more than ${limits.maxXlsxUncompressedBytes} bytes (a zip bomb?)`);
+      if (uncompressed > 1024 * 1024 && uncompressed / Math.max(1, compressed) > limits.maxXlsxRatio)
+        throw new BulkFileError('zip_bomb', `XLSX refused: part ${name} is compressed ${Math.round(uncompressed / Math.max(1, compressed))}:1 (a zip bomb?)`);
+      out.push({ name, compressed, uncompressed });
+    }
+    if (!out.some((e) => e.name === 'xl/workbook.xml')) throw new BulkFileError('wrong_content', 'not an XLSX workbook (a zip without xl/workbook.xml)');
+    return out;
+  } finally {
+    await fh.close();
+  }
+}
+
+function isPercentFormat(numFmt: string | undefined): boolean {
+  return !!numFmt && numFmt.replace(/"[^"]*"/g, '').replace(/\\./g, '').includes('%');
+}
+
+type XlsxRow = { number: number; values: unknown; getCell(i: number): { numFmt?: string } };
+
+function xlsxCell(v: unknown, numFmt: () => string | undefined): Cell {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number') return isPercentFormat(numFmt()) ? v * 100 : v;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return String(v).toUpperCase();
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if ('formula' in o || 'sharedFormula' in o) return FORMULA;
+    if (Array.isArray(o.richText)) return (o.richText as Array<{ text?: string }>).map((t) => t.text ?? '').join('');
+    if (typeof o.text === 'string') return o.text;
+    if (typeof o.error === 'string') return o.error;
+  }
+  return String(v);
+}
+
+async function openXlsx(path: string, limits: ReaderLimits): Promise<OpenedFile> {
+  await checkXlsxContainer(path, limits);
+  const input = createReadStream(path);
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, {
+    sharedStrings: 'cache',
+    styles: 'cache',
+    hyperlinks: 'ignore',
+    worksheets: 'emit',
+    entries: 'emit',
+  });
+  const wrap = (err: unknown): BulkFileError =>
+    err instanceof BulkFileError ? err : new BulkFileError('bad_xlsx', `the XLSX file cannot be read: ${(err as Error).message}`);
+  let sheetIt: AsyncIterator<unknown>;
+  let rowIt: AsyncIterator<XlsxRow>;
+  try {
+    sheetIt = (reader as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    const sheet = await sheetIt.next();
+    if (sheet.done) throw new BulkFileError('empty_file', 'the workbook has no worksheet');
+    rowIt = (sheet.value as AsyncIterable<XlsxRow>)[Symbol.asyncIterator]();
+  } catch (err) {
+    input.destroy();
+    throw wrap(err);
+  }
+  const toCells = (row: XlsxRow): Cell[] => {
+    const values = row.values as unknown[];
+    const cells: Cell[] = [];
+    for (let i = 1; i < values.length; i++) {
+      const v = values[i];
+      cells.push(xlsxCell(v, () => row.getCell(i).numFmt));
+    }
+    return cells;
+  };
+  let first: IteratorResult<XlsxRow>;
+  try {
+    first = await rowIt.next();
+  } catch (err) {
+    input.destroy();
+    throw wrap(err);
+  }
+  if (first.done) {
+    input.destroy();
+    throw new BulkFileError('empty_file', 'the first worksheet is empty');
+  }
+  const header = toCells(first.value);
+  const rows = (async function* () {
+    let count = 0;
+    try {
+      for (;;) {
+        let r: IteratorResult<XlsxRow>;
+        try {
+          r = await rowIt.next();
+        } catch (err) {
+          throw wrap(err);
+        }
+        if (r.done) return;
+        const cells = toCells(r.value);
+        if (cells.every((c) => c === null || c === undefined || c === '')) continue;
+        if (++count > limits.maxRows) throw new BulkFileError('too_many_rows', `more than ${limits.maxRows} rows`);
+        yield [{ line: r.value.number, cells }];
+      }
+    } finally {
+      input.destroy();
+    }
+  })();
+  return { format: 'xlsx', header, rows, estimatedRows: null, close: () => input.destroy() };
+}
+
+export async function openBulkFile(path: string, limits: ReaderLimits = DEFAULT_LIMITS): Promise<OpenedFile> {
+  const format = await sniffFormat(path);
+  return format === 'csv' ? openCsv(path, limits) : openXlsx(path, limits);
+}

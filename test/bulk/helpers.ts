@@ -1,0 +1,93 @@
+// Bulk test files: realistic ratios from the reference-data generator, written as CSV or XLSX.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ExcelJS from 'exceljs';
+import { fieldNamesOf, generateReferenceData, type ModelKind } from '../../src/risk/index.js';
+
+export type Row = Record<string, string | number | null>;
+
+export function tmpDir(prefix = 'accunode-bulk-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** n rows over n/years companies × years (distinct company+period), symbols S<i>. */
+export function makeRows(kind: ModelKind, n: number, opts: { seed?: number; years?: number; symbolPrefix?: string } = {}): Row[] {
+  const ds = generateReferenceData(kind, n, opts.seed ?? 7);
+  const names = fieldNamesOf(kind);
+  const years = opts.years ?? 5;
+  const rows: Row[] = [];
+  for (let i = 0; i < n; i++) {
+    const company = Math.floor(i / (kind === 'annual' ? years : years * 4));
+    const period = i % (kind === 'annual' ? years : years * 4);
+    const r: Row = {
+      company_symbol: `${opts.symbolPrefix ?? 'S'}${company}`,
+      company_name: `Company ${company}, Inc.`,
+      sector: i % 3 === 0 ? 'Industrials' : 'Technology',
+      reporting_year: String(2015 + (kind === 'annual' ? period : Math.floor(period / 4))),
+    };
+    if (kind === 'quarterly') r.reporting_quarter = `Q${(period % 4) + 1}`;
+    names.forEach((f, j) => {
+      const v = ds.columns[j]![i]!;
+      r[f] = Number.isNaN(v) ? null : Math.round(v * 1e4) / 1e4;
+    });
+    rows.push(r);
+  }
+  return rows;
+}
+
+export function columnsOf(kind: ModelKind): string[] {
+  return ['company_symbol', 'company_name', 'sector', 'reporting_year', ...(kind === 'quarterly' ? ['reporting_quarter'] : []), ...fieldNamesOf(kind)];
+}
+
+function csvCell(v: string | number | null | undefined): string {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(kind: ModelKind, rows: Row[], header?: string[]): string {
+  const cols = columnsOf(kind);
+  const head = header ?? cols;
+  return [head.join(','), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(','))].join('\n') + '\n';
+}
+
+export function writeCsv(dir: string, name: string, kind: ModelKind, rows: Row[], header?: string[]): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, toCsv(kind, rows, header));
+  return file;
+}
+
+export async function writeXlsx(
+  dir: string,
+  name: string,
+  kind: ModelKind,
+  rows: Row[],
+  opts: { percentFields?: string[]; header?: string[]; cell?: (row: number, col: string, cell: ExcelJS.Cell) => void } = {},
+): Promise<string> {
+  const file = path.join(dir, name);
+  const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useStyles: true, useSharedStrings: true });
+  const ws = wb.addWorksheet('Data');
+  const cols = columnsOf(kind);
+  ws.addRow(opts.header ?? cols).commit();
+  const pct = new Set(opts.percentFields ?? []);
+  rows.forEach((r, i) => {
+    const row = ws.addRow(
+      cols.map((c) => {
+        const v = r[c];
+        if (v === null || v === undefined) return null;
+        if (pct.has(c) && typeof v === 'number') return v / 100;
+        if (c === 'reporting_year') return Number(v);
+        return v;
+      }),
+    );
+    cols.forEach((c, j) => {
+      if (pct.has(c)) row.getCell(j + 1).numFmt = '0.0000%';
+      opts.cell?.(i, c, row.getCell(j + 1));
+    });
+    row.commit();
+  });
+  await ws.commit();
+  await wb.commit();
+  return file;
+}
