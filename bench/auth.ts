@@ -7,13 +7,14 @@ import { pathToFileURL } from 'node:url';
 import { buildApp } from '../src/http/app.js';
 import { buildServices } from '../src/entrypoints/services.js';
 import { hashPassword } from '../src/services/passwords.js';
+import { loadModels } from '../src/services/model-store.js';
 import { benchDatabase, load, printResults, type BenchResult } from './lib.js';
 
 export async function run(): Promise<BenchResult[]> {
   const db = await benchDatabase();
   const log = pino({ level: 'silent' });
   const redis = new Redis('redis://127.0.0.1:6379', { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
-  const services = buildServices({ sql: db.appSql, redis, log }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000, RATE_LIMIT_LOGIN: 1000 });
+  const services = buildServices({ sql: db.appSql, redis, log, engine: await loadModels() }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000, RATE_LIMIT_LOGIN: 1000 });
   const limits = { default: 1e9, predictions: 1e9, bulk: 1e9, admin: 1e9, anonymous: 1e9, login: 1e9 };
   const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits: limits });
   const [u] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role) values ('bench@x.com', 'bench', 'user') returning id`;

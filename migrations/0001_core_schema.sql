@@ -208,13 +208,15 @@ CREATE INDEX idx_quarterly_predictions_period ON quarterly_predictions(reporting
 
 -- Indexes row-level security needs: each arm of the read policy (system / own personal rows /
 -- readable organizations) has its own index, so a user's list query is a BitmapOr of three
--- index scans instead of a sequential scan over every tenant's rows.
+-- index scans instead of a sequential scan over every tenant's rows. The access-level index is
+-- deliberately one column: time-range analytics over shared rows should take the spec's
+-- partial analytics index (created_at, ...) rather than this one.
 CREATE INDEX idx_annual_predictions_creator ON annual_predictions(created_by, created_at);
 CREATE INDEX idx_annual_predictions_org ON annual_predictions(organization_id, created_at);
-CREATE INDEX idx_annual_predictions_access_level ON annual_predictions(access_level, created_at);
+CREATE INDEX idx_annual_predictions_access_level ON annual_predictions(access_level);
 CREATE INDEX idx_quarterly_predictions_creator ON quarterly_predictions(created_by, created_at);
 CREATE INDEX idx_quarterly_predictions_org ON quarterly_predictions(organization_id, created_at);
-CREATE INDEX idx_quarterly_predictions_access_level ON quarterly_predictions(access_level, created_at);
+CREATE INDEX idx_quarterly_predictions_access_level ON quarterly_predictions(access_level);
 
 -- updated_at maintained by the database, whatever path wrote the row.
 CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$

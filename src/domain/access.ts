@@ -71,3 +71,31 @@ export function canReadUser(
   if (actor.role === 'org_member' || actor.role === 'org_admin') return actor.organizationId !== null && actor.organizationId === target.organizationId;
   return false;
 }
+
+/**
+ * Mirrors the read policy on companies and predictions, for rows served from the cache: a
+ * cached row reaches only a caller who could have read it from the database.
+ */
+export function canReadScoped(
+  actor: { userId: string; role: Role; tenantId: string | null; organizationId: string | null },
+  row: { access_level: AccessLevel; organization_id: string | null; tenant_id: string | null; created_by: string | null },
+): boolean {
+  if (actor.role === 'super_admin' || row.access_level === 'system') return true;
+  if (row.access_level === 'personal') return row.created_by === actor.userId;
+  if (row.organization_id === null) return false;
+  if ((actor.role === 'org_member' || actor.role === 'org_admin') && actor.organizationId === row.organization_id) return true;
+  return actor.role === 'tenant_admin' && actor.tenantId !== null && actor.tenantId === row.tenant_id;
+}
+
+/** Mirrors app_can_modify(): the creator (within its level), the organization's admin, the tenant's admin, a super admin. */
+export function canModifyScoped(
+  actor: { userId: string; role: Role; tenantId: string | null; organizationId: string | null },
+  row: { access_level: AccessLevel; organization_id: string | null; tenant_id: string | null; created_by: string | null },
+): boolean {
+  if (actor.role === 'super_admin') return true;
+  if (row.access_level === 'personal') return row.created_by === actor.userId;
+  if (row.access_level !== 'organization' || row.organization_id === null) return false;
+  if ((actor.role === 'org_member' || actor.role === 'org_admin') && actor.organizationId === row.organization_id)
+    return row.created_by === actor.userId || actor.role === 'org_admin';
+  return actor.role === 'tenant_admin' && actor.tenantId !== null && actor.tenantId === row.tenant_id;
+}

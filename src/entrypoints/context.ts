@@ -65,6 +65,9 @@ export function createRedis(url: string, name: string, opts: { forQueue?: boolea
     // Commands issued in the same tick share one round trip: under load a request's session
     // look-up and rate-limit count cost well under one round trip each.
     enableAutoPipelining: !opts.forQueue,
+    // An unresponsive (not closed) Redis must fail a request-path command quickly, so the cache
+    // can fall back to PostgreSQL; queue clients wait (BullMQ manages its own blocking calls).
+    ...(opts.forQueue ? {} : { commandTimeout: 1000 }),
     lazyConnect: false,
   });
 }
@@ -73,4 +76,11 @@ export async function prepareRedis(config: Config, log: Logger, shutdown: Shutdo
   const r = await resolveRedis({ url: config.REDIS_URL, dataDir: config.dataDir, port: config.LOCAL_REDIS_PORT }, log);
   if (r.stop) shutdown?.add('redis-server', r.stop);
   return r;
+}
+
+/** monitoring_user's URL: DATABASE_MONITOR_URL, else the owner's URL with monitoring_user and its password. */
+export function monitorUrl(config: Config, adminUrl: string | undefined): string | undefined {
+  if (config.DATABASE_MONITOR_URL) return config.DATABASE_MONITOR_URL;
+  const admin = adminUrl ?? config.DATABASE_ADMIN_URL;
+  return admin ? withCredentials(admin, 'monitoring_user', rolePasswords(config).monitoring_user) : undefined;
 }

@@ -3,21 +3,35 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
 import type { Sql } from '../db/pool.js';
 import type { Config } from '../config/index.js';
+import type { RiskEngine } from '../risk/index.js';
+import { CacheAside } from '../cache/cache-aside.js';
 import { AuthService } from '../services/auth.js';
 import { AdminService } from '../services/admin.js';
 import { UserCache } from '../services/user-cache.js';
+import { CompanyService } from '../services/companies.js';
+import { PredictionService } from '../services/predictions.js';
+import { AnalyticsService } from '../services/analytics.js';
 import type { ApiServices } from '../http/app.js';
 import type { RateLimits } from '../http/plugins/rate-limit.js';
 
 export interface ServiceConnections {
   sql: Sql;
   redis: Redis;
+  /** The evictable cache (CACHE_REDIS_URL); defaults to redis. */
   cacheRedis?: Redis;
+  /** A pool on a healthy read replica, when DATABASE_READ_URLS has one. */
+  readSql?: () => Sql | null;
   log: Logger;
+  engine: RiskEngine;
 }
 
-export function buildServices(c: ServiceConnections, config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'>): ApiServices {
-  const userCache = new UserCache(c.cacheRedis ?? c.redis, c.log);
+export function buildServices(
+  c: ServiceConnections,
+  config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'>,
+): ApiServices {
+  const cacheRedis = c.cacheRedis ?? c.redis;
+  const cache = new CacheAside(cacheRedis, c.log);
+  const userCache = new UserCache(cache);
   const auth = new AuthService({
     sql: c.sql,
     redis: c.redis,
@@ -28,7 +42,10 @@ export function buildServices(c: ServiceConnections, config: Pick<Config, 'SESSI
     loginLimitPerHour: config.RATE_LIMIT_LOGIN,
   });
   const admin = new AdminService({ sql: c.sql, auth, userCache });
-  return { auth, admin };
+  const companies = new CompanyService({ sql: c.sql, cache });
+  const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(c.readSql ? { readSql: c.readSql } : {}) });
+  const predictions = new PredictionService({ sql: c.sql, cache, engine: c.engine, companies, analytics });
+  return { auth, admin, companies, predictions, analytics, cache };
 }
 
 export function rateLimitsOf(config: Config): RateLimits {

@@ -37,7 +37,9 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     shutdown.add('redis', () => redis.quit());
     const cacheRedis = config.CACHE_REDIS_URL ? createRedis(config.CACHE_REDIS_URL, 'accunode-cache') : undefined;
     if (cacheRedis) shutdown.add('cache redis', () => cacheRedis.quit());
-    const { url } = await startApi(config, log, shutdown, { sql, redis, ...(cacheRedis ? { cacheRedis } : {}), modelsReady: () => true });
+    const { url } = await startApi(config, log, shutdown, { sql, adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });
+    // All-in-one (`up`, not `api`): the worker and the scheduler run in this process too (issue 6).
+    if (opts.prepare) await (await import('./worker.js')).startInProcess(config, log, shutdown, { sql, adminSql: db.adminSql, redisUrl: redisInfo.url, engine, redis, ...(cacheRedis ? { cacheRedis } : {}) });
     process.stdout.write(`AccuNode is running at ${url}  (health: ${url}/health/ready, API: ${url}/api/v1)\n`);
   } catch (err) {
     await shutdown.run();

@@ -7,6 +7,8 @@ import { DomainError, type ErrorCode } from '../domain/errors.js';
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import swagger from '@fastify/swagger';
+import { metricsPlugin } from './metrics.js';
+import { metrics, type StatsCollector } from '../ops/metrics.js';
 import swaggerUi from '@fastify/swagger-ui';
 import { healthRoutes } from './routes/health/routes.js';
 import { authPlugin } from './plugins/auth.js';
@@ -15,12 +17,23 @@ import { authRoutes } from './routes/auth/routes.js';
 import { tenantRoutes } from './routes/tenants/routes.js';
 import { organizationRoutes } from './routes/organizations/routes.js';
 import { userRoutes } from './routes/users/routes.js';
+import { companyRoutes } from './routes/companies/routes.js';
+import { predictionRoutes } from './routes/predictions/routes.js';
+import { analyticsRoutes } from './routes/analytics/routes.js';
 import type { AuthService } from '../services/auth.js';
 import type { AdminService } from '../services/admin.js';
+import type { CompanyService } from '../services/companies.js';
+import type { PredictionService } from '../services/predictions.js';
+import type { AnalyticsService } from '../services/analytics.js';
+import type { CacheAside } from '../cache/cache-aside.js';
 
 export interface ApiServices {
   auth: AuthService;
   admin: AdminService;
+  companies: CompanyService;
+  predictions: PredictionService;
+  analytics: AnalyticsService;
+  cache: CacheAside;
 }
 
 export interface AppDeps {
@@ -35,6 +48,8 @@ export interface AppDeps {
   rateLimits?: RateLimits;
   /** Further /api/v1 route plugins (predictions, jobs, analytics…), registered after auth. */
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
+  /** Database/Redis figures for /metrics (read at most every 15 s). */
+  statsCollector?: StatsCollector;
 }
 
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
@@ -85,15 +100,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const fe = err as FastifyError;
     if (fe.validation) {
-      const first = fe.validation[0];
-      const field =
-        (first?.params as { missingProperty?: string; additionalProperty?: string } | undefined)?.missingProperty ??
-        (first?.params as { additionalProperty?: string } | undefined)?.additionalProperty ??
-        first?.instancePath?.replace(/^\//, '').replace(/\//g, '.') ??
-        '';
-      return reply.status(400).send(
-        errorBody('validation_failed', `${fe.validationContext ?? 'request'}${field ? `.${field}` : ''}: ${first?.message ?? 'invalid'}`, 
-          fe.validation.map((v) => ({ field: v.instancePath || field, message: v.message }))),
+      const fieldOf = (v: (typeof fe.validation)[number]) => {
+        const params = v.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+        const base = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+        const leaf = params?.missingProperty ?? params?.additionalProperty;
+        return [base, leaf].filter(Boolean).join('.');
+      };
+      const first = fe.validation[0]!;
+      const field = fieldOf(first);
+      const what = first.keyword === 'additionalProperties' ? 'unknown field' : (first.message ?? 'invalid');
+      // A well-formed request whose body fails its schema is unprocessable (422); a bad query
+      // string or path parameter is a bad request (400).
+      const status = fe.validationContext === 'body' ? 422 : 400;
+      return reply.status(status).send(
+        errorBody('validation_failed', `${field || fe.validationContext || 'request'}: ${what}`,
+          fe.validation.map((v) => ({ field: fieldOf(v), message: v.keyword === 'additionalProperties' ? 'unknown field' : v.message }))),
       );
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -114,8 +135,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
   });
+  // First, so its latency histogram sees every route, the refused ones included.
+  await app.register(metricsPlugin, { metrics, ...(deps.statsCollector ? { collector: deps.statsCollector } : {}) });
   if (deps.services) await app.register(authPlugin, { auth: deps.services.auth });
-  await registerRateLimit(app, deps.redis, deps.rateLimits ?? DEFAULT_RATE_LIMITS);
+  await registerRateLimit(app, deps.redis, deps.rateLimits ?? DEFAULT_RATE_LIMITS, (policy) => metrics.rateLimitRejections.inc({ policy }));
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes, { deps });
   const services = deps.services;
@@ -126,6 +149,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(tenantRoutes, { admin: services.admin });
         await api.register(organizationRoutes, { admin: services.admin });
         await api.register(userRoutes, { admin: services.admin });
+        await api.register(companyRoutes, { companies: services.companies });
+        await api.register(predictionRoutes, { predictions: services.predictions });
+        await api.register(analyticsRoutes, { analytics: services.analytics });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);
       },
       { prefix: '/api/v1' },

@@ -168,14 +168,8 @@ export class AdminService {
 
   /** Cache-aside, served only after the same read rule the users policy enforces. */
   async getUser(p: Principal, id: string): Promise<usersRepo.UserRow> {
-    const cached = await this.d.userCache.get(id);
-    if (cached) {
-      if (canReadUser(p, { id: cached.id, tenantId: cached.tenant_id, organizationId: cached.organization_id })) return cached;
-      throw notFound('user');
-    }
-    const u = await withUserTx(this.d.sql, p.userId, (tx) => usersRepo.findUser(tx, id));
-    if (!u) throw notFound('user');
-    await this.d.userCache.set(u);
+    const u = await this.d.userCache.get(id, () => withUserTx(this.d.sql, p.userId, (tx) => usersRepo.findUser(tx, id)), p.userId);
+    if (!u || !canReadUser(p, { id: u.id, tenantId: u.tenant_id, organizationId: u.organization_id })) throw notFound('user');
     return u;
   }
 

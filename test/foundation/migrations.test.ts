@@ -21,7 +21,7 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
 const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} });
 const names: string[] = [];
 async function emptyDb(): Promise<string> {
-  const name = `accunode_t_mig_${Math.random().toString(36).slice(2, 10)}`;
+  const name = `accunode_t_${Math.floor(Date.now() / 1000)}_mig_${Math.random().toString(36).slice(2, 10)}`;
   await admin.unsafe(`CREATE DATABASE "${name}"`);
   names.push(name);
   return name;

@@ -69,7 +69,7 @@ function startUp(env: Record<string, string>, timeoutMs = 90_000): Promise<Up> {
 
 describe('accunode up', () => {
   it('creates, migrates and seeds a database from DATABASE_ADMIN_URL, serves health, and shuts down cleanly', async () => {
-    const name = `accunode_t_up_${Math.random().toString(36).slice(2, 10)}`;
+    const name = `accunode_t_${Math.floor(Date.now() / 1000)}_up_${Math.random().toString(36).slice(2, 10)}`;
     databases.push(name);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'accunode-up-'));
     const env = { DATABASE_ADMIN_URL: urlFor(name), REDIS_URL: TEST_REDIS_URL, ACCUNODE_DATA_DIR: dataDir };
@@ -121,7 +121,7 @@ describe('accunode up', () => {
 
   it('says exactly what is missing and how to get it', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'accunode-miss-'));
-    const name = `accunode_t_up_${Math.random().toString(36).slice(2, 10)}`;
+    const name = `accunode_t_${Math.floor(Date.now() / 1000)}_up_${Math.random().toString(36).slice(2, 10)}`;
     databases.push(name);
     const child = spawn(process.execPath, [...CLI, 'up'], {
       env: { ...process.env, PATH: mkdtempSync(path.join(os.tmpdir(), 'accunode-emptypath-')), LOG_LEVEL: 'fatal', ACCUNODE_DATA_DIR: dataDir,

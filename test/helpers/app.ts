@@ -6,6 +6,8 @@ import { buildApp, type ApiServices } from '../../src/http/app.js';
 import type { RateLimits } from '../../src/http/plugins/rate-limit.js';
 import { buildServices } from '../../src/entrypoints/services.js';
 import { hashPassword } from '../../src/services/passwords.js';
+import { loadModels } from '../../src/services/model-store.js';
+import type { RiskEngine } from '../../src/risk/index.js';
 import type { TestDatabase } from './db.js';
 import { TEST_REDIS_URL } from './env.js';
 import type { UserKey, World } from './fixtures.js';
@@ -14,6 +16,7 @@ export const TEST_PASSWORD = 'Correct-Horse-42!';
 
 export interface TestApp {
   app: FastifyInstance;
+  cacheRedis?: Redis;
   services: ApiServices;
   redis: Redis;
   /** This app's client address: rate limits of parallel test files never meet. */
@@ -25,12 +28,16 @@ export interface TestApp {
 
 export async function createTestApp(
   db: TestDatabase,
-  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[] } = {},
+  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string } = {},
 ): Promise<TestApp> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true, commandTimeout: 1000 });
+  const cacheRedis = opts.cacheRedisUrl
+    ? new Redis(opts.cacheRedisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true, commandTimeout: 300, retryStrategy: () => 200 })
+    : undefined;
+  cacheRedis?.on('error', () => {});
   const services = buildServices(
-    { sql: db.appSql, redis, log },
+    { sql: db.appSql, redis, log, engine: await engineOnce(), ...(cacheRedis ? { cacheRedis } : {}) },
     { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000 },
   );
   const rateLimits: RateLimits = { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000, ...opts.rateLimits };
@@ -43,6 +50,7 @@ export async function createTestApp(
   };
   return {
     app,
+    ...(cacheRedis ? { cacheRedis } : {}),
     services,
     redis,
     ip,
@@ -55,8 +63,15 @@ export async function createTestApp(
     close: async () => {
       await app.close();
       redis.disconnect();
+      cacheRedis?.disconnect();
     },
   };
+}
+
+let engine: Promise<RiskEngine> | null = null;
+export function engineOnce(): Promise<RiskEngine> {
+  engine ??= loadModels();
+  return engine;
 }
 
 let hashed: Promise<string> | null = null;

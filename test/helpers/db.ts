@@ -17,7 +17,9 @@ export interface TestDatabase {
 
 /** A fresh database for one test file, cloned from the migrated template. */
 export async function createTestDatabase(opts: { poolSize?: number } = {}): Promise<TestDatabase> {
-  const name = `accunode_t_${randomBytes(6).toString('hex')}`;
+  // The creation time in the name lets a later run drop what a killed run left, without
+  // touching databases of a run still in progress.
+  const name = `accunode_t_${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} });
   try {
     for (let attempt = 0; ; attempt++) {

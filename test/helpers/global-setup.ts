@@ -21,11 +21,24 @@ export default async function setup(): Promise<void> {
   try {
     const tpl = templateName();
     // Databases of earlier runs that were killed before they could drop their own.
+    // Databases of earlier runs that were killed before they could drop their own: only those
+    // created over two hours ago (the epoch is in the name), so a run in progress elsewhere on
+    // this server keeps its databases.
+    const cutoff = Math.floor(Date.now() / 1000) - 7200;
     const stale = await admin<{ datname: string }[]>`
       select datname from pg_database
-      where (datname like 'accunode_t\\_%' or datname like 'accunode_tplbuild\\_%' or (datname like 'accunode_tpl\\_%' and datname <> ${tpl}))
+      where datname ~ '^accunode_t_[0-9]{10}_' and split_part(datname, '_', 3)::bigint < ${cutoff}
         and not exists (select 1 from pg_stat_activity a where a.datname = pg_database.datname)`;
     for (const { datname } of stale) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => {});
+    // Templates of other migration sets: only in CI, where no other run shares the server
+    // (a developer's concurrent run may be using one).
+    const oldTemplates = !process.env.CI ? [] : await admin<{ datname: string }[]>`
+      select datname from pg_database where datname like 'accunode\\_tpl\\_%' and datname <> ${tpl}
+        and not exists (select 1 from pg_stat_activity a where a.datname = pg_database.datname)`;
+    for (const { datname } of oldTemplates) {
+      await admin.unsafe(`ALTER DATABASE "${datname}" IS_TEMPLATE false`).catch(() => {});
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}"`).catch(() => {});
+    }
 
     const [exists] = await admin`select 1 from pg_database where datname = ${tpl}`;
     if (!exists) {

@@ -199,13 +199,13 @@ describe('accounts and sessions', () => {
 
 describe('bad input gets a clear 4xx and changes nothing', () => {
   it.each([
-    [{ email: 'x@example.com', username: 'xuser', password: 'Sturdy-Password-9', role: 'super_admin' }, 400, /role/],
-    [{ email: 'x@example.com', username: 'xuser', password: 'Sturdy-Password-9', is_active: true }, 400, /is_active/],
-    [{ email: 'not-an-email', username: 'xuser', password: 'Sturdy-Password-9' }, 400, /email/],
-    [{ email: 'x@example.com', username: 'x', password: 'Sturdy-Password-9' }, 400, /username/],
-    [{ email: 'x@example.com', username: 'xuser', password: 12345678901234 }, 400, /password/],
-    [{ email: 'x@example.com', username: 'xuser' }, 400, /password/],
-    [{ email: 'x@example.com', username: "x'; drop table users; --", password: 'Sturdy-Password-9' }, 400, /username/],
+    [{ email: 'x@example.com', username: 'xuser', password: 'Sturdy-Password-9', role: 'super_admin' }, 422, /role/],
+    [{ email: 'x@example.com', username: 'xuser', password: 'Sturdy-Password-9', is_active: true }, 422, /is_active/],
+    [{ email: 'not-an-email', username: 'xuser', password: 'Sturdy-Password-9' }, 422, /email/],
+    [{ email: 'x@example.com', username: 'x', password: 'Sturdy-Password-9' }, 422, /username/],
+    [{ email: 'x@example.com', username: 'xuser', password: 12345678901234 }, 422, /password/],
+    [{ email: 'x@example.com', username: 'xuser' }, 422, /password/],
+    [{ email: 'x@example.com', username: "x'; drop table users; --", password: 'Sturdy-Password-9' }, 422, /username/],
     [{ email: 'x@example.com', username: 'xuser', password: 'alllowercaseletters' }, 422, /^password:/],
     [{ email: 'x@example.com', username: 'xuser', password: 'Xuser-is-in-here-1' }, 422, /^password:/],
   ])('register %o → %i', async (payload, status, message) => {

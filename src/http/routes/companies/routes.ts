@@ -1,0 +1,121 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { CompanyService, CompanyView } from '../../../services/companies.js';
+import { principal, requireAuth } from '../../plugins/auth.js';
+import { IdParams, Nullable, Paging, Timestamp, Uuid, errorResponses } from '../../schemas.js';
+
+const AccessLevel = Type.Union([Type.Literal('personal'), Type.Literal('organization'), Type.Literal('system')]);
+const Company = Type.Object({
+  id: Uuid,
+  symbol: Type.String(),
+  name: Type.String(),
+  market_cap: Nullable(Type.Number()),
+  sector: Nullable(Type.String()),
+  country: Nullable(Type.String()),
+  exchange: Nullable(Type.String()),
+  is_active: Type.Boolean(),
+  access_level: AccessLevel,
+  organization_id: Nullable(Uuid),
+  created_by: Nullable(Uuid),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+const Text = (max: number) => Nullable(Type.String({ maxLength: max }));
+
+export const presentCompany = (c: CompanyView) => ({
+  id: c.id,
+  symbol: c.symbol,
+  name: c.name,
+  market_cap: c.market_cap,
+  sector: c.sector,
+  country: c.country,
+  exchange: c.exchange,
+  is_active: c.is_active,
+  access_level: c.access_level,
+  organization_id: c.organization_id,
+  created_by: c.created_by,
+  created_at: c.created_at,
+  updated_at: c.updated_at,
+});
+
+export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyService }> = async (app, { companies }) => {
+  app.addHook('preHandler', requireAuth);
+  const config = { rateLimitClass: 'default' as const };
+
+  app.post('/companies', {
+    schema: {
+      tags: ['companies'],
+      summary: 'Create a company in your scope (symbols are upper-cased; unique within the scope)',
+      body: Type.Object(
+        {
+          symbol: Type.String({ minLength: 1, maxLength: 10 }),
+          name: Type.String({ minLength: 1, maxLength: 255 }),
+          market_cap: Type.Optional(Nullable(Type.Number({ minimum: 0 }))),
+          sector: Type.Optional(Text(100)),
+          country: Type.Optional(Text(100)),
+          exchange: Type.Optional(Text(50)),
+          access_level: Type.Optional(AccessLevel),
+        },
+        { additionalProperties: false },
+      ),
+      response: { 201: Company, ...errorResponses },
+    },
+    config,
+  }, async (req, reply) => reply.status(201).send(presentCompany(await companies.create(principal(req), req.body, req.ip))));
+
+  app.get('/companies', {
+    schema: {
+      tags: ['companies'],
+      summary: 'Companies you can see (q: full-text search on names)',
+      querystring: Type.Object(
+        { ...Paging, sector: Type.Optional(Type.String({ maxLength: 100 })), q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), access_level: Type.Optional(AccessLevel), include_inactive: Type.Optional(Type.Boolean()) },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Object({ items: Type.Array(Company), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errorResponses },
+    },
+    config,
+  }, async (req) => {
+    const q = req.query;
+    const limit = q.limit ?? 50;
+    const offset = q.offset ?? 0;
+    const res = await companies.list(principal(req), {
+      limit,
+      offset,
+      ...(q.sector ? { sector: q.sector } : {}),
+      ...(q.q ? { q: q.q } : {}),
+      ...(q.access_level ? { accessLevel: q.access_level } : {}),
+      ...(q.include_inactive ? { includeInactive: true } : {}),
+    });
+    return { items: res.items.map(presentCompany), total: res.total, limit, offset };
+  });
+
+  app.get('/companies/:id', {
+    schema: { tags: ['companies'], params: IdParams, response: { 200: Company, ...errorResponses } },
+    config,
+  }, async (req) => presentCompany(await companies.get(principal(req), req.params.id)));
+
+  app.patch('/companies/:id', {
+    schema: {
+      tags: ['companies'],
+      params: IdParams,
+      body: Type.Object(
+        {
+          name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          market_cap: Type.Optional(Nullable(Type.Number({ minimum: 0 }))),
+          sector: Type.Optional(Text(100)),
+          country: Type.Optional(Text(100)),
+          exchange: Type.Optional(Text(50)),
+          is_active: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false, minProperties: 1 },
+      ),
+      response: { 200: Company, ...errorResponses },
+    },
+    config,
+  }, async (req) => presentCompany(await companies.update(principal(req), req.params.id, req.body, req.ip)));
+
+  app.delete('/companies/:id', {
+    schema: { tags: ['companies'], summary: 'Deactivate a company (never removes its predictions)', params: IdParams, response: { 200: Company, ...errorResponses } },
+    config,
+  }, async (req) => presentCompany(await companies.remove(principal(req), req.params.id, req.ip)));
+};

@@ -1,0 +1,172 @@
+import type { Sql, TxSql } from '../db/pool.js';
+import { withUserTx } from '../db/tx.js';
+import { canModifyScoped, canReadScoped, type AccessLevel } from '../domain/access.js';
+import { DomainError, forbidden, notFound } from '../domain/errors.js';
+import type { Principal } from '../domain/principal.js';
+import { keys, TTL } from '../cache/keys.js';
+import type { CacheAside } from '../cache/cache-aside.js';
+import { audit } from '../repositories/audit.js';
+import * as companies from '../repositories/companies.js';
+import * as repo from '../repositories/predictions.js';
+import type { AnnualRatios, ModelKind, QuarterlyRatios, RiskEngine, Explanation } from '../risk/index.js';
+import { metrics } from '../ops/metrics.js';
+import { computePrediction, normalizeCompanyInput, type ComputedPrediction } from './prediction-compute.js';
+import { fieldErrors, type CompanyService } from './companies.js';
+import type { AnalyticsService } from './analytics.js';
+
+export interface PredictionDeps {
+  sql: Sql;
+  cache: CacheAside;
+  engine: RiskEngine;
+  companies: CompanyService;
+  analytics?: AnalyticsService;
+}
+
+/** What the cache holds and presenters read: the row with dates as ISO strings. */
+export type PredictionView = Omit<repo.PredictionRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
+
+const toView = (r: repo.PredictionRow): PredictionView => ({
+  ...r,
+  created_at: new Date(r.created_at).toISOString(),
+  updated_at: new Date(r.updated_at).toISOString(),
+});
+
+function writeOf(c: ComputedPrediction, companyId: string, createdBy: string): repo.PredictionWrite {
+  const values: Record<string, number | string | null> = { ...(c.ratios as unknown as Record<string, number | null>), ...(c.outputs as unknown as Record<string, number | string>) };
+  return {
+    company_id: companyId,
+    created_by: createdBy,
+    reporting_year: c.reporting_year,
+    ...(c.kind === 'quarterly' ? { reporting_quarter: c.reporting_quarter } : {}),
+    values,
+    model_name: c.model.name,
+    model_version: c.model.version,
+  };
+}
+
+export class PredictionService {
+  constructor(private readonly d: PredictionDeps) {}
+
+  private compute(kind: ModelKind, raw: Record<string, unknown>): ComputedPrediction {
+    const end = metrics.modelInference.startTimer({ model: kind });
+    const r = computePrediction(this.d.engine, kind, raw);
+    end();
+    if (!r.ok) throw fieldErrors(r.errors);
+    return r.value;
+  }
+
+  explain(kind: ModelKind, values: Record<string, unknown>): Explanation | undefined {
+    const ratios: Record<string, number | null> = {};
+    for (const f of repo.RATIO_FIELDS[kind]) ratios[f] = (values[f] as number | null) ?? null;
+    return kind === 'annual'
+      ? this.d.engine.predictAnnual(ratios as unknown as AnnualRatios, { explain: true }).explanation
+      : this.d.engine.predictQuarterly(ratios as unknown as QuarterlyRatios, { explain: true }).explanation;
+  }
+
+  private async resolveCompany(tx: TxSql, p: Principal, body: Record<string, unknown>, ip: string | null) {
+    if (typeof body.company_id === 'string') {
+      const c = await companies.findCompany(tx, body.company_id);
+      if (!c) throw new DomainError('not_found', 'company_id: company not found', [{ field: 'company_id', message: 'not found' }]);
+      if (!c.is_active) throw new DomainError('validation_failed', 'company_id: company is deactivated', [{ field: 'company_id', message: 'company is deactivated' }]);
+      return c;
+    }
+    const input = normalizeCompanyInput((body.company ?? {}) as Record<string, unknown>);
+    if (!input.ok) throw fieldErrors(input.errors);
+    return (await this.d.companies.findOrCreateInScope(tx, p, input.value, body.access_level as AccessLevel | undefined, ip)).company;
+  }
+
+  /**
+   * Creates the prediction for a company and period. The spec's UNIQUE key allows one per
+   * company and period in a scope: a repeat is 409 with the existing id, or with upsert the
+   * prediction is replaced and the old one kept in audit_logs.
+   */
+  async create(kind: ModelKind, p: Principal, body: Record<string, unknown>, opts: { upsert: boolean }, ip: string | null): Promise<{ view: PredictionView; created: boolean }> {
+    const computed = this.compute(kind, body);
+    const result = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const company = await this.resolveCompany(tx, p, body, ip);
+      if (body.company_id !== undefined && body.access_level !== undefined && body.access_level !== company.access_level) {
+        throw new DomainError('validation_failed', `access_level: a prediction takes its company's scope (${company.access_level})`, [{ field: 'access_level', message: `must be ${company.access_level}` }]);
+      }
+      if (!canModifyScoped(p, company) && !(company.access_level === 'organization' && company.organization_id === p.organizationId)) {
+        throw forbidden(`you cannot add predictions to a ${company.access_level} company you do not manage; create the company in your own scope`);
+      }
+      const quarter = computed.kind === 'quarterly' ? computed.reporting_quarter : undefined;
+      const existing = await repo.conflictingId(tx, kind, company.id, computed.reporting_year, quarter);
+      if (existing) {
+        if (!opts.upsert) {
+          throw new DomainError('conflict', `a ${kind} prediction for ${company.symbol} ${computed.reporting_year}${quarter ? ' ' + quarter : ''} already exists (use ?upsert=true to replace it)`, { existing_id: existing });
+        }
+        const before = await repo.findPrediction(tx, kind, existing);
+        if (!before || !canModifyScoped(p, before)) throw forbidden('only the creator or an admin of its scope replaces this prediction');
+        await repo.replacePrediction(tx, kind, existing, writeOf(computed, company.id, p.userId));
+        const after = (await repo.findPrediction(tx, kind, existing))!;
+        await audit(tx, p, { action: 'upsert', table: repo.TABLE[kind], rowId: existing, before, after }, ip);
+        return { row: after, created: false };
+      }
+      const id = await repo.insertPrediction(tx, kind, writeOf(computed, company.id, p.userId));
+      const row = (await repo.findPrediction(tx, kind, id))!;
+      await audit(tx, p, { action: 'create', table: repo.TABLE[kind], rowId: id, after: row }, ip);
+      return { row, created: true };
+    });
+    await this.afterWrite(result.row);
+    return { view: toView(result.row), created: result.created };
+  }
+
+  async get(kind: ModelKind, p: Principal, id: string): Promise<PredictionView> {
+    const v = await this.d.cache.get<PredictionView>('prediction', keys.prediction(id), TTL.prediction, async () => {
+      const row = await withUserTx(this.d.sql, p.userId, (tx) => repo.findPrediction(tx, kind, id));
+      return row ? toView(row) : null;
+    }, p.userId);
+    // Annual and quarterly ids share the key family; a cached row of the other kind is not found.
+    if (!v || v.kind !== kind || !canReadScoped(p, v)) throw notFound('prediction');
+    return v;
+  }
+
+  list(kind: ModelKind, p: Principal, f: repo.PredictionFilter) {
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      const { rows, total } = await repo.listPredictions(tx, kind, f);
+      return { items: rows.map(toView), total };
+    });
+  }
+
+  /** Changing ratios (or the period) re-runs the models. */
+  async update(kind: ModelKind, p: Principal, id: string, body: Record<string, unknown>, ip: string | null): Promise<PredictionView> {
+    const row = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const before = await repo.findPrediction(tx, kind, id);
+      if (!before) throw notFound('prediction');
+      if (!canModifyScoped(p, before)) throw forbidden('only the creator or an admin of its scope changes this prediction');
+      const merged: Record<string, unknown> = { reporting_year: before.reporting_year, ...(kind === 'quarterly' ? { reporting_quarter: before.reporting_quarter } : {}) };
+      for (const f of repo.RATIO_FIELDS[kind]) merged[f] = before.values[f];
+      Object.assign(merged, body);
+      const computed = this.compute(kind, merged);
+      try {
+        await repo.replacePrediction(tx, kind, id, writeOf(computed, before.company_id, before.created_by ?? p.userId));
+      } catch (err) {
+        if (/_key|unique/i.test((err as Error).message)) throw new DomainError('conflict', 'another prediction already covers that period');
+        throw err;
+      }
+      const after = (await repo.findPrediction(tx, kind, id))!;
+      await audit(tx, p, { action: 'update', table: repo.TABLE[kind], rowId: id, before, after }, ip);
+      return after;
+    });
+    await this.afterWrite(row);
+    return toView(row);
+  }
+
+  async remove(kind: ModelKind, p: Principal, id: string, ip: string | null): Promise<void> {
+    const before = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const b = await repo.findPrediction(tx, kind, id);
+      if (!b) throw notFound('prediction');
+      if (!canModifyScoped(p, b)) throw forbidden('only the creator or an admin of its scope deletes this prediction');
+      await repo.deletePrediction(tx, kind, id);
+      await audit(tx, p, { action: 'delete', table: repo.TABLE[kind], rowId: id, before: b }, ip);
+      return b;
+    });
+    await this.afterWrite(before);
+  }
+
+  private async afterWrite(row: repo.PredictionRow): Promise<void> {
+    await this.d.cache.invalidate('prediction', keys.prediction(row.id));
+    await this.d.analytics?.invalidateScope(row);
+  }
+}

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestApp, setWorldPasswords, tokensFor, type TestApp } from '../helpers/app.js';
+import { buildWorld, VISIBLE_COMPANIES, type UserKey, type World } from '../helpers/fixtures.js';
+import { withUserTx } from '../../src/db/tx.js';
+import { periodWindow } from '../../src/services/analytics.js';
+
+let db: TestDatabase;
+let w: World;
+let t: TestApp;
+let tok: Record<UserKey, string>;
+const USERS: UserKey[] = ['omA1', 'omB1', 'taA', 'super', 'uA'];
+const today = new Date().toISOString().slice(0, 10);
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  w = await buildWorld(db.adminSql);
+  await setWorldPasswords(db, w);
+  t = await createTestApp(db);
+  tok = await tokensFor(t, USERS);
+});
+afterAll(async () => {
+  await t.close();
+  await db.drop();
+});
+
+const summary = async (who: UserKey, q = `period=day&date=${today}`) => {
+  const res = await t.request({ method: 'GET', url: `/api/v1/analytics/summary?${q}`, token: tok[who] });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+};
+
+describe('analytics summary', () => {
+  it('counts exactly what the caller may see', async () => {
+    for (const u of USERS) {
+      const s = await summary(u);
+      expect(s.total, u).toBe(VISIBLE_COMPANIES[u].length);
+      expect(s.by_risk_level, u).toEqual({ MEDIUM: VISIBLE_COMPANIES[u].length });
+      expect(s.average_probability).toBeCloseTo(0.03, 6);
+      expect(s.p95_probability).toBeCloseTo(0.03, 6);
+      expect(s.histogram.reduce((a: number, h: { count: number }) => a + h.count, 0)).toBe(s.total);
+      expect(s.histogram.find((h: { from: number }) => h.from === 0.02).count).toBe(s.total);
+      expect(s.by_sector).toEqual({ Industrials: s.total });
+      expect(s.top_risk.length).toBe(Math.min(10, s.total));
+      expect(s.trend.reduce((a: number, x: { count: number }) => a + x.count, 0)).toBe(s.total);
+    }
+    const q = await summary('omA1', `period=month&date=${today}&type=quarterly`);
+    expect(q.by_risk_level).toEqual({ CRITICAL: VISIBLE_COMPANIES.omA1.length });
+  });
+
+  it('is cached per caller scope and invalidated by writes in that scope only', async () => {
+    const first = await summary('omA1');
+    const again = await summary('omA1');
+    expect(again.generated_at).toBe(first.generated_at);
+    const otherOrg = await summary('omB1');
+    // A write in organization A1 changes A1's figures...
+    const res = await t.request({ method: 'POST', url: '/api/v1/predictions/annual', token: tok.omA1,
+      payload: { company: { symbol: 'TREND', name: 'Trend Inc', sector: 'Energy' }, reporting_year: '2024', net_income_margin: -20, return_on_assets: -10 } });
+    expect(res.statusCode, res.body).toBe(201);
+    const after = await summary('omA1');
+    expect(after.total).toBe(first.total + 1);
+    expect(after.by_sector.Energy).toBe(1);
+    expect(after.top_risk[0].symbol).toBe('TREND');
+    // ...and not B1's (still served from its cache).
+    expect((await summary('omB1')).generated_at).toBe(otherOrg.generated_at);
+    // The tenant admin of A sees it too.
+    expect((await summary('taA')).by_sector.Energy).toBe(1);
+    const keys = await t.redis.keys('analytics:stats:day:' + today + ':*');
+    expect(keys.length).toBeGreaterThan(0);
+    expect(await t.redis.ttl(keys[0]!)).toBeGreaterThan(21_000);
+  });
+
+  it('validates its parameters', async () => {
+    for (const q of ['period=decade', 'date=2024-13-45', 'date=yesterday', 'type=monthly', 'extra=1']) {
+      const res = await t.request({ method: 'GET', url: `/api/v1/analytics/summary?${q}`, token: tok.omA1 });
+      expect(res.statusCode, q).toBe(q.startsWith('date=2024-13') ? 422 : 400);
+    }
+    expect(periodWindow('week', '2024-05-15')).toMatchObject({ from: new Date('2024-05-13T00:00:00Z'), to: new Date('2024-05-20T00:00:00Z') });
+    expect(periodWindow('month', '2024-02-10').to).toEqual(new Date('2024-03-01T00:00:00Z'));
+    expect(periodWindow('year', '2024-02-10').from).toEqual(new Date('2024-01-01T00:00:00Z'));
+  });
+
+  it("uses the spec's analytics index for shared rows (EXPLAIN)", async () => {
+    await db.adminSql.begin(async (tx) => {
+      await tx`set local session_replication_role = replica`;
+      await tx`insert into companies (symbol, name, access_level, organization_id, created_by)
+               select 'X' || g, 'X ' || g, 'organization', ${w.orgs.B1}, ${w.users.omB1.id} from generate_series(1, 1000) g`;
+      await tx`insert into annual_predictions (company_id, created_by, reporting_year, probability, risk_level, access_level, organization_id, created_at)
+               select c.id, ${w.users.omB1.id}, (1900 + y)::text, 0.01, 'LOW', 'organization', ${w.orgs.B1}, now() - ((y * 1000 + random() * 900)::int || ' minutes')::interval
+               from companies c cross join generate_series(0, 49) y where c.symbol like 'X%'`;
+    });
+    await db.adminSql`analyze annual_predictions`;
+    // A member of the big organization, over a narrow window: the time range is the selective part.
+    const plan = await withUserTx(db.appSql, w.users.omB1.id, async (tx) => {
+      const rows = await tx.unsafe(`explain select count(*) from annual_predictions p
+        where p.created_at >= localtimestamp - interval '1 hour' and p.access_level in ('organization', 'system')`);
+      return rows.map((r) => (r as Record<string, string>)['QUERY PLAN']).join('\n');
+    });
+    expect(plan, plan).toMatch(/idx_predictions_analytics/);
+  });
+});
