@@ -16,8 +16,9 @@ import { benchDatabase, load, printResults, type BenchResult } from './lib.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RATIOS = { long_term_debt_to_total_capital: 35.2, total_debt_to_ebitda: 2.1, net_income_margin: 7.5, ebit_to_interest_expense: 6.3, return_on_assets: 4.9 };
 
+// One counter for every run, so no two requests ever name the same company and period.
+let n = 0;
 async function createLoad(url: string, token: string, opts: { rate?: number; seconds: number }) {
-  let n = 0;
   const r = await autocannon({
     url: `${url}/api/v1/predictions/annual`,
     connections: opts.rate ? 10 : 50,
