@@ -163,3 +163,38 @@ async function metricValue(name: string, op?: string): Promise<number> {
   const m = await metrics.registry.getSingleMetric(name)?.get();
   return (m?.values ?? []).filter((v) => !op || v.labels.op === op).reduce((a, v) => a + v.value, 0);
 }
+
+describe('write paths outside the API invalidate too', () => {
+  it('a bulk upload that replaces a cached prediction drops it; so does the maintenance archive', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { createBulkJob } = await import('../../src/services/bulk/submit.js');
+    const { runBulkJob } = await import('../../src/services/bulk/pipeline.js');
+    const { runMaintenance } = await import('../../src/ops/maintenance.js');
+    const { loadConfig } = await import('../../src/config/index.js');
+    const { engineOnce } = await import('../helpers/app.js');
+    // uA's own prediction, read through the API so it is cached.
+    const created = await api('POST', '/predictions/annual', 'uA', { company: { symbol: 'BULKC', name: 'Bulk Cached' }, reporting_year: '2020', net_income_margin: 1 });
+    const id = created.json().id as string;
+    await api('GET', `/predictions/annual/${id}`, 'uA');
+    expect(await cache().exists(`cache:prediction:${id}`)).toBe(1);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'accunode-bulkcache-'));
+    const file = path.join(dir, 'x.csv');
+    writeFileSync(file, 'company_symbol,company_name,reporting_year,long_term_debt_to_total_capital,total_debt_to_ebitda,net_income_margin,ebit_to_interest_expense,return_on_assets\nBULKC,Bulk Cached,2020,,,-25,,\n');
+    const p = { userId: w.users.uA.id, role: 'user' as const, tenantId: null, organizationId: null };
+    const job = await createBulkJob(db.appSql, p, { kind: 'annual', filePath: file, accessLevel: 'personal' });
+    const out = await runBulkJob({ sql: db.appSql, engine: await engineOnce(), cacheRedis: cache() }, p.userId, job.id, {});
+    expect(out, JSON.stringify(out)).toMatchObject({ status: 'completed' });
+    expect(await cache().exists(`cache:prediction:${id}`)).toBe(0);
+    expect((await api('GET', `/predictions/annual/${id}`, 'uA')).json().net_income_margin).toBe(-25);
+
+    // Archive: make it three years old, run the monthly archive step.
+    expect(await cache().exists(`cache:prediction:${id}`)).toBe(1);
+    await db.adminSql`update annual_predictions set created_at = now() - interval '3 years' where id = ${id}`;
+    const config = loadConfig({ MAINTENANCE_BATCH_SIZE: '100' });
+    await runMaintenance({ adminSql: db.adminSql, config, cacheRedis: cache() }, 'monthly', { dryRun: false });
+    expect(await cache().exists(`cache:prediction:${id}`)).toBe(0);
+    expect((await api('GET', `/predictions/annual/${id}`, 'uA')).statusCode).toBe(404);
+  }, 60_000);
+});
