@@ -11,8 +11,19 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export async function withUserTx<T>(sql: Sql, userId: string, fn: (tx: TxSql) => Promise<T>): Promise<T> {
   if (!UUID_RE.test(userId)) throw new TypeError('withUserTx needs a user id (uuid)');
   return (await sql.begin(async (tx) => {
-    await tx`select app_set_user(${userId})`;
-    return fn(tx as unknown as TxSql);
+    // Sent now but not awaited: fn's first statement follows it on the same connection in one
+    // round trip (statements on a connection run in order, so the context is always set first;
+    // if it failed, everything after it fails with it).
+    const context = tx`select app_set_user(${userId})`.execute();
+    let result: T;
+    try {
+      result = await fn(tx as unknown as TxSql);
+    } catch (err) {
+      await context.catch(() => {});
+      throw err;
+    }
+    await context;
+    return result;
   })) as T;
 }
 

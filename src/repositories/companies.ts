@@ -96,8 +96,10 @@ export async function listCompanies(tx: TxSql, f: CompanyFilter): Promise<{ rows
   const order = f.q
     ? tx`order by ts_rank(to_tsvector('english', c.name), websearch_to_tsquery('english', ${f.q})) desc, c.id`
     : tx`order by c.created_at desc, c.id`;
-  const rows = await tx<CompanyRow[]>`${SELECT(tx)} ${where} ${order} limit ${f.limit} offset ${f.offset}`;
-  const [count] = await tx<{ n: number }[]>`select count(*)::int as n from companies c ${where}`;
+  const [rows, [count]] = await Promise.all([
+    tx<CompanyRow[]>`${SELECT(tx)} ${where} ${order} limit ${f.limit} offset ${f.offset}`,
+    tx<{ n: number }[]>`select count(*)::int as n from companies c ${where}`,
+  ]);
   return { rows, total: count!.n };
 }
 

@@ -123,6 +123,42 @@ export async function insertPrediction(tx: TxSql, kind: ModelKind, w: Prediction
   return r!.id;
 }
 
+/**
+ * Inserts unless the company already has a prediction for the period, and writes the audit row
+ * in the same statement: the create path's one round trip. Returns null on a conflict.
+ */
+export async function insertPredictionAudited(
+  tx: TxSql,
+  kind: ModelKind,
+  w: PredictionWrite,
+  company: { symbol: string; name: string; sector: string | null; country: string | null; exchange: string | null; market_cap: number | null; tenant_id: string | null },
+  audit: { userId: string; tenantId: string | null; organizationId: string | null; ip: string | null },
+): Promise<PredictionRow | null> {
+  const cols = columnsOf(kind, w);
+  const [r] = await tx<Raw[]>`
+    with p as (
+      insert into ${tx(TABLE[kind])} ${tx(cols)}
+      on conflict (company_id, reporting_year${kind === 'quarterly' ? tx`, reporting_quarter` : tx``}) do nothing
+      returning *
+    ), a as (
+      insert into audit_logs (user_id, tenant_id, organization_id, action, table_name, row_id, after, ip)
+      select ${audit.userId}, ${audit.tenantId}, ${audit.organizationId}, 'create', ${TABLE[kind]}, p.id::text, to_jsonb(p), ${audit.ip}
+      from p
+    )
+    select * from p`;
+  if (!r) return null;
+  return toRow(kind, {
+    ...r,
+    company_symbol: company.symbol,
+    company_name: company.name,
+    company_sector: company.sector,
+    company_country: company.country,
+    company_exchange: company.exchange,
+    company_market_cap: company.market_cap,
+    tenant_id: company.tenant_id,
+  });
+}
+
 /** Replaces ratios and outputs (a re-run of the models); keeps the creator and company. */
 export async function replacePrediction(tx: TxSql, kind: ModelKind, id: string, w: PredictionWrite): Promise<boolean> {
   const cols = columnsOf(kind, w);
@@ -168,8 +204,10 @@ export async function listPredictions(tx: TxSql, kind: ModelKind, f: PredictionF
   const col = f.sort.replace('-', '');
   const sortCol = col === 'probability' ? FINAL[kind] : col;
   const order = desc ? tx`order by ${tx('p.' + sortCol)} desc, p.id desc` : tx`order by ${tx('p.' + sortCol)} asc, p.id asc`;
-  const rows = await tx<Raw[]>`${select(tx, kind)} ${where} ${order} limit ${f.limit} offset ${f.offset}`;
-  const [count] = await tx<{ n: number }[]>`
-    select count(*)::int as n from ${tx(TABLE[kind])} p join companies c on c.id = p.company_id ${where}`;
+  // Both statements go out together on the transaction's connection (pipelined: one round trip).
+  const [rows, [count]] = await Promise.all([
+    tx<Raw[]>`${select(tx, kind)} ${where} ${order} limit ${f.limit} offset ${f.offset}`,
+    tx<{ n: number }[]>`select count(*)::int as n from ${tx(TABLE[kind])} p join companies c on c.id = p.company_id ${where}`,
+  ]);
   return { rows: rows.map((r) => toRow(kind, r)), total: count!.n };
 }

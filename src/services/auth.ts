@@ -80,7 +80,7 @@ export class AuthService {
     const hash = hashToken(token);
     let cached: CachedSession | null = null;
     try {
-      cached = await this.sessions.get(hash);
+      cached = await this.sessions.get(hash, now);
     } catch (err) {
       this.d.log.warn({ err }, 'session store unavailable; checking the database');
     }
@@ -217,6 +217,17 @@ export class AuthService {
       return h;
     });
     if (hash) await this.sessions.drop([hash]).catch(() => {});
+  }
+
+  /** Logout everywhere: every session of the user ends, this one included. Returns how many. */
+  async revokeAll(who: Principal, ip: string | null): Promise<number> {
+    const hashes = await withUserTx(this.d.sql, who.userId, async (tx) => {
+      const h = await sessionsRepo.revokeUserSessions(tx, who.userId);
+      await audit(tx, who, { action: 'logout_all', table: 'user_sessions', rowId: who.sessionId ?? who.userId }, ip);
+      return h;
+    });
+    await this.sessions.drop(hashes).catch(() => {});
+    return hashes.length;
   }
 
   async listSessions(who: Principal): Promise<Array<sessionsRepo.SessionRow & { current: boolean }>> {

@@ -91,22 +91,20 @@ export class PredictionService {
         throw forbidden(`you cannot add predictions to a ${company.access_level} company you do not manage; create the company in your own scope`);
       }
       const quarter = computed.kind === 'quarterly' ? computed.reporting_quarter : undefined;
-      const existing = await repo.conflictingId(tx, kind, company.id, computed.reporting_year, quarter);
-      if (existing) {
-        if (!opts.upsert) {
-          throw new DomainError('conflict', `a ${kind} prediction for ${company.symbol} ${computed.reporting_year}${quarter ? ' ' + quarter : ''} already exists (use ?upsert=true to replace it)`, { existing_id: existing });
-        }
-        const before = await repo.findPrediction(tx, kind, existing);
-        if (!before || !canModifyScoped(p, before)) throw forbidden('only the creator or an admin of its scope replaces this prediction');
-        await repo.replacePrediction(tx, kind, existing, writeOf(computed, company.id, p.userId));
-        const after = (await repo.findPrediction(tx, kind, existing))!;
-        await audit(tx, p, { action: 'upsert', table: repo.TABLE[kind], rowId: existing, before, after }, ip);
-        return { row: after, created: false };
+      const write = writeOf(computed, company.id, p.userId);
+      // The common case in one statement: insert (unless the period is taken) and audit it.
+      const inserted = await repo.insertPredictionAudited(tx, kind, write, company, { userId: p.userId, tenantId: p.tenantId, organizationId: p.organizationId, ip });
+      if (inserted) return { row: inserted, created: true };
+      const existing = (await repo.conflictingId(tx, kind, company.id, computed.reporting_year, quarter))!;
+      if (!opts.upsert) {
+        throw new DomainError('conflict', `a ${kind} prediction for ${company.symbol} ${computed.reporting_year}${quarter ? ' ' + quarter : ''} already exists (use ?upsert=true to replace it)`, { existing_id: existing });
       }
-      const id = await repo.insertPrediction(tx, kind, writeOf(computed, company.id, p.userId));
-      const row = (await repo.findPrediction(tx, kind, id))!;
-      await audit(tx, p, { action: 'create', table: repo.TABLE[kind], rowId: id, after: row }, ip);
-      return { row, created: true };
+      const before = await repo.findPrediction(tx, kind, existing);
+      if (!before || !canModifyScoped(p, before)) throw forbidden('only the creator or an admin of its scope replaces this prediction');
+      await repo.replacePrediction(tx, kind, existing, write);
+      const after = (await repo.findPrediction(tx, kind, existing))!;
+      await audit(tx, p, { action: 'upsert', table: repo.TABLE[kind], rowId: existing, before, after }, ip);
+      return { row: after, created: false };
     });
     await this.afterWrite(result.row);
     return { view: toView(result.row), created: result.created };

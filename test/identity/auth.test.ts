@@ -80,6 +80,7 @@ describe('accounts and sessions', () => {
     const { res } = await register();
     const token = res.json().token as string;
     await t.redis.del(`session:${sha(token)}`);
+    t.services.auth.sessions.forgetLocal();
     const me = await t.request({ method: 'GET', url: '/api/v1/auth/me', token });
     expect(me.statusCode).toBe(200);
     expect(await t.redis.exists(`session:${sha(token)}`)).toBe(1);
@@ -110,6 +111,8 @@ describe('accounts and sessions', () => {
       await db.adminSql`alter table user_sessions enable trigger trg_user_sessions_revoked`;
     }
     expect(await t.redis.exists(key)).toBe(1);
+    // As another api process would see it (it never held this session in memory).
+    t.services.auth.sessions.forgetLocal();
     expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token })).statusCode).toBe(401);
     expect(await t.redis.exists(key)).toBe(0);
   });
@@ -120,6 +123,7 @@ describe('accounts and sessions', () => {
     const key = `session:${sha(token)}`;
     const cached = JSON.parse((await t.redis.get(key))!);
     await t.redis.set(key, JSON.stringify({ ...cached, exp: Date.now() - 1000 }), 'EX', 86_400);
+    t.services.auth.sessions.forgetLocal();
     expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token })).statusCode).toBe(401);
     await db.adminSql`update user_sessions set expires_at = now() - interval '1 second' where token_hash = ${sha(token)}`;
     expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token })).statusCode).toBe(401);
@@ -135,6 +139,7 @@ describe('accounts and sessions', () => {
     const [before] = await db.adminSql<{ last_activity: Date }[]>`select last_activity from user_sessions where token_hash = ${sha(token)}`;
     const cached = JSON.parse((await t.redis.get(key))!);
     await t.redis.set(key, JSON.stringify({ ...cached, w: Date.now() - 61_000 }), 'EX', 100);
+    t.services.auth.sessions.forgetLocal();
     await new Promise((r) => setTimeout(r, 20));
     await t.request({ method: 'GET', url: '/api/v1/auth/me', token });
     expect(await t.redis.ttl(key)).toBeGreaterThan(86_000);
