@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
@@ -26,6 +26,11 @@ import type { CompanyService } from '../services/companies.js';
 import type { PredictionService } from '../services/predictions.js';
 import type { AnalyticsService } from '../services/analytics.js';
 import type { CacheAside } from '../cache/cache-aside.js';
+import { csrfPlugin } from './plugins/session-cookie.js';
+import { defaultWebRoot, registerWebApp, spaFallback } from './static.js';
+import { portfolioRoutes } from './routes/portfolio/routes.js';
+import { opsRoutes, type OpsRoutesDeps } from './routes/ops/routes.js';
+import { PortfolioService } from '../services/portfolio.js';
 
 export interface ApiServices {
   auth: AuthService;
@@ -50,6 +55,10 @@ export interface AppDeps {
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
   /** Database/Redis figures for /metrics (read at most every 15 s). */
   statsCollector?: StatsCollector;
+  /** The built web app served at / (SPA). Default: web/dist when it was built; false: none. */
+  webRoot?: string | false;
+  /** Operations routes (/api/v1/ops/*) and their monitoring connection; absent: not registered. */
+  ops?: OpsRoutesDeps;
 }
 
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
@@ -80,17 +89,69 @@ export function errorBody(code: string, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The first string (or object key) in a parsed request part that holds NUL or is not
+ * well-formed UTF-16, with its path; walked iteratively so a deeply nested body cannot exhaust
+ * the stack.
+ */
+export function badText(root: unknown): { field: string; message: string } | null {
+  const stack: Array<[unknown, string]> = [[root, '']];
+  const check = (s: string, at: string) => {
+    if (s.includes('\u0000')) return { field: at, message: 'must not contain NUL characters' };
+    if (LONE_SURROGATE.test(s)) return { field: at, message: 'must be valid Unicode text (lone surrogate)' };
+    return null;
+  };
+  while (stack.length > 0) {
+    const [v, at] = stack.pop()!;
+    if (typeof v === 'string') {
+      const bad = check(v, at);
+      if (bad) return bad;
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push([v[i], at ? `${at}.${i}` : String(i)]);
+    } else if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) {
+      for (const [k, x] of Object.entries(v)) {
+        const bad = check(k, at);
+        if (bad) return bad;
+        stack.push([x, at ? `${at}.${k}` : k]);
+      }
+    }
+  }
+  return null;
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? deps.trustProxy : false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // A URL the router cannot decode (bad percent-encoding) or a path parameter past its length
+    // limit: refused in the API's error format rather than Fastify's default one.
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+      return (reply as FastifyReply).status(status).send(errorBody('bad_request', err.message));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are validated strictly: "25" is not a number and an unknown field is an error, never
   // silently dropped (removeAdditional off). Query strings and path parameters are text on the
   // wire, so there types are coerced ("?limit=10").
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
+
+  // Text PostgreSQL cannot store (NUL) or that is not well-formed Unicode (a lone surrogate,
+  // which would be silently replaced) is refused with the field named, before any handler runs:
+  // otherwise the database refuses it mid-request (a 500) or stores something else.
+  app.addHook('preValidation', async (req, reply) => {
+    for (const [part, value] of [['body', req.body], ['querystring', req.query], ['params', req.params]] as const) {
+      const bad = badText(value);
+      if (bad) {
+        const status = part === 'body' ? 422 : 400;
+        return (reply as FastifyReply).status(status).send(errorBody('validation_failed', `${bad.field || part}: ${bad.message}`, [{ field: bad.field, message: bad.message }]));
+      }
+    }
+    return undefined;
+  });
 
   app.setErrorHandler((err: FastifyError | DomainError | Error, req, reply) => {
     if (err instanceof DomainError) {
@@ -121,12 +182,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const code = fe.statusCode === 413 ? 'payload_too_large' : fe.statusCode === 429 ? 'rate_limited' : 'bad_request';
       return reply.status(fe.statusCode).send(errorBody(code, fe.message));
     }
+    // Two requests creating the same thing at once: the loser learns it exists (409), not a 500.
+    if ((err as { code?: string }).code === '23505') return reply.status(409).send(errorBody('conflict', 'it already exists (created by a concurrent request); retry to use it'));
     req.log.error({ err }, 'unhandled error');
     // Never leak internals (SQL, stack traces) to a client.
     return reply.status(500).send(errorBody('internal', 'internal error'));
   });
 
-  app.setNotFoundHandler((req, reply) => reply.status(404).send(errorBody('not_found', `route ${req.method} ${req.url.split('?')[0]} not found`)));
+  app.setNotFoundHandler((req, reply) => spaFallback(req, reply) ? reply : reply.status(404).send(errorBody('not_found', `route ${req.method} ${req.url.split('?')[0]} not found`)));
 
   await app.register(swagger, {
     openapi: {
@@ -138,6 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // First, so its latency histogram sees every route, the refused ones included.
   await app.register(metricsPlugin, { metrics, ...(deps.statsCollector ? { collector: deps.statsCollector } : {}) });
   if (deps.services) await app.register(authPlugin, { auth: deps.services.auth });
+  await app.register(csrfPlugin);
   await registerRateLimit(app, deps.redis, deps.rateLimits ?? DEFAULT_RATE_LIMITS, (policy) => metrics.rateLimitRejections.inc({ policy }));
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes, { deps });
@@ -152,10 +216,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(companyRoutes, { companies: services.companies });
         await api.register(predictionRoutes, { predictions: services.predictions });
         await api.register(analyticsRoutes, { analytics: services.analytics });
+        await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql }) });
+        if (deps.ops) await api.register(opsRoutes, { deps: deps.ops });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);
       },
       { prefix: '/api/v1' },
     );
   }
+  const webRoot = deps.webRoot === undefined ? defaultWebRoot() : deps.webRoot;
+  if (webRoot) await registerWebApp(app, webRoot);
   return app;
 }

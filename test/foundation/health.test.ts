@@ -51,7 +51,8 @@ describe('health', () => {
 
   it('unknown routes get the JSON error shape', async () => {
     const app = await buildApp({ log, sql: db.appSql, redis });
-    const res = await app.inject('/nope');
+    // (Other paths belong to the web app's client-side router when it is built.)
+    const res = await app.inject('/api/v1/nope');
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ error: { code: 'not_found' } });
     await app.close();

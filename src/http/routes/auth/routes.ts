@@ -4,6 +4,7 @@ import type { AuthService } from '../../../services/auth.js';
 import type { AdminService } from '../../../services/admin.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { presentSession, presentUser } from '../../presenters.js';
+import { clearSessionCookie, setSessionCookie } from '../../plugins/session-cookie.js';
 import { IdParams, SessionSchema, Timestamp, UserSchema, errorResponses } from '../../schemas.js';
 
 const Email = Type.String({ format: 'email', minLength: 3, maxLength: 255 });
@@ -11,6 +12,8 @@ const Username = Type.String({ pattern: '^[A-Za-z0-9_.-]{3,100}$', description: 
 const Password = Type.String({ minLength: 1, maxLength: 256 });
 const Name = Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()]);
 const TokenResponse = Type.Object({ token: Type.String(), expires_at: Timestamp, user: UserSchema });
+// With ?cookie=true the token goes into the httpOnly cookie only, never into script-visible JSON.
+const CookieLoginResponse = Type.Object({ cookie: Type.Literal(true), expires_at: Timestamp, user: UserSchema });
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService }> = async (app, { auth, admin }) => {
   const client = (req: { ip: string; headers: Record<string, unknown> }) => ({
@@ -42,11 +45,19 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
         { login: Type.String({ minLength: 1, maxLength: 255, description: 'email or username' }), password: Password },
         { additionalProperties: false },
       ),
-      response: { 200: TokenResponse, ...errorResponses },
+      querystring: Type.Object(
+        { cookie: Type.Optional(Type.Boolean({ description: 'true: set the session as an httpOnly SameSite=Strict cookie (accunode_session) and leave the token out of the body' })) },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Union([TokenResponse, CookieLoginResponse]), ...errorResponses },
     },
     config: { rateLimitClass: 'login' },
-  }, async (req) => {
+  }, async (req, reply) => {
     const { user, session } = await auth.login(req.body.login, req.body.password, client(req));
+    if (req.query.cookie) {
+      setSessionCookie(reply, req, session.token, session.expires_at);
+      return { cookie: true as const, expires_at: session.expires_at.toISOString(), user: presentUser(user) };
+    }
     return { token: session.token, expires_at: session.expires_at.toISOString(), user: presentUser(user) };
   });
 
@@ -55,7 +66,21 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     preHandler: requireAuth,
   }, async (req, reply) => {
     await auth.logout(principal(req), req.ip);
+    clearSessionCookie(reply, req);
     return reply.status(204).send(null);
+  });
+
+  app.post('/auth/logout-all', {
+    schema: {
+      tags: ['auth'],
+      summary: 'Log out everywhere: end every session of the user, this one included',
+      response: { 200: Type.Object({ revoked: Type.Integer() }), ...errorResponses },
+    },
+    preHandler: requireAuth,
+  }, async (req, reply) => {
+    const revoked = await auth.revokeAll(principal(req), req.ip);
+    clearSessionCookie(reply, req);
+    return { revoked };
   });
 
   app.get('/auth/me', {

@@ -28,6 +28,8 @@ import { cancelBulkJob, getBulkJob, iterateErrors, presentJob, setQueueJobId } f
 import { createBulkJob } from '../../../services/bulk/submit.js';
 import { failBulkJob } from '../../../services/bulk/pipeline.js';
 import { ERRORS_CSV_HEADER, errorsCsvLines } from '../../../services/bulk/errors-csv.js';
+import { checkXlsxContainer, DEFAULT_LIMITS, sniffFormat } from '../../../services/bulk/readers.js';
+import { BulkFileError } from '../../../services/bulk/values.js';
 
 export interface JobRoutesDeps {
   /** app_user pool. */
@@ -113,7 +115,11 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
       const principal = principalOf(req);
       if (!req.isMultipart())
         return reply.status(415).send({ error: { code: 'unsupported_media_type', message: 'send multipart/form-data with the CSV or XLSX file in the field "file"' } });
-      const part = await req.file();
+      // A malformed multipart body (no boundary, truncated, garbage) is the client's error.
+      const part = await req.file().catch((err: Error & { statusCode?: number }) => {
+        if (err.statusCode && err.statusCode < 500) throw err;
+        throw Object.assign(new Error(`malformed multipart body: ${err.message}`), { statusCode: 400 });
+      });
       if (!part || part.fieldname !== 'file') {
         part?.file.resume();
         throw new DomainError('validation_failed', 'file: missing (multipart field "file")', [{ field: 'file', message: 'missing' }]);
@@ -134,6 +140,18 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
         const code = (err as { code?: string }).code;
         if (code === 'FST_REQ_FILE_TOO_LARGE' || (err as { statusCode?: number }).statusCode === 413)
           throw new DomainError('payload_too_large', `file: larger than the limit of ${deps.maxUploadBytes} bytes`);
+        // File-system errors (ENOSPC, EACCES…) are ours; anything else is the upload stream
+        // breaking off (truncated or malformed multipart): the client's.
+        if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw err;
+        throw Object.assign(new Error(`malformed multipart body: ${(err as Error).message}`), { statusCode: 400 });
+      }
+      // A zip that is no workbook, truncated, or a zip bomb is refused at the door (reading only
+      // the zip directory), not queued to fail later in a worker.
+      try {
+        if ((await sniffFormat(dest).catch(() => null)) === 'xlsx') await checkXlsxContainer(dest, DEFAULT_LIMITS);
+      } catch (err) {
+        await unlink(dest).catch(() => {});
+        if (err instanceof BulkFileError) throw new DomainError('validation_failed', `file: ${err.message}`, [{ field: 'file', message: err.message, code: err.code }]);
         throw err;
       }
       let job;

@@ -1,0 +1,48 @@
+// The analysts' portfolio: visible companies with their latest predictions (row-level security
+// decides what "visible" means; nothing here widens it).
+import type { Sql } from '../db/pool.js';
+import { withUserTx } from '../db/tx.js';
+import type { Principal } from '../domain/principal.js';
+import { listPortfolio, portfolioSectors, type PortfolioFilter, type PortfolioRow } from '../repositories/portfolio.js';
+
+export interface PortfolioItem {
+  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string };
+  annual: { id: string; probability: number; risk_level: string; reporting_year: string; created_at: string } | null;
+  quarterly: { id: string; probability: number; risk_level: string; reporting_year: string; reporting_quarter: string; created_at: string } | null;
+  trend: { annual: Array<{ period: string; probability: number }>; quarterly: Array<{ period: string; probability: number }> };
+}
+
+const iso = (d: Date | null) => (d ? new Date(d).toISOString() : '');
+
+export function presentPortfolioRow(r: PortfolioRow): PortfolioItem {
+  return {
+    company: { id: r.id, symbol: r.symbol, name: r.name, sector: r.sector, country: r.country, access_level: r.access_level },
+    annual: r.annual_id
+      ? { id: r.annual_id, probability: Number(r.annual_probability), risk_level: r.annual_risk_level!, reporting_year: r.annual_year!, created_at: iso(r.annual_at) }
+      : null,
+    quarterly: r.quarterly_id
+      ? {
+          id: r.quarterly_id,
+          probability: Number(r.quarterly_probability),
+          risk_level: r.quarterly_risk_level!,
+          reporting_year: r.quarterly_year!,
+          reporting_quarter: r.quarterly_quarter!,
+          created_at: iso(r.quarterly_at),
+        }
+      : null,
+    trend: { annual: r.annual_trend ?? [], quarterly: r.quarterly_trend ?? [] },
+  };
+}
+
+export class PortfolioService {
+  constructor(private readonly d: { sql: Sql }) {}
+
+  async list(who: Principal, f: PortfolioFilter): Promise<{ items: PortfolioItem[]; total: number }> {
+    const { rows, total } = await withUserTx(this.d.sql, who.userId, (tx) => listPortfolio(tx, f));
+    return { items: rows.map(presentPortfolioRow), total };
+  }
+
+  async sectors(who: Principal): Promise<string[]> {
+    return withUserTx(this.d.sql, who.userId, (tx) => portfolioSectors(tx));
+  }
+}

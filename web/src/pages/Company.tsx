@@ -1,0 +1,150 @@
+import { useState } from 'react';
+import { api, finalProbability, type Kind, type Paged, type Prediction } from '../api';
+import { HistoryChart } from '../components/charts';
+import { ComponentModels, ExplanationView } from '../components/PredictionResult';
+import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from '../components/ui';
+import { dateTime, num, pct } from '../format';
+import { Link } from '../router';
+import { fieldsOf } from '../validate';
+
+interface Company {
+  id: string;
+  symbol: string;
+  name: string;
+  sector: string | null;
+  country: string | null;
+  exchange: string | null;
+  access_level: string;
+}
+
+const period = (p: Prediction) => (p.reporting_quarter ? `${p.reporting_year} ${p.reporting_quarter}` : p.reporting_year);
+const r100 = (x: unknown) => (typeof x === 'number' ? Math.round(x * 10000) / 100 : null);
+
+export function CompanyPage({ id }: { id: string }) {
+  const [kind, setKind] = useState<Kind>('annual');
+  const [selected, setSelected] = useState<string | null>(null);
+  const company = useAsync(() => api.get<Company>(`/companies/${id}`), [id]);
+  const history = useAsync(
+    () => api.get<Paged<Prediction>>(`/predictions/${kind}`, { company_id: id, sort: 'reporting_year', limit: 100 }),
+    [id, kind],
+  );
+  const items = (history.data?.items ?? []).slice().sort((a, b) => period(a).localeCompare(period(b)));
+  const chosenId = selected ?? items[items.length - 1]?.id ?? null;
+  const detail = useAsync(() => (chosenId ? api.get<Prediction>(`/predictions/${kind}/${chosenId}`, { explain: true }) : Promise.resolve(null)), [chosenId, kind]);
+  const fields = fieldsOf(kind);
+
+  if (company.error) return (
+    <main id="main" className="page">
+      <PageTitle>Company</PageTitle>
+      <ErrorState error={company.error} retry={company.reload} />
+      <p>
+        <Link to="/portfolio">← Back to the portfolio</Link>
+      </p>
+    </main>
+  );
+  const c = company.data;
+  const series =
+    kind === 'annual'
+      ? [
+          { key: 'final', name: 'Final (blend)', color: '#1d4ed8' },
+          { key: 'logistic', name: 'Logistic', color: '#16a34a', dashed: true },
+          { key: 'step', name: 'Step', color: '#9333ea', dashed: true },
+        ]
+      : [
+          { key: 'final', name: 'Final (ensemble)', color: '#1d4ed8' },
+          { key: 'logistic', name: 'Logistic', color: '#16a34a', dashed: true },
+          { key: 'gbm', name: 'Gradient-boosted', color: '#ea580c', dashed: true },
+          { key: 'step', name: 'Step', color: '#9333ea', dashed: true },
+        ];
+  const rows = items.map((p) => ({ period: period(p), final: r100(finalProbability(p)), logistic: r100(p.logistic_probability), gbm: r100(p.gbm_probability), step: r100(p.step_probability) }));
+
+  return (
+    <main id="main" className="page">
+      <PageTitle sub={c ? [c.sector, c.country, c.exchange, `visible to: ${c.access_level}`].filter(Boolean).join(' · ') : undefined}>{c ? `${c.symbol} · ${c.name}` : 'Company'}</PageTitle>
+      <div className="toolbar">
+        <fieldset className="segmented">
+          <legend className="sr-only">Model</legend>
+          {(['annual', 'quarterly'] as const).map((k) => (
+            <label key={k} className={kind === k ? 'on' : ''}>
+              <input type="radio" name="company-kind" value={k} checked={kind === k} onChange={() => { setKind(k); setSelected(null); }} />
+              {k === 'annual' ? 'Annual' : 'Quarterly'}
+            </label>
+          ))}
+        </fieldset>
+        {c && (
+          <Link className="button secondary" to={`/predict?type=${kind}&symbol=${encodeURIComponent(c.symbol)}&name=${encodeURIComponent(c.name)}`}>
+            New {kind} prediction
+          </Link>
+        )}
+      </div>
+      {history.loading && !history.data && <Loading what="Loading history" />}
+      {history.error !== null && <ErrorState error={history.error} retry={history.reload} />}
+      {history.data && items.length === 0 && <Empty title={`No ${kind} predictions for this company yet`} />}
+      {items.length > 0 && (
+        <>
+          <Card title={`Probability of default by ${kind === 'annual' ? 'year' : 'quarter'}`} id="c-history">
+            <HistoryChart rows={rows} series={series} />
+          </Card>
+          <Card title="Predictions and ratios" id="c-ratios">
+            <p className="muted small">Select a period to see its component models and explanation.</p>
+            <div className="table-wrap">
+              <table className="table compact">
+                <thead>
+                  <tr>
+                    <th scope="col">Period</th>
+                    <th scope="col" className="num">PD</th>
+                    <th scope="col">Risk</th>
+                    <th scope="col" className="num">Confidence</th>
+                    {fields.map((f) => (
+                      <th scope="col" className="num" key={f.name} title={f.description}>
+                        {f.label} ({f.unit})
+                      </th>
+                    ))}
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((p) => (
+                    <tr key={p.id} className={p.id === chosenId ? 'selected' : ''} aria-selected={p.id === chosenId}>
+                      <th scope="row">
+                        <button type="button" className="linklike" onClick={() => setSelected(p.id)} aria-pressed={p.id === chosenId}>
+                          {period(p)}
+                        </button>
+                      </th>
+                      <td className="num">{pct(finalProbability(p))}</td>
+                      <td>
+                        <RiskBadge level={p.risk_level} />
+                      </td>
+                      <td className="num">{pct(p.confidence, 0)}</td>
+                      {fields.map((f) => (
+                        <td className="num" key={f.name}>
+                          {p[f.name] === null || p[f.name] === undefined ? <span className="muted">missing</span> : num(p[f.name] as number, 4)}
+                        </td>
+                      ))}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </Card>
+          {detail.data && (
+            <Card title={`${period(detail.data)}: models and explanation`} id="c-detail">
+              <p className="small muted">
+                Model {detail.data.model.name ?? '–'} {detail.data.model.version ?? ''} · made {dateTime(detail.data.created_at)} · confidence {pct(detail.data.confidence, 0)}
+              </p>
+              <div className="grid2">
+                <div>
+                  <h3>Component models</h3>
+                  <ComponentModels p={detail.data} />
+                </div>
+                <div>
+                  <ExplanationView p={detail.data} />
+                </div>
+              </div>
+            </Card>
+          )}
+          {detail.error !== null && <ErrorState error={detail.error} retry={detail.reload} />}
+        </>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,138 @@
+import { useState } from 'react';
+import { api, type Paged } from '../api';
+import { Sparkline } from '../components/charts';
+import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useDebounced } from '../components/ui';
+import { pct } from '../format';
+import { Link } from '../router';
+
+interface Item {
+  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string };
+  annual: { probability: number; risk_level: string; reporting_year: string } | null;
+  quarterly: { probability: number; risk_level: string; reporting_year: string; reporting_quarter: string } | null;
+  trend: { annual: Array<{ period: string; probability: number }>; quarterly: Array<{ period: string; probability: number }> };
+}
+
+const SORTS: Array<[string, string]> = [
+  ['name', 'Name (A–Z)'],
+  ['-name', 'Name (Z–A)'],
+  ['symbol', 'Symbol'],
+  ['-annual_probability', 'Annual PD (highest first)'],
+  ['annual_probability', 'Annual PD (lowest first)'],
+  ['-quarterly_probability', 'Quarterly PD (highest first)'],
+  ['quarterly_probability', 'Quarterly PD (lowest first)'],
+  ['-updated', 'Recently predicted'],
+];
+const LIMIT = 25;
+
+export function Portfolio() {
+  const [q, setQ] = useState('');
+  const [sector, setSector] = useState('');
+  const [sort, setSort] = useState('name');
+  const [offset, setOffset] = useState(0);
+  const dq = useDebounced(q.trim(), 300);
+  const sectors = useAsync(() => api.get<string[]>('/portfolio/sectors'), []);
+  const { data, error, loading, reload } = useAsync(
+    () => api.get<Paged<Item>>('/portfolio', { q: dq || undefined, sector: sector || undefined, sort: dq && sort === 'name' ? undefined : sort, limit: LIMIT, offset }),
+    [dq, sector, sort, offset],
+  );
+
+  return (
+    <main id="main" className="page">
+      <PageTitle sub="Companies you can see, with their latest annual and quarterly probability of default.">Portfolio</PageTitle>
+      <form className="toolbar" role="search" onSubmit={(e) => e.preventDefault()} aria-label="Filter companies">
+        <div className="field inline grow">
+          <label htmlFor="p-q">Search</label>
+          <input id="p-q" type="search" placeholder="Company name or symbol" value={q} onChange={(e) => { setQ(e.target.value); setOffset(0); }} />
+        </div>
+        <div className="field inline">
+          <label htmlFor="p-sector">Sector</label>
+          <select id="p-sector" value={sector} onChange={(e) => { setSector(e.target.value); setOffset(0); }}>
+            <option value="">All sectors</option>
+            {(sectors.data ?? []).map((s) => (
+              <option key={s}>{s}</option>
+            ))}
+          </select>
+        </div>
+        <div className="field inline">
+          <label htmlFor="p-sort">Sort by</label>
+          <select id="p-sort" value={sort} onChange={(e) => { setSort(e.target.value); setOffset(0); }}>
+            {SORTS.map(([v, l]) => (
+              <option key={v} value={v}>
+                {l}
+              </option>
+            ))}
+          </select>
+        </div>
+      </form>
+      {loading && !data && <Loading what="Loading companies" />}
+      {error !== null && <ErrorState error={error} retry={reload} />}
+      {data && data.total === 0 && (
+        <Empty title={dq || sector ? 'No company matches' : 'No companies yet'}>
+          {dq || sector ? (
+            <p>Try another search or sector.</p>
+          ) : (
+            <p>
+              <Link to="/predict">Make a first prediction</Link> or <Link to="/bulk">upload a file</Link>.
+            </p>
+          )}
+        </Empty>
+      )}
+      {data && data.total > 0 && (
+        <>
+          <div className="table-wrap" aria-busy={loading}>
+            <table className="table" data-testid="portfolio-table">
+              <caption className="sr-only">Companies with their latest probabilities of default</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Company</th>
+                  <th scope="col" className="hide-sm">Sector</th>
+                  <th scope="col" className="num">Annual PD</th>
+                  <th scope="col" className="num">Quarterly PD</th>
+                  <th scope="col" className="hide-sm">Trend</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.items.map((it) => (
+                  <tr key={it.company.id}>
+                    <th scope="row">
+                      <Link to={`/companies/${it.company.id}`}>
+                        <span className="symbol">{it.company.symbol}</span> {it.company.name}
+                      </Link>
+                    </th>
+                    <td className="hide-sm">{it.company.sector ?? '–'}</td>
+                    <td className="num">
+                      {it.annual ? (
+                        <>
+                          {pct(it.annual.probability)} <RiskBadge level={it.annual.risk_level} />
+                          <div className="muted small">{it.annual.reporting_year}</div>
+                        </>
+                      ) : (
+                        <span className="muted">none</span>
+                      )}
+                    </td>
+                    <td className="num">
+                      {it.quarterly ? (
+                        <>
+                          {pct(it.quarterly.probability)} <RiskBadge level={it.quarterly.risk_level} />
+                          <div className="muted small">
+                            {it.quarterly.reporting_year} {it.quarterly.reporting_quarter}
+                          </div>
+                        </>
+                      ) : (
+                        <span className="muted">none</span>
+                      )}
+                    </td>
+                    <td className="hide-sm">
+                      <Sparkline points={it.trend.annual.length >= 2 ? it.trend.annual : it.trend.quarterly} label={`${it.company.symbol} trend`} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager total={data.total} limit={LIMIT} offset={offset} onChange={setOffset} />
+        </>
+      )}
+    </main>
+  );
+}
