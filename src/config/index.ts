@@ -184,6 +184,18 @@ export const CONFIG_SPEC = {
   BULK_CHUNK_ROWS: { description: 'rows per bulk-upload chunk (one COPY + upsert transaction)', parse: int(5000, 10, 1_000_000), defaultText: '5000' },
   BULK_MAX_LINE_BYTES: { description: 'longest accepted line (row) of a bulk CSV', parse: int(1024 * 1024, 1024, 100 * 1024 * 1024), defaultText: '1048576' },
   BULK_UPLOAD_DIR: { description: 'where uploaded bulk files wait for a worker (shared by api and workers)', parse: str(), defaultText: '$ACCUNODE_DATA_DIR/uploads' },
+  // Backups, PITR and failover (issue 8).
+  BACKUP_RETENTION_DAYS: { description: 'untagged logical backups are pruned after this many days (tagged ones are kept until deleted)', parse: int(30, 1, 3650), defaultText: '30' },
+  BACKUP_JOBS: { description: 'pg_restore --jobs for backup verify/restore', parse: int(2, 1, 64), defaultText: '2' },
+  BACKUP_REDIS_KEEP: { description: 'Redis RDB snapshots kept in BACKUP_DIR/redis', parse: int(5, 1, 1000), defaultText: '5' },
+  PITR_STANZA: { description: 'pgBackRest stanza name', parse: reqStr('accunode'), defaultText: 'accunode' },
+  PITR_PG_DATA_DIR: { description: 'data directory of the PostgreSQL that pgBackRest backs up (pgBackRest runs on the database host)', parse: str(), defaultText: '(none: PITR not set up)' },
+  PITR_PG_SOCKET_DIR: { description: 'its unix socket directory', parse: str(), defaultText: '/var/run/postgresql' },
+  PITR_REPO2_PATH: { description: 'second pgBackRest repository (the cross-region copy)', parse: str(), defaultText: '$BACKUP_DIR/pitr/repo2' },
+  REPLICA_CHECK_INTERVAL_SECONDS: { description: 'how often read replicas are checked for health and lag', parse: int(5, 1, 3600), defaultText: '5' },
+  DR_CHECK_INTERVAL_SECONDS: { description: '`dr watch`/`dr failover`: seconds between primary health checks', parse: int(5, 1, 3600), defaultText: '5' },
+  DR_FAILURE_CHECKS: { description: 'consecutive failed health checks before a failover', parse: int(3, 1, 100), defaultText: '3' },
+  DR_MAX_UNAVAILABLE_SECONDS: { description: '`dr watch` fails over after the primary has been unavailable this long', parse: int(300, 1, 86_400), defaultText: '300' },
 } satisfies Record<string, VarSpec<unknown>>;
 
 type Spec = typeof CONFIG_SPEC;

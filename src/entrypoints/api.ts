@@ -14,6 +14,33 @@ import { createProducers } from '../queue/producers.js';
 import { jobRoutes } from '../http/routes/jobs/routes.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { buildServices, rateLimitsOf } from './services.js';
+import { ReplicaRouter } from '../db/replicas.js';
+import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
+import { backupDirSource } from '../ops/alarms.js';
+
+/**
+ * The web app's Operations page reads the operators' figures as monitoring_user (pg_monitor),
+ * like `accunode monitor`; when it cannot log in those figures say so instead of being read as
+ * app_user. Read replicas get their own small pools for the lag figures.
+ */
+async function opsRoutesDeps(config: Config, log: Logger, shutdown: Shutdown, adminUrl: string | undefined, sql: Sql, redis: Redis, cacheRedis?: Redis): Promise<OpsRoutesDeps> {
+  const url = monitorUrl(config, adminUrl);
+  let monitor: OpsRoutesDeps['monitor'] = null;
+  if (url) {
+    const msql = createPool(url, { max: 2, applicationName: 'accunode-ops-web', prepare: config.DATABASE_PREPARE });
+    try {
+      await msql`select 1`;
+      shutdown.add('ops pool', () => msql.end({ timeout: 5 }));
+      const replicas = config.DATABASE_READ_URLS.map((u, i) => ({ name: `replica ${i + 1} (${new URL(u).host})`, sql: createPool(u, { max: 1, applicationName: 'accunode-ops-web' }) }));
+      for (const r of replicas) shutdown.add(`ops replica pool ${r.name}`, () => r.sql.end({ timeout: 5 }));
+      monitor = { sql: msql, redis, ...(cacheRedis ? { cacheRedis } : {}), replicas, config, log, backups: backupDirSource(config.backupDir) };
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'ops routes: monitoring_user cannot connect; operations figures unavailable');
+      await msql.end({ timeout: 1 });
+    }
+  }
+  return { sql, redis, ...(cacheRedis ? { cacheRedis } : {}), monitor, readReplicas: config.DATABASE_READ_URLS.length, backupSource: backupDirSource(config.backupDir) };
+}
 
 /**
  * The /metrics database and Redis figures are read as monitoring_user (pg_monitor), like the
@@ -47,7 +74,12 @@ export async function startApi(
   shutdown: Shutdown,
   deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean },
 ): Promise<{ app: FastifyInstance; url: string }> {
-  const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), log, engine: deps.engine }, config);
+  // Read replicas (issue 8): analytics go to a healthy replica under the lag limit, else the primary.
+  const replicas = config.DATABASE_READ_URLS.length
+    ? new ReplicaRouter({ urls: config.DATABASE_READ_URLS, lagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS, intervalMs: config.REPLICA_CHECK_INTERVAL_SECONDS * 1000, poolSize: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: 'accunode-api-read', onChange: (s) => log.warn({ replica: s.name, healthy: s.healthy, reason: s.reason }, 'read replica health changed') }).start()
+    : null;
+  if (replicas) shutdown.add('read replicas', () => replicas.close());
+  const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine }, config);
   const revocations = await services.auth.listenForRevocations(deps.sql);
   shutdown.add('session revocation listener', () => revocations.unlisten());
   // Bulk uploads: the api only enqueues (it never runs workers); files wait in BULK_UPLOAD_DIR.
@@ -56,8 +88,10 @@ export async function startApi(
   const producers = createProducers(queueConnection, config.QUEUE_PREFIX);
   const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES };
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
+  const ops = await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis);
   const app = await buildApp({
     statsCollector,
+    ops,
     apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: jobDeps }); }],
     log,
     sql: deps.sql,

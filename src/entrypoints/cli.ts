@@ -9,6 +9,8 @@ import { registerIdentityCommands, UsageError } from '../cli/identity.js';
 import { registerPredictCommands } from '../cli/predict.js';
 import { registerSchedulerCommands, registerWorkerCommands } from '../cli/scheduler.js';
 import { formatTable, printResult } from '../cli/output.js';
+import { registerBackupCommands } from '../cli/backup.js';
+import { registerDrCommands } from '../cli/dr.js';
 
 const program = new Command();
 program
@@ -47,6 +49,8 @@ registerIdentityCommands(program);
 registerPredictCommands(program);
 registerWorkerCommands(program);
 registerSchedulerCommands(program);
+registerBackupCommands(program);
+registerDrCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -21,6 +21,8 @@ export interface ServiceConnections {
   cacheRedis?: Redis;
   /** A pool on a healthy read replica, when DATABASE_READ_URLS has one. */
   readSql?: () => Sql | null;
+  /** Or the replica router (DATABASE_READ_URLS, src/db/replicas.ts): a healthy replica under the lag limit, else the primary. */
+  replicas?: { get(): Sql | null } | null;
   log: Logger;
   engine: RiskEngine;
 }
@@ -43,7 +45,9 @@ export function buildServices(
   });
   const admin = new AdminService({ sql: c.sql, auth, userCache });
   const companies = new CompanyService({ sql: c.sql, cache });
-  const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(c.readSql ? { readSql: c.readSql } : {}) });
+  const replicas = c.replicas;
+  const readSql = c.readSql ?? (replicas ? () => replicas.get() : undefined);
+  const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(readSql ? { readSql } : {}) });
   const predictions = new PredictionService({ sql: c.sql, cache, engine: c.engine, companies, analytics });
   return { auth, admin, companies, predictions, analytics, cache };
 }

@@ -5,6 +5,7 @@ import { loadModels } from '../services/model-store.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
 import { startApi } from './api.js';
+import { AppPools } from '../db/app-pools.js';
 
 /**
  * `npm start` (prepare = migrate, roles, seed) or `accunode api` (serve only: the database is
@@ -31,10 +32,19 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
     log.info({ models: engine.models }, 'risk models loaded');
     const redisInfo = await prepareRedis(config, log, shutdown);
-    const sql = createAppPool(config, db.appUrl, 'accunode-api');
-    shutdown.add('app pool', () => sql.end({ timeout: 5 }));
+    // The app pool follows failovers (issue 8): `sql` forwards to the current primary's pool, and
+    // a primary change published by `accunode dr failover` re-points it without a restart.
+    const pools = new AppPools(db.appUrl, (u) => createAppPool(config, u, 'accunode-api'), log);
+    const sql = pools.sql;
+    shutdown.add('app pool', () => pools.end({ timeout: 5 }));
     const redis = createRedis(redisInfo.url, 'accunode-api');
     shutdown.add('redis', () => redis.quit());
+    const follower = createRedis(redisInfo.url, 'accunode-dr-follow', { forQueue: true });
+    const unfollow = await pools.follow(follower, redis);
+    shutdown.add('primary follower', async () => {
+      await unfollow();
+      follower.disconnect();
+    });
     const cacheRedis = config.CACHE_REDIS_URL ? createRedis(config.CACHE_REDIS_URL, 'accunode-cache') : undefined;
     if (cacheRedis) shutdown.add('cache redis', () => cacheRedis.quit());
     const { url } = await startApi(config, log, shutdown, { sql, adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
 import { runMaintenance, type MaintenanceDeps, type MaintenanceKind } from '../ops/maintenance.js';
+import { runDailyBackup } from '../ops/backup-job.js';
 import type { JobPayloads } from './catalogue.js';
 
 export interface ScheduledHandlers {
@@ -59,8 +60,8 @@ export function opsHandlers(deps: OpsHandlerDeps): ScheduledHandlers {
       });
       return { outcome: r.firing.length > 0 ? 'alarm' : 'ok', firing: r.firing };
     },
-    // ADAPTER: daily backup (backup issue) — point at its backup function when it lands.
-    backup: notAvailable('the daily backup (src/ops/backup)'),
+    // Daily backup (issue 8): logical backup + verify + prune + Redis snapshot.
+    backup: () => runDailyBackup({ adminSql: deps.adminSql, ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.log ? { log: deps.log } : {}) }),
     analyticsRefresh: notAvailable('analytics aggregation'),
   };
 }

@@ -1,0 +1,124 @@
+// Read replicas (DATABASE_READ_URLS): analytics and reports go to a healthy replica whose lag is
+// under REPLICA_LAG_LIMIT_SECONDS, else to the primary. Health and lag are checked in the
+// background (every intervalMs) so choosing a pool costs nothing on the request path; a replica
+// that is down, lagging or slow to answer is skipped until a later check finds it well again.
+import { createPool, type Sql } from './pool.js';
+
+export interface ReplicaState {
+  /** host:port/db, no credentials. */
+  name: string;
+  healthy: boolean;
+  lag_seconds: number | null;
+  in_recovery: boolean | null;
+  reason: string | null;
+  checked_at: Date | null;
+}
+
+export interface ReplicaRouterOptions {
+  urls: readonly string[];
+  lagLimitSeconds: number;
+  /** Background check interval; 0 = only when check() is called. */
+  intervalMs?: number;
+  /** A check that takes longer than this marks the replica down. */
+  checkTimeoutMs?: number;
+  poolSize?: number;
+  prepare?: boolean;
+  applicationName?: string;
+  createPool?: (url: string) => Sql;
+  onChange?: (s: ReplicaState) => void;
+}
+
+// Lag: 0 when everything received has been replayed (an idle primary is not "lag"); otherwise
+// the age of the last replayed transaction.
+const LAG_SQL = `select pg_is_in_recovery() as recovery,
+  case when not pg_is_in_recovery() then 0
+       when pg_last_wal_receive_lsn() is not null and pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+       else coalesce(extract(epoch from now() - pg_last_xact_replay_timestamp()), -1) end::float8 as lag`;
+
+function nameOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+}
+
+export class ReplicaRouter {
+  private readonly pools: Sql[];
+  private readonly state: ReplicaState[];
+  private timer: NodeJS.Timeout | null = null;
+  private next = 0;
+  private checking: Promise<ReplicaState[]> | null = null;
+
+  constructor(private readonly o: ReplicaRouterOptions) {
+    const make = o.createPool ?? ((url: string) => createPool(url, { max: o.poolSize ?? 5, prepare: o.prepare ?? true, applicationName: o.applicationName ?? 'accunode-read', connectTimeoutSeconds: 3 }));
+    this.pools = o.urls.map((u) => make(u));
+    this.state = o.urls.map((u) => ({ name: nameOf(u), healthy: false, lag_seconds: null, in_recovery: null, reason: 'not checked yet', checked_at: null }));
+  }
+
+  /** Starts the background checks (the first one right away). */
+  start(): this {
+    if (this.timer || this.pools.length === 0) return this;
+    void this.check();
+    if (this.o.intervalMs) {
+      this.timer = setInterval(() => void this.check(), this.o.intervalMs);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  /** Checks every replica now. */
+  check(): Promise<ReplicaState[]> {
+    this.checking ??= Promise.all(this.pools.map((p, i) => this.checkOne(p, i))).finally(() => (this.checking = null));
+    return this.checking;
+  }
+
+  private async checkOne(pool: Sql, i: number): Promise<ReplicaState> {
+    const prev = this.state[i]!;
+    let next: ReplicaState;
+    try {
+      let t: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`no answer within ${this.o.checkTimeoutMs ?? 2000} ms`)), this.o.checkTimeoutMs ?? 2000)));
+      const [r] = (await Promise.race([pool.unsafe(LAG_SQL), timeout]).finally(() => clearTimeout(t))) as unknown as Array<{ recovery: boolean; lag: number }>;
+      // -1: WAL waits to be replayed and no transaction has been replayed yet: lag unknown.
+      const lag = Number(r!.lag);
+      const ok = lag >= 0 && lag <= this.o.lagLimitSeconds;
+      const reason = ok ? null : lag < 0 ? 'replaying, lag unknown' : `lag ${lag.toFixed(1)} s over the ${this.o.lagLimitSeconds} s limit`;
+      next = { name: prev.name, healthy: ok, lag_seconds: lag < 0 ? null : Math.round(lag * 1000) / 1000, in_recovery: r!.recovery, reason, checked_at: new Date() };
+    } catch (err) {
+      next = { name: prev.name, healthy: false, lag_seconds: null, in_recovery: null, reason: `down: ${(err as Error).message}`, checked_at: new Date() };
+    }
+    this.state[i] = next;
+    if (next.healthy !== prev.healthy) this.o.onChange?.(next);
+    return next;
+  }
+
+  /** A healthy replica's pool (round robin), or null: use the primary. */
+  get(): Sql | null {
+    const n = this.pools.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.next + k) % n;
+      if (this.state[i]!.healthy) {
+        this.next = (i + 1) % n;
+        return this.pools[i]!;
+      }
+    }
+    return null;
+  }
+
+  /** The application's readSql: a replica when one is healthy, else null (the primary). */
+  readonly readSql = (): Sql | null => this.get();
+
+  /** A query on the replica failed: skip it until the next check says otherwise. */
+  markDown(pool: Sql, reason: string): void {
+    const i = this.pools.indexOf(pool);
+    if (i >= 0) this.state[i] = { ...this.state[i]!, healthy: false, reason: `down: ${reason}`, checked_at: new Date() };
+  }
+
+  states(): ReplicaState[] {
+    return this.state.map((s) => ({ ...s }));
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.all(this.pools.map((p) => p.end({ timeout: 2 }).catch(() => {})));
+  }
+}
