@@ -40,6 +40,7 @@ export class AppPools {
   readonly sql: Sql;
   readonly switches: Array<PrimaryChange & { switched_at: string }> = [];
   private closers = new Set<Promise<unknown>>();
+  private readonly switchListeners: Array<() => void> = [];
 
   constructor(
     url: string,
@@ -79,9 +80,15 @@ export class AppPools {
     this.currentUrl = url;
     this.switches.push({ from, to: endpoint(url), at: change?.at ?? new Date().toISOString(), event_id: change?.event_id ?? null, switched_at: new Date().toISOString() });
     this.log?.info({ from, to: endpoint(url) }, 'database primary changed: pool switched');
+    for (const fn of this.switchListeners) fn();
     const p = old.end({ timeout: this.graceSeconds }).catch(() => {});
     this.closers.add(p);
     void p.finally(() => this.closers.delete(p));
+  }
+
+  /** Called after each switch: for what holds a connection of its own (LISTEN) and must re-open it. */
+  onSwitch(fn: () => void): void {
+    this.switchListeners.push(fn);
   }
 
   /** Applies a published change when it concerns this pool's server (following a chain of them). */

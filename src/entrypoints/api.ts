@@ -72,7 +72,7 @@ export async function startApi(
   config: Config,
   log: Logger,
   shutdown: Shutdown,
-  deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean },
+  deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean; onPoolSwitch?: (fn: () => void) => void },
 ): Promise<{ app: FastifyInstance; url: string }> {
   // Read replicas (issue 8): analytics go to a healthy replica under the lag limit, else the primary.
   const replicas = config.DATABASE_READ_URLS.length
@@ -80,8 +80,15 @@ export async function startApi(
     : null;
   if (replicas) shutdown.add('read replicas', () => replicas.close());
   const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine }, config);
-  const revocations = await services.auth.listenForRevocations(deps.sql);
+  let revocations = await services.auth.listenForRevocations(deps.sql);
   shutdown.add('session revocation listener', () => revocations.unlisten());
+  // After a failover the LISTEN connection must move to the new primary with the pools.
+  deps.onPoolSwitch?.(() => {
+    void (async () => {
+      await revocations.unlisten().catch(() => {});
+      revocations = await services.auth.listenForRevocations(deps.sql);
+    })().catch((err) => log.warn({ err: (err as Error).message }, 'could not re-listen for session revocations'));
+  });
   // Bulk uploads: the api only enqueues (it never runs workers); files wait in BULK_UPLOAD_DIR.
   const queueConnection = createQueueConnection(deps.redisUrl, 'accunode-api-queue');
   shutdown.add('queue producers', () => queueConnection.quit());

@@ -47,7 +47,7 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     });
     const cacheRedis = config.CACHE_REDIS_URL ? createRedis(config.CACHE_REDIS_URL, 'accunode-cache') : undefined;
     if (cacheRedis) shutdown.add('cache redis', () => cacheRedis.quit());
-    const { url } = await startApi(config, log, shutdown, { sql, adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });
+    const { url } = await startApi(config, log, shutdown, { sql, onPoolSwitch: (fn) => pools.onSwitch(fn), adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });
     // All-in-one (`up`, not `api`): the worker and the scheduler run in this process too (issue 6).
     if (opts.prepare) await (await import('./worker.js')).startInProcess(config, log, shutdown, { sql, adminSql: db.adminSql, redisUrl: redisInfo.url, engine, redis, ...(cacheRedis ? { cacheRedis } : {}) });
     process.stdout.write(`AccuNode is running at ${url}  (health: ${url}/health/ready, API: ${url}/api/v1)\n`);
