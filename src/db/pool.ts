@@ -43,7 +43,9 @@ const timestampType = {
 export function createPool(url: string, opts: PoolOptions = {}): Sql {
   const options: Options<Record<string, postgres.PostgresType>> = {
     max: opts.max ?? 10,
-    prepare: opts.prepare ?? true,
+    // Unset: postgres.js decides (true, unless the URL says ?prepare=false, as a URL pointing
+    // at PgBouncer in transaction mode may).
+    ...(opts.prepare === undefined ? {} : { prepare: opts.prepare }),
     idle_timeout: 60,
     connect_timeout: opts.connectTimeoutSeconds ?? 10,
     onnotice: opts.onnotice ?? (() => {}),

@@ -89,6 +89,9 @@ export function errorBody(code: string, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 
+/** postgres.js connection failures and SQLSTATEs of a server shutting down / not accepting connections. */
+const DB_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED|CONNECT_TIMEOUT|57P0[1-3]|08\w{3})$/;
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
@@ -184,6 +187,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     // Two requests creating the same thing at once: the loser learns it exists (409), not a 500.
     if ((err as { code?: string }).code === '23505') return reply.status(409).send(errorBody('conflict', 'it already exists (created by a concurrent request); retry to use it'));
+    // The database going away mid-request (restart, failover, network) is an outage the client
+    // may retry (503), not a bug (500).
+    if (DB_UNAVAILABLE.test(String((err as { code?: string }).code ?? ''))) {
+      req.log.warn({ err: err.message }, 'database unavailable');
+      return reply.status(503).header('retry-after', '2').send(errorBody('unavailable', 'the database is unavailable; try again shortly'));
+    }
     req.log.error({ err }, 'unhandled error');
     // Never leak internals (SQL, stack traces) to a client.
     return reply.status(500).send(errorBody('internal', 'internal error'));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { createPool, type Sql } from '../../src/db/pool.js';
-import { TEST_PG_ADMIN_URL, TEST_ROLE_PASSWORD, templateName, urlFor } from './env.js';
+import { TEST_PG_ADMIN_URL, TEST_ROLE_PASSWORD, appUrlFor, templateName, urlFor } from './env.js';
 
 export interface TestDatabase {
   name: string;
@@ -36,7 +36,7 @@ export async function createTestDatabase(opts: { poolSize?: number } = {}): Prom
     await admin.end({ timeout: 5 });
   }
   const adminUrl = urlFor(name);
-  const appUrl = urlFor(name, 'app_user', TEST_ROLE_PASSWORD);
+  const appUrl = appUrlFor(name, 'app_user', TEST_ROLE_PASSWORD);
   const adminSql = createPool(adminUrl, { max: 3 });
   const appSql = createPool(appUrl, { max: opts.poolSize ?? 5 });
   return {
@@ -45,7 +45,7 @@ export async function createTestDatabase(opts: { poolSize?: number } = {}): Prom
     appUrl,
     adminSql,
     appSql,
-    urlAs: (role: string) => urlFor(name, role, TEST_ROLE_PASSWORD),
+    urlAs: (role: string) => appUrlFor(name, role, TEST_ROLE_PASSWORD),
     drop: async () => {
       await appSql.end({ timeout: 5 });
       await adminSql.end({ timeout: 5 });

@@ -23,3 +23,22 @@ export function urlFor(database: string, user?: string, password?: string): stri
   }
   return u.toString();
 }
+
+/**
+ * host:port of a pooler (PgBouncer in transaction mode) that the application roles connect
+ * through (npm run test:pgbouncer); the owner connection (CREATE DATABASE, set-up, assertions)
+ * stays direct. Behind it named prepared statements are off (?prepare=false).
+ */
+export const TEST_APP_PG_PROXY = process.env.TEST_APP_PG_PROXY || undefined;
+
+/** urlFor, through TEST_APP_PG_PROXY when one is set. */
+export function appUrlFor(database: string, user: string, password?: string): string {
+  const url = urlFor(database, user, password);
+  if (!TEST_APP_PG_PROXY) return url;
+  const u = new URL(url);
+  const [host, port] = TEST_APP_PG_PROXY.split(':');
+  u.hostname = host!;
+  u.port = port ?? '6432';
+  u.searchParams.set('prepare', 'false');
+  return u.toString();
+}
