@@ -102,3 +102,33 @@ describe('analytics summary', () => {
     expect(plan, plan).toMatch(/idx_predictions_analytics/);
   });
 });
+
+describe('analytics on read replicas', () => {
+  it('runs on the replica the router offers (as the caller, RLS applies) and falls back to the primary when it fails', async () => {
+    const { AnalyticsService } = await import('../../src/services/analytics.js');
+    const { CacheAside } = await import('../../src/cache/cache-aside.js');
+    const { pino } = await import('pino');
+    const log = pino({ level: 'silent' });
+    // A "replica" that is the same database through its own pool; and one that is down.
+    const { createPool } = await import('../../src/db/pool.js');
+    const replica = createPool(db.appUrl, { max: 1, applicationName: 'accunode-test-replica' });
+    const dead = createPool('postgres://app_user@127.0.0.1:1/nope', { max: 1, connectTimeoutSeconds: 1 });
+    try {
+      let offered: typeof replica | null = replica;
+      const analytics = new AnalyticsService({ sql: db.appSql, readSql: () => offered, cache: new CacheAside(t.redis, log), redis: t.redis, log });
+      const p = { userId: w.users.omB1.id, role: 'org_member' as const, tenantId: w.tenants.B, organizationId: w.orgs.B1 };
+      const before = await db.adminSql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where application_name = 'accunode-test-replica'`;
+      // (A period and type no earlier test cached for this caller.)
+      const s = await analytics.summary(p, { period: 'year', date: today, type: 'quarterly' });
+      const used = await db.adminSql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where application_name = 'accunode-test-replica'`;
+      expect(used[0]!.n).toBeGreaterThan(before[0]!.n);
+      expect(s.total).toBe(VISIBLE_COMPANIES.omB1.length);
+      offered = dead;
+      const again = await analytics.summary(p, { period: 'week', date: today, type: 'quarterly' });
+      expect(again.total).toBe(VISIBLE_COMPANIES.omB1.length);
+    } finally {
+      await replica.end();
+      await dead.end({ timeout: 1 });
+    }
+  });
+});
