@@ -27,7 +27,7 @@ import { buildWorld, type World } from '../helpers/fixtures.js';
 import { engineOnce, setWorldPasswords, TEST_PASSWORD } from '../helpers/app.js';
 import { makeRows, toCsv } from '../bulk/helpers.js';
 import { generateCorpus, type HostileRequest, type OpenApiDoc } from './corpus.js';
-import { makeZip } from './zip.js';
+import { makeZip } from '../helpers/zip.js';
 
 let db: TestDatabase;
 let world: World;
