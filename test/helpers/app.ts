@@ -9,7 +9,8 @@ import { hashPassword } from '../../src/services/passwords.js';
 import { loadModels } from '../../src/services/model-store.js';
 import type { RiskEngine } from '../../src/risk/index.js';
 import type { TestDatabase } from './db.js';
-import { TEST_REDIS_URL } from './env.js';
+import { TEST_APP_PG_PROXY, TEST_REDIS_URL, listenUrlFor } from './env.js';
+import { createPool } from '../../src/db/pool.js';
 import type { UserKey, World } from './fixtures.js';
 
 export const TEST_PASSWORD = 'Correct-Horse-42!';
@@ -31,7 +32,9 @@ export async function createTestApp(
   opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string } = {},
 ): Promise<TestApp> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true, commandTimeout: 1000 });
+  // A generous command timeout: on a loaded machine a 1 s timeout made the rate limiter skip
+  // (skipOnError) and let an over-limit request through.
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true, commandTimeout: 5000 });
   const cacheRedis = opts.cacheRedisUrl
     ? new Redis(opts.cacheRedisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true, commandTimeout: 300, retryStrategy: () => 200 })
     : undefined;
@@ -40,6 +43,7 @@ export async function createTestApp(
     { sql: db.appSql, redis, log, engine: await engineOnce(), ...(cacheRedis ? { cacheRedis } : {}) },
     { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000 },
   );
+  if (TEST_APP_PG_PROXY) listenDirect(services, db);
   const rateLimits: RateLimits = { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000, ...opts.rateLimits };
   const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits, modelsReady: () => true, ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}), ...(opts.apiPlugins ? { apiPlugins: opts.apiPlugins } : {}) });
   await app.ready();
@@ -65,6 +69,27 @@ export async function createTestApp(
       redis.disconnect();
       cacheRedis?.disconnect();
     },
+  };
+}
+
+/**
+ * Behind TEST_APP_PG_PROXY (PgBouncer in transaction mode, npm run test:pgbouncer) LISTEN on the
+ * app pool would hear nothing: like DATABASE_LISTEN_URL does for `accunode api`, the revocation
+ * listener asked for on db.appSql gets a direct connection of its own instead.
+ */
+function listenDirect(services: ApiServices, db: TestDatabase): void {
+  const auth = services.auth;
+  const listen = auth.listenForRevocations.bind(auth);
+  auth.listenForRevocations = async (listenSql) => {
+    if (listenSql !== db.appSql) return listen(listenSql);
+    const direct = createPool(listenUrlFor(db.name), { max: 1, applicationName: 'accunode-test-listen' });
+    const sub = await listen(direct);
+    return {
+      unlisten: async () => {
+        await sub.unlisten().catch(() => {});
+        await direct.end({ timeout: 5 });
+      },
+    };
   };
 }
 
