@@ -42,3 +42,11 @@ export function appUrlFor(database: string, user: string, password?: string): st
   u.searchParams.set('prepare', 'false');
   return u.toString();
 }
+
+/**
+ * The app_user URL for LISTEN/NOTIFY (session revocations): always direct to PostgreSQL, like
+ * DATABASE_LISTEN_URL in a deployment, since LISTEN cannot work through transaction pooling.
+ */
+export function listenUrlFor(database: string, user = 'app_user', password = TEST_ROLE_PASSWORD): string {
+  return urlFor(database, user, password);
+}
