@@ -6,33 +6,27 @@
  *
  *   npx tsx bench/bulk.ts        (needs PostgreSQL: TEST_DATABASE_ADMIN_URL or 127.0.0.1:5432)
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
-import { createPool } from '../src/db/pool.js';
-import { migrate } from '../src/db/migrate.js';
-import { APP_ROLES, applyRolePasswords } from '../src/db/roles.js';
 import { ANNUAL_FIELD_NAMES, generateReferenceData } from '../src/risk/index.js';
 import { loadModels } from '../src/services/model-store.js';
 import { computePrediction } from '../src/services/prediction-compute.js';
 import { createBulkJob } from '../src/services/bulk/submit.js';
 import { runBulkJob } from '../src/services/bulk/pipeline.js';
-import { TEST_PG_ADMIN_URL, TEST_ROLE_PASSWORD, urlFor } from '../test/helpers/env.js';
 
-export interface BenchResult {
-  scenario: string;
-  figure: number;
-  unit: string;
-  baseline: number;
-  ratio: number;
-}
+import { benchDatabase, type BenchResult } from './lib.js';
 
-const N = 100_000;
+export type { BenchResult };
+export const knobs = ['BENCH_BULK_ROWS'];
+export const about =
+  'bulk: a CSV of N annual rows end to end (parse, validate, predict, COPY into staging, set-based upsert of companies and predictions under RLS) ' +
+  'vs a raw COPY of the same precomputed prediction rows into the same table, same database, same run.';
+
+const N = Number(process.env.BENCH_BULK_ROWS ?? 100_000);
 const YEARS = 5;
 
 function makeCsv(n: number): { csv: string; rows: Array<Record<string, unknown>> } {
@@ -54,16 +48,12 @@ function makeCsv(n: number): { csv: string; rows: Array<Record<string, unknown>>
 
 export async function run(opts: { rows?: number } = {}): Promise<BenchResult[]> {
   const n = opts.rows ?? N;
-  const name = `accunode_bench_${randomBytes(4).toString('hex')}`;
-  const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE "${name}"`);
-  const adminSql = createPool(urlFor(name), { max: 2 });
+  // A clone of the migrated template (named so that a killed run's copy is dropped by the next
+  // run's clean-up), dropped in the finally block.
+  const db = await benchDatabase({ poolSize: 4 });
+  const { adminSql, appSql } = db;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'accunode-bench-'));
-  let appSql: ReturnType<typeof createPool> | null = null;
   try {
-    await migrate(adminSql);
-    await applyRolePasswords(adminSql, Object.fromEntries(APP_ROLES.map((r) => [r, TEST_ROLE_PASSWORD])));
-    appSql = createPool(urlFor(name, 'app_user', TEST_ROLE_PASSWORD), { max: 4 });
     const [user] = await adminSql<[{ id: string }]>`
       insert into users (email, username, role, is_verified) values ('bench@example.com', 'bench', 'user', true) returning id`;
     const principal = { userId: user.id, role: 'user' as const, tenantId: null, organizationId: null };
@@ -119,14 +109,13 @@ export async function run(opts: { rows?: number } = {}): Promise<BenchResult[]> 
         figure: Math.round(e2eRate),
         unit: 'rows/s',
         baseline: Math.round(copyRate),
+        baseline_label: 'raw COPY of the same precomputed rows',
         ratio: Math.round((e2eRate / copyRate) * 1e4) / 1e4,
+        detail: { rows: n, end_to_end_s: Math.round(e2eSec * 100) / 100, copy_s: Math.round(copySec * 100) / 100 },
       },
     ];
   } finally {
-    await appSql?.end({ timeout: 5 });
-    await adminSql.end({ timeout: 5 });
-    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end({ timeout: 5 });
+    await db.drop();
     rmSync(dir, { recursive: true, force: true });
   }
 }

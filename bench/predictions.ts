@@ -11,8 +11,13 @@ import { buildApp } from '../src/http/app.js';
 import { buildServices } from '../src/entrypoints/services.js';
 import { hashPassword } from '../src/services/passwords.js';
 import { loadModels } from '../src/services/model-store.js';
-import { benchDatabase, load, printResults, type BenchResult } from './lib.js';
+import { BENCH_REDIS_URL, benchDatabase, closeAll, load, printResults, type BenchResult } from './lib.js';
 
+export const knobs = ['BENCH_SECONDS', 'BENCH_REDIS_URL'];
+export const about =
+  'predictions: each hot path through the real API beside a bare Fastify route doing only its core operation via postgres.js/ioredis: ' +
+  'create annual (existing company, new period) vs one INSERT; cached get vs one Redis GET; list 50 vs one SELECT ... LIMIT 50; ' +
+  'and create p99 at half its maximum rate vs the bare INSERT p99.';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RATIOS = { long_term_debt_to_total_capital: 35.2, total_debt_to_ebitda: 2.1, net_income_margin: 7.5, ebit_to_interest_expense: 6.3, return_on_assets: 4.9 };
 
@@ -46,62 +51,67 @@ async function createLoad(url: string, token: string, opts: { rate?: number; sec
 export async function run(): Promise<BenchResult[]> {
   const db = await benchDatabase();
   const log = pino({ level: 'silent' });
-  const redis = new Redis('redis://127.0.0.1:6379', { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
-  const engine = await loadModels();
-  const services = buildServices({ sql: db.appSql, redis, log, engine }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000, RATE_LIMIT_LOGIN: 1000 });
-  const limits = { default: 1e9, predictions: 1e9, bulk: 1e9, admin: 1e9, anonymous: 1e9, login: 1e9 };
-  const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits: limits });
-  const [u] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role) values ('bench@x.com', 'bench', 'user') returning id`;
-  await db.adminSql`insert into user_credentials (user_id, password_hash) values (${u!.id}, ${await hashPassword('Bench-Password-1')})`;
-  companies = (await db.adminSql<{ id: string }[]>`
-    insert into companies (symbol, name, access_level, created_by)
-    select 'B' || g, 'Bench ' || g, 'personal', ${u!.id} from generate_series(1, 2000) g returning id`).map((r) => r.id);
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'bench', password: 'Bench-Password-1' }) });
-  const { token } = (await login.json()) as { token: string };
-  const auth = { authorization: `Bearer ${token}` };
-
-  // Baselines: the single operation at the heart of each path, behind a bare Fastify route.
-  await db.adminSql`create table bench_baseline (id bigserial primary key, company text, year text, probability numeric(10,6), created_at timestamp default now())`;
-  await db.adminSql`grant all on bench_baseline, bench_baseline_id_seq to app_user`;
-  await redis.set('bench:baseline', JSON.stringify({ id: 'x', probability: 0.01, ...RATIOS }));
+  const redis = new Redis(BENCH_REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
   const bare = Fastify();
-  let i = 0;
-  bare.post('/insert', async () => {
-    const [r] = await db.appSql`insert into bench_baseline (company, year, probability) values (${'C' + i++}, '2024', 0.012345) returning id`;
-    return r;
-  });
-  bare.get('/get', async () => JSON.parse((await redis.get('bench:baseline'))!));
-  bare.get('/list', async () => db.appSql`select * from bench_baseline order by id desc limit 50`);
-  const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+  let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  try {
+    const engine = await loadModels();
+    const services = buildServices({ sql: db.appSql, redis, log, engine }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000, RATE_LIMIT_LOGIN: 1000 });
+    const limits = { default: 1e9, predictions: 1e9, bulk: 1e9, admin: 1e9, anonymous: 1e9, login: 1e9 };
+    app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits: limits });
+    const [u] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role) values ('bench@x.com', 'bench', 'user') returning id`;
+    await db.adminSql`insert into user_credentials (user_id, password_hash) values (${u!.id}, ${await hashPassword('Bench-Password-1')})`;
+    companies = (await db.adminSql<{ id: string }[]>`
+      insert into companies (symbol, name, access_level, created_by)
+      select 'B' || g, 'Bench ' || g, 'personal', ${u!.id} from generate_series(1, 2000) g returning id`).map((r) => r.id);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'bench', password: 'Bench-Password-1' }) });
+    const { token } = (await login.json()) as { token: string };
+    const auth = { authorization: `Bearer ${token}` };
 
-  // Warm up both (JIT, pools, model artifacts).
-  await createLoad(url, token, { seconds: 1 });
-  await load(`${bareUrl}/insert`, { seconds: 1, method: 'POST' });
+    // Baselines: the single operation at the heart of each path, behind a bare Fastify route.
+    await db.adminSql`create table bench_baseline (id bigserial primary key, company text, year text, probability numeric(10,6), created_at timestamp default now())`;
+    await db.adminSql`grant all on bench_baseline, bench_baseline_id_seq to app_user`;
+    await redis.set('bench:baseline', JSON.stringify({ id: 'x', probability: 0.01, ...RATIOS }));
+    let i = 0;
+    bare.post('/insert', async () => {
+      const [r] = await db.appSql`insert into bench_baseline (company, year, probability) values (${'C' + i++}, '2024', 0.012345) returning id`;
+      return r;
+    });
+    bare.get('/get', async () => JSON.parse((await redis.get('bench:baseline'))!));
+    bare.get('/list', async () => db.appSql`select * from bench_baseline order by id desc limit 50`);
+    const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
 
-  const baseInsert = await load(`${bareUrl}/insert`, { seconds: SECONDS, method: 'POST' });
-  const create = await createLoad(url, token, { seconds: SECONDS });
-  const [p] = await db.adminSql<{ id: string }[]>`select id from annual_predictions limit 1`;
-  await fetch(`${url}/api/v1/predictions/annual/${p!.id}`, { headers: auth }); // fill the cache
-  const baseGet = await load(`${bareUrl}/get`, { seconds: SECONDS });
-  const get = await load(`${url}/api/v1/predictions/annual/${p!.id}`, { seconds: SECONDS, headers: auth });
-  const baseList = await load(`${bareUrl}/list`, { seconds: SECONDS });
-  const list = await load(`${url}/api/v1/predictions/annual?limit=50`, { seconds: SECONDS, headers: auth });
-  const half = await createLoad(url, token, { seconds: SECONDS, rate: Math.max(10, Math.floor(create.rps / 2)) });
+    // Warm up both (JIT, pools, model artifacts).
+    await createLoad(url, token, { seconds: 1 });
+    await load(`${bareUrl}/insert`, { seconds: 1, method: 'POST' });
 
-  for (const [name, r] of Object.entries({ create, get, list, half })) {
-    if (r.errors > 0 || r.non2xx > 0) throw new Error(`bench/predictions ${name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+    const baseInsert = await load(`${bareUrl}/insert`, { seconds: SECONDS, method: 'POST' });
+    const create = await createLoad(url, token, { seconds: SECONDS });
+    const [p] = await db.adminSql<{ id: string }[]>`select id from annual_predictions limit 1`;
+    await fetch(`${url}/api/v1/predictions/annual/${p!.id}`, { headers: auth }); // fill the cache
+    const baseGet = await load(`${bareUrl}/get`, { seconds: SECONDS });
+    const get = await load(`${url}/api/v1/predictions/annual/${p!.id}`, { seconds: SECONDS, headers: auth });
+    const baseList = await load(`${bareUrl}/list`, { seconds: SECONDS });
+    const list = await load(`${url}/api/v1/predictions/annual?limit=50`, { seconds: SECONDS, headers: auth });
+    const half = await createLoad(url, token, { seconds: SECONDS, rate: Math.max(10, Math.floor(create.rps / 2)) });
+
+    for (const [name, r] of Object.entries({ create, get, list, half })) {
+      if (r.errors > 0 || r.non2xx > 0) throw new Error(`bench/predictions ${name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+    }
+    return [
+      { scenario: 'predictions.create_annual (existing company) vs bare INSERT', figure: create.rps, unit: 'req/s', baseline: baseInsert.rps, baseline_label: 'bare INSERT route', ratio: create.rps / baseInsert.rps, detail: { p50_ms: create.p50, p99_ms: create.p99 } },
+      { scenario: 'predictions.get_cached vs bare Redis GET', figure: get.rps, unit: 'req/s', baseline: baseGet.rps, baseline_label: 'bare Redis GET route', ratio: get.rps / baseGet.rps, detail: { p50_ms: get.p50, p99_ms: get.p99 } },
+      { scenario: 'predictions.list_50 vs bare SELECT LIMIT 50', figure: list.rps, unit: 'req/s', baseline: baseList.rps, baseline_label: 'bare SELECT LIMIT 50 route', ratio: list.rps / baseList.rps, detail: { p50_ms: list.p50, p99_ms: list.p99 } },
+      { scenario: 'predictions.create_annual p99 at half the max rate', figure: half.p99, unit: 'ms', baseline: baseInsert.p99, baseline_label: 'bare INSERT p99 at full load', ratio: half.p99 / Math.max(baseInsert.p99, 1), detail: { rate_rps: Math.floor(create.rps / 2), p50_ms: half.p50 } },
+    ];
+  } finally {
+    await closeAll(() => db.drop(), async () => redis.disconnect(), app ? () => app!.close() : null, () => bare.close());
   }
-  await app.close();
-  await bare.close();
-  redis.disconnect();
-  await db.drop();
-  return [
-    { scenario: 'predictions.create_annual (existing company) vs bare INSERT', figure: create.rps, unit: 'req/s', baseline: baseInsert.rps, ratio: create.rps / baseInsert.rps, detail: { p50_ms: create.p50, p99_ms: create.p99 } },
-    { scenario: 'predictions.get_cached vs bare Redis GET', figure: get.rps, unit: 'req/s', baseline: baseGet.rps, ratio: get.rps / baseGet.rps, detail: { p50_ms: get.p50, p99_ms: get.p99 } },
-    { scenario: 'predictions.list_50 vs bare SELECT LIMIT 50', figure: list.rps, unit: 'req/s', baseline: baseList.rps, ratio: list.rps / baseList.rps, detail: { p50_ms: list.p50, p99_ms: list.p99 } },
-    { scenario: 'predictions.create_annual p99 at half the max rate', figure: half.p99, unit: 'ms', baseline: baseInsert.p99, ratio: half.p99 / Math.max(baseInsert.p99, 1), detail: { rate_rps: Math.floor(create.rps / 2), p50_ms: half.p50 } },
-  ];
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) printResults(await run());
+// Exit explicitly: under heavy load postgres.js can keep a closed pool's socket referenced after end().
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  printResults(await run());
+  process.exit(0);
+}

@@ -9,13 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { generateReferenceData, type AnnualRatios, type QuarterlyRatios, type Dataset } from '../src/risk/index.js';
 import { loadModels } from '../src/services/model-store.js';
 
-export interface BenchResult {
-  scenario: string;
-  figure: number;
-  unit: string;
-  baseline: number;
-  ratio: number;
-}
+import type { BenchResult } from './lib.js';
+
+export type { BenchResult };
+export const knobs = ['BENCH_RISK_MS'];
+export const about =
+  'risk: model evaluations per second on one thread over reference-data inputs vs a bare 5-weight dot product + sigmoid over the same inputs, same run.';
 
 function rows<T>(ds: Dataset): T[] {
   const out: T[] = [];
@@ -64,7 +63,7 @@ function baselineFn(): (r: AnnualRatios) => number {
 }
 
 export async function run(opts: { ms?: number; rows?: number } = {}): Promise<BenchResult[]> {
-  const ms = opts.ms ?? 1500;
+  const ms = opts.ms ?? Number(process.env.BENCH_RISK_MS ?? 1500);
   const n = opts.rows ?? 20000;
   const engine = await loadModels();
   const annual = rows<AnnualRatios>(generateReferenceData('annual', n, 11));
@@ -79,7 +78,9 @@ export async function run(opts: { ms?: number; rows?: number } = {}): Promise<Be
     figure: Math.round(figure),
     unit: 'predictions/s',
     baseline: Math.round(baseOps),
+    baseline_label: 'bare dot product + sigmoid',
     ratio: Math.round((figure / baseOps) * 1e4) / 1e4,
+    detail: { ns_per_prediction: Math.round(1e9 / figure) },
   });
   return [
     mk('risk.annual.predict', annualOps),

@@ -1,36 +1,208 @@
-// `npm run bench`: runs every bench/*.ts that exports run(), writes bench/results/latest.json
-// and prints a markdown table (scenario, figure, baseline measured in the same run, ratio).
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+// `npm run bench [-- name ...]`: runs every bench/*.ts that exports run() (or only the named ones),
+// writes bench/results/latest.json and docs/benchmarks.md, and prints the markdown table
+// (scenario, figure, baseline measured in the same run, ratio, details).
+//
+// A subset run replaces only those benches' rows: the others stay as last measured, each with its
+// own date and settings, so docs/benchmarks.md always lists every scenario.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { TEST_PG_ADMIN_URL } from '../test/helpers/env.js';
+import { BENCH_REDIS_URL, type BenchResult } from './lib.js';
 
-export interface BenchResult {
-  scenario: string;
-  figure: number;
-  unit: string;
-  baseline: number;
-  ratio: number;
+export type { BenchResult };
+
+interface BenchRecord {
+  at: string;
+  /** BENCH_* environment knobs in effect (empty: the defaults). */
+  settings: Record<string, string>;
+  /** 1-minute load average when the bench started (the machine may be shared). */
+  load_avg_1m: number;
+  about: string;
+  results: BenchResult[];
+  error?: string;
+}
+
+interface Latest {
+  machine: Machine;
+  at: string;
+  benches: Record<string, BenchRecord>;
+  /** Every bench's rows, flattened (the shape earlier versions of this file had). */
+  results: BenchResult[];
+}
+
+interface Machine {
+  cpu: string;
+  cores: number;
+  ram_gib: number;
+  os: string;
+  node: string;
+  postgresql: string;
+  redis: string;
 }
 
 const dir = path.dirname(fileURLToPath(import.meta.url));
-const only = process.argv.slice(2);
-const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
-  .filter((f) => only.length === 0 || only.includes(f.replace(/\.ts$/, '')));
+const root = path.dirname(dir);
+const latestPath = path.join(dir, 'results', 'latest.json');
+const docPath = path.join(root, 'docs', 'benchmarks.md');
 
-const results: BenchResult[] = [];
-for (const f of files) {
-  const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as { run?: () => Promise<BenchResult[]> };
-  if (typeof mod.run !== 'function') continue;
-  process.stderr.write(`bench ${f}...\n`);
-  results.push(...(await mod.run()));
+async function describeMachine(): Promise<Machine> {
+  const cpus = os.cpus();
+  let pg = 'unknown';
+  let redis = 'unknown';
+  const sql = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    const [r] = await sql<{ v: string }[]>`select current_setting('server_version') as v`;
+    pg = r!.v;
+  } catch (err) {
+    pg = `unreachable (${(err as Error).message})`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+  const rc = new Redis(BENCH_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5000 });
+  try {
+    await rc.connect();
+    redis = /redis_version:(\S+)/.exec(await rc.info('server'))?.[1] ?? 'unknown';
+  } catch (err) {
+    redis = `unreachable (${(err as Error).message})`;
+  } finally {
+    rc.disconnect();
+  }
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    ram_gib: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    postgresql: pg,
+    redis,
+  };
 }
 
-const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-mkdirSync(path.join(dir, 'results'), { recursive: true });
-writeFileSync(path.join(dir, 'results', 'latest.json'), JSON.stringify({ machine, at: new Date().toISOString(), results }, null, 2) + '\n');
-const fmt = (n: number) => (Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toPrecision(3));
-console.log(`Machine: ${machine}\n`);
-console.log('| scenario | figure | baseline (same run) | ratio |\n|---|---|---|---|');
-for (const r of results) console.log(`| ${r.scenario} | ${fmt(r.figure)} ${r.unit} | ${fmt(r.baseline)} ${r.unit} | ${r.ratio.toFixed(3)} |`);
+function readLatest(): Latest | null {
+  if (!existsSync(latestPath)) return null;
+  try {
+    const j = JSON.parse(readFileSync(latestPath, 'utf8')) as Partial<Latest>;
+    return j.benches && j.machine && typeof j.machine === 'object' ? (j as Latest) : null; // older format: start afresh
+  } catch {
+    return null;
+  }
+}
+
+const fmt = (n: number) => (!Number.isFinite(n) ? String(n) : Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : Number(n.toPrecision(3)).toString());
+const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function table(benches: Record<string, BenchRecord>): string {
+  const lines = ['| scenario | figure | baseline (same run) | ratio | details |', '|---|---|---|---|---|'];
+  for (const [name, b] of Object.entries(benches)) {
+    if (b.error) lines.push(`| ${name} | **FAILED** | | | ${esc(b.error)} |`);
+    for (const r of b.results) {
+      const detail = r.detail ? Object.entries(r.detail).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') : '';
+      const baseline = `${fmt(r.baseline)} ${r.unit}${r.baseline_label ? ` (${esc(r.baseline_label)})` : ''}`;
+      lines.push(`| ${esc(r.scenario)} | ${fmt(r.figure)} ${r.unit} | ${baseline} | ${r.ratio.toFixed(3)} | ${esc(detail)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function document(l: Latest): string {
+  const m = l.machine;
+  const runs = Object.entries(l.benches)
+    .map(([name, b]) => `- **${name}** — ${b.at}, load average ${b.load_avg_1m ?? '?'} at start; settings: ${Object.keys(b.settings).length ? Object.entries(b.settings).map(([k, v]) => `\`${k}=${v}\``).join(' ') : 'defaults'}`)
+    .join('\n');
+  const reduced = Object.entries(l.benches).filter(([, b]) => Object.keys(b.settings).some((k) => k !== 'BENCH_REDIS_URL')).map(([n]) => n);
+  const warning = reduced.length
+    ? `\n> **Not the published figures:** ${reduced.join(', ')} ran with non-default settings (a smoke run); run \`npm run bench\` with no BENCH_* variables for the real ones.\n`
+    : '';
+  const notes = Object.entries(l.benches)
+    .map(([name, b]) => `- **${name}** — ${b.about || '(no description exported)'}`)
+    .join('\n');
+  return `# Benchmarks
+
+Produced by \`npm run bench\` (bench/run.ts; \`npm run bench -- mixed analytics\` re-runs a subset and
+keeps the other rows). Every figure sits beside a baseline measured in the same run on the same
+machine, so the **ratio** (figure ÷ baseline) is the number to compare across machines. For req/s,
+rows/s and predictions/s higher is better; for ms lower is better (a ratio above 1 is the overhead).
+Latencies are in ms.
+
+## Machine
+
+| | |
+|---|---|
+| CPU | ${m.cpu} |
+| Cores | ${m.cores} |
+| RAM | ${m.ram_gib} GiB |
+| OS | ${m.os} |
+| Node | ${m.node} |
+| PostgreSQL | ${m.postgresql} |
+| Redis | ${m.redis} |
+| Written | ${l.at} |
+
+The API, the load generator (autocannon, in the same process), PostgreSQL and Redis share these
+cores, all on loopback.
+
+## Results
+${warning}
+${table(l.benches)}
+
+## When each bench ran
+
+${runs}
+
+## What the baselines are
+
+${notes}
+`;
+}
+
+const only = process.argv.slice(2);
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'lib.ts' && !f.startsWith('_'))
+  .filter((f) => only.length === 0 || only.includes(f.replace(/\.ts$/, '')))
+  .sort();
+const unknown = only.filter((n) => !files.includes(n + '.ts'));
+if (unknown.length > 0) {
+  console.error(`no such bench: ${unknown.join(', ')}`);
+  process.exit(2);
+}
+
+const envKnobs = (names: readonly string[] | undefined) =>
+  Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('BENCH_') && v !== undefined && v !== '' && (!names || names.includes(k))).sort(([a], [b]) => a.localeCompare(b))) as Record<string, string>;
+const previous = readLatest();
+const benches: Record<string, BenchRecord> = { ...(previous?.benches ?? {}) };
+let failed = 0;
+for (const f of files) {
+  const name = f.replace(/\.ts$/, '');
+  const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as { run?: () => Promise<BenchResult[]>; about?: string; knobs?: readonly string[] };
+  if (typeof mod.run !== 'function') continue;
+  process.stderr.write(`bench ${name}...\n`);
+  const rec = { at: new Date().toISOString(), settings: envKnobs(mod.knobs), load_avg_1m: Math.round(os.loadavg()[0]! * 100) / 100, about: mod.about ?? '' };
+  try {
+    benches[name] = { ...rec, results: await mod.run() };
+  } catch (err) {
+    failed++;
+    process.stderr.write(`bench ${name} FAILED: ${(err as Error).stack ?? String(err)}\n`);
+    benches[name] = { ...rec, results: [], error: (err as Error).message };
+  }
+}
+
+const ordered = Object.fromEntries(Object.entries(benches).sort(([a], [b]) => a.localeCompare(b)));
+const latest: Latest = { machine: await describeMachine(), at: new Date().toISOString(), benches: ordered, results: Object.values(ordered).flatMap((b) => b.results) };
+mkdirSync(path.dirname(latestPath), { recursive: true });
+writeFileSync(latestPath + '.tmp', JSON.stringify(latest, null, 2) + '\n');
+renameSync(latestPath + '.tmp', latestPath);
+mkdirSync(path.dirname(docPath), { recursive: true });
+writeFileSync(docPath, document(latest));
+
+const m = latest.machine;
+console.log(`Machine: ${m.cores} × ${m.cpu}, ${m.ram_gib} GiB, Node ${m.node}, PostgreSQL ${m.postgresql}, Redis ${m.redis}\n`);
+console.log(table(ordered));
+console.log(`\nwrote ${path.relative(root, latestPath)} and ${path.relative(root, docPath)}`);
+if (failed > 0) console.error(`${failed} bench(es) failed`);
+// Every bench closes its servers and drops its database in a finally block; exit explicitly anyway,
+// since under heavy load postgres.js can keep an ended pool's socket referenced (seen after the
+// 200-client mixed run), which would otherwise hang the runner.
+process.exit(failed > 0 ? 1 : 0);
