@@ -78,6 +78,9 @@ fi
 echo "PgBouncer $("$PGBOUNCER" --version | head -1 | awk '{print $2}') on 127.0.0.1:$PORT (transaction mode, pool $POOL_SIZE) -> $PG_HOST:$PG_PORT"
 
 export TEST_APP_PG_PROXY="127.0.0.1:$PORT"
+# LISTEN/NOTIFY (session revocations) cannot work through transaction pooling: with the proxy set,
+# test/helpers/app.ts gives the revocation listener a direct app_user connection (listenUrlFor),
+# as DATABASE_LISTEN_URL does for `accunode api` in a deployment behind PgBouncer.
 # Child processes the tests start (accunode worker/api) inherit it: no named prepared statements.
 export DATABASE_PREPARE=false
 set +e

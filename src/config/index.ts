@@ -93,6 +93,32 @@ const urlList =
           .filter(Boolean)
           .map((s) => checkUrl(s, name, protocols));
 
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export function parseHostPorts(raw: string): HostPort[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(s);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`"${s}" is not host:port`);
+      return { host: m[1]!, port: Number(m[2]) };
+    });
+}
+
+const hostPorts = (raw: string | undefined, name: string): HostPort[] => {
+  if (raw === undefined || raw.trim() === '') return [];
+  try {
+    return parseHostPorts(raw);
+  } catch (err) {
+    return fail(name, `must be a comma list of host:port (${(err as Error).message})`);
+  }
+};
+
 const PG = ['postgres:', 'postgresql:'];
 const REDIS = ['redis:', 'rediss:'];
 const HTTP = ['http:', 'https:'];
@@ -196,6 +222,13 @@ export const CONFIG_SPEC = {
   DR_CHECK_INTERVAL_SECONDS: { description: '`dr watch`/`dr failover`: seconds between primary health checks', parse: int(5, 1, 3600), defaultText: '5' },
   DR_FAILURE_CHECKS: { description: 'consecutive failed health checks before a failover', parse: int(3, 1, 100), defaultText: '3' },
   DR_MAX_UNAVAILABLE_SECONDS: { description: '`dr watch` fails over after the primary has been unavailable this long', parse: int(300, 1, 86_400), defaultText: '300' },
+  // Scale-out (issue 10): LISTEN behind a pooler, Redis Sentinel / Cluster, TLS.
+  DATABASE_LISTEN_URL: { secret: true, description: 'direct app_user connection for LISTEN/NOTIFY (session revocations) when DATABASE_URL goes through PgBouncer in transaction mode', parse: url(PG), defaultText: 'the app pool (DATABASE_URL)' },
+  REDIS_SENTINELS: { description: 'Sentinels of the queue/session Redis replication group (comma list of host:port); the client follows failovers', parse: hostPorts, defaultText: '(none: REDIS_URL is the server)' },
+  REDIS_SENTINEL_NAME: { description: 'the primary\'s name in Sentinel (sentinel monitor NAME …)', parse: reqStr('accunode'), defaultText: 'accunode' },
+  REDIS_SENTINEL_PASSWORD: { secret: true, description: 'password of the Sentinels (requirepass of sentinel.conf), when they have one', parse: str() },
+  REDIS_CLUSTER_NODES: { description: 'seed nodes of a Redis Cluster for the queue/session Redis (comma list of host:port); REDIS_URL then only carries credentials and TLS', parse: hostPorts, defaultText: '(none)' },
+  REDIS_TLS_CA_FILE: { description: 'PEM CA trusted for rediss:// connections (self-signed or private CA)', parse: str(), defaultText: '(system CAs)' },
 } satisfies Record<string, VarSpec<unknown>>;
 
 type Spec = typeof CONFIG_SPEC;

@@ -80,13 +80,18 @@ export async function startApi(
     : null;
   if (replicas) shutdown.add('read replicas', () => replicas.close());
   const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine }, config);
-  let revocations = await services.auth.listenForRevocations(deps.sql);
+  // LISTEN needs a session of its own, which PgBouncer in transaction mode cannot give: when
+  // DATABASE_URL goes through one, DATABASE_LISTEN_URL reaches PostgreSQL directly for it.
+  const listenPool = config.DATABASE_LISTEN_URL ? createPool(config.DATABASE_LISTEN_URL, { max: 1, applicationName: 'accunode-listen' }) : null;
+  if (listenPool) shutdown.add('listen pool', () => listenPool.end({ timeout: 5 }));
+  const listenSql = listenPool ?? deps.sql;
+  let revocations = await services.auth.listenForRevocations(listenSql);
   shutdown.add('session revocation listener', () => revocations.unlisten());
   // After a failover the LISTEN connection must move to the new primary with the pools.
   deps.onPoolSwitch?.(() => {
     void (async () => {
       await revocations.unlisten().catch(() => {});
-      revocations = await services.auth.listenForRevocations(deps.sql);
+      revocations = await services.auth.listenForRevocations(listenSql);
     })().catch((err) => log.warn({ err: (err as Error).message }, 'could not re-listen for session revocations'));
   });
   // Bulk uploads: the api only enqueues (it never runs workers); files wait in BULK_UPLOAD_DIR.

@@ -1,5 +1,6 @@
 // Wiring shared by the entrypoints: which database and Redis, roles, pools.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, isDistributed, placeholderUrl, topologyOf, useRedisTopology } from '../redis/topology.js';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logging.js';
 import { createPool, type Sql } from '../db/pool.js';
@@ -56,8 +57,12 @@ export function createAppPool(config: Config, url: string, name: string): Sql {
   return createPool(url, { max: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: name });
 }
 
+/**
+ * A client of `url`: the queue/session Redis (REDIS_URL) follows the configured topology
+ * (Sentinel or Cluster, see src/redis/topology.ts); TLS CA from REDIS_TLS_CA_FILE.
+ */
 export function createRedis(url: string, name: string, opts: { forQueue?: boolean } = {}): Redis {
-  return new Redis(url, {
+  return connectRedis(url, {
     connectionName: name,
     // BullMQ needs null; for request-path clients a bounded retry turns an outage into errors
     // the caller can handle instead of requests hanging forever.
@@ -69,12 +74,22 @@ export function createRedis(url: string, name: string, opts: { forQueue?: boolea
     // can fall back to PostgreSQL; queue clients wait (BullMQ manages its own blocking calls).
     ...(opts.forQueue ? {} : { commandTimeout: 1000 }),
     lazyConnect: false,
-  });
+  }, { requestPath: !opts.forQueue });
 }
 
 export async function prepareRedis(config: Config, log: Logger, shutdown: Shutdown | null): Promise<ResolvedRedis> {
+  const topology = topologyOf(config);
+  if (isDistributed(topology)) {
+    // Sentinel or Cluster: nothing local to find or start; REDIS_URL (optional) carries the
+    // credentials and rediss:// for TLS.
+    const url = config.REDIS_URL ?? placeholderUrl(topology);
+    useRedisTopology(url, topology);
+    log.info({ sentinels: topology.sentinels.length, clusterNodes: topology.clusterNodes.length, name: topology.sentinels.length ? topology.sentinelName : undefined }, 'redis: distributed topology');
+    return { url, source: 'configured' };
+  }
   const r = await resolveRedis({ url: config.REDIS_URL, dataDir: config.dataDir, port: config.LOCAL_REDIS_PORT }, log);
   if (r.stop) shutdown?.add('redis-server', r.stop);
+  useRedisTopology(r.url, topology);
   return r;
 }
 

@@ -15,7 +15,9 @@ const figures: Record<string, unknown> = {};
 beforeAll(async () => {
   db = await startDatabase();
   redis = await AofRedis.start();
-  const env = deploymentEnv(db, redis.url, { RATE_LIMIT_DEFAULT: String(LIMIT), WORKER_QUEUES: 'bulk', BULK_CHUNK_ROWS: '200' });
+  // DATABASE_LISTEN_URL: the revocation LISTEN on a connection of its own (direct to PostgreSQL
+  // behind PgBouncer; here the same server as DATABASE_URL).
+  const env = deploymentEnv(db, redis.url, { RATE_LIMIT_DEFAULT: String(LIMIT), WORKER_QUEUES: 'bulk', BULK_CHUNK_ROWS: '200', DATABASE_LISTEN_URL: db.appUrl });
   // Both apis share BULK_UPLOAD_DIR with the workers (one deployment, one shared volume).
   apis = await Promise.all([startRole('api', env), startRole('api', env)]);
   workers = await Promise.all([startRole('worker', env), startRole('worker', env)]);
@@ -39,6 +41,14 @@ describe('two apis and two workers on one PostgreSQL and Redis', () => {
     const me1 = await fetch(`${apis[0]!.base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${token}` } });
     expect(me1.status).toBe(401);
     figures.sessions = { made_on: 'api1', used_on_api2: me2.status, after_logout_on_api2_api1_says: me1.status };
+  });
+
+  it('each api holds its session-revocation LISTEN on the DATABASE_LISTEN_URL connection', async () => {
+    const rows = await db.adminSql<Array<{ application_name: string; query: string }>>`
+      select application_name, query from pg_stat_activity where usename = 'app_user' and query ilike 'listen%'`;
+    figures.listen = rows.map((r) => `${r.application_name}: ${r.query}`);
+    expect(rows).toHaveLength(2);
+    for (const r of rows) expect(r).toMatchObject({ application_name: 'accunode-listen' });
   });
 
   it(`a limit of ${LIMIT} per hour across both apis lets exactly ${LIMIT} through`, async () => {
