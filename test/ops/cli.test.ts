@@ -33,6 +33,8 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
+        // Under `npm run test:tls` the servers' CA must be trusted by the child too.
+        ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
         DATABASE_ADMIN_URL: db.adminUrl,
         MONITORING_USER_PASSWORD: TEST_ROLE_PASSWORD,
         REDIS_URL: redis.url,
