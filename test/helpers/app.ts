@@ -114,3 +114,38 @@ export async function tokensFor(t: TestApp, keys: UserKey[]): Promise<Record<Use
   for (const k of keys) out[k] = await t.login(k);
   return out;
 }
+
+export const ALL_USERS: UserKey[] = ['super', 'taA', 'oaA1', 'omA1', 'omA1b', 'omA2', 'uA', 'taB', 'oaB1', 'omB1'];
+
+export interface WorldApp {
+  db: TestDatabase;
+  w: World;
+  t: TestApp;
+  tok: Record<UserKey, string>;
+  /** A JSON request under /api/v1 as one of the world's users. */
+  api(method: string, url: string, who: UserKey, payload?: unknown): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+/** The usual set-up of an API test file: a database, the two-tenant world, an app, and tokens. */
+export async function createWorldApp(users: UserKey[] = ALL_USERS, opts: Parameters<typeof createTestApp>[1] = {}): Promise<WorldApp> {
+  const { createTestDatabase } = await import('./db.js');
+  const { buildWorld } = await import('./fixtures.js');
+  const db = await createTestDatabase();
+  const w = await buildWorld(db.adminSql);
+  await setWorldPasswords(db, w);
+  const t = await createTestApp(db, opts);
+  const tok = await tokensFor(t, users);
+  return {
+    db,
+    w,
+    t,
+    tok,
+    api: (method, url, who, payload) =>
+      t.request({ method: method as 'GET', url: `/api/v1${url}`, token: tok[who], ...(payload === undefined ? {} : { payload: payload as object }) }),
+    close: async () => {
+      await t.close();
+      await db.drop();
+    },
+  };
+}

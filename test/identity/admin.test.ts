@@ -1,29 +1,25 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { createTestApp, setWorldPasswords, tokensFor, type TestApp } from '../helpers/app.js';
-import { buildWorld, type UserKey, type World } from '../helpers/fixtures.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { ALL_USERS, createWorldApp, type TestApp, type WorldApp } from '../helpers/app.js';
+import type { UserKey, World } from '../helpers/fixtures.js';
 
+let world: WorldApp;
 let db: TestDatabase;
 let t: TestApp;
 let w: World;
 let tok: Record<UserKey, string>;
-const ALL: UserKey[] = ['super', 'taA', 'oaA1', 'omA1', 'omA1b', 'omA2', 'uA', 'taB', 'oaB1', 'omB1'];
+const ALL = ALL_USERS;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  w = await buildWorld(db.adminSql);
-  await setWorldPasswords(db, w);
-  t = await createTestApp(db);
-  tok = await tokensFor(t, ALL);
+  world = await createWorldApp(ALL);
+  ({ db, t, w, tok } = world);
 });
 afterAll(async () => {
-  await t.close();
-  await db.drop();
+  await world.close();
 });
 
-const api = (method: string, url: string, who: UserKey, payload?: unknown) =>
-  t.request({ method: method as 'GET', url: `/api/v1${url}`, token: tok[who], ...(payload === undefined ? {} : { payload: payload as object }) });
+const api = (method: string, url: string, who: UserKey, payload?: unknown) => world.api(method, url, who, payload);
 
 async function auditCount(): Promise<number> {
   const [r] = await db.adminSql<{ n: number }[]>`select count(*)::int as n from audit_logs`;

@@ -1,28 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { createTestApp, setWorldPasswords, tokensFor, type TestApp } from '../helpers/app.js';
-import { buildWorld, MODIFIABLE_COMPANIES, VISIBLE_COMPANIES, type CompanyKey, type UserKey, type World } from '../helpers/fixtures.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { ALL_USERS, createWorldApp, type TestApp, type WorldApp } from '../helpers/app.js';
+import { MODIFIABLE_COMPANIES, VISIBLE_COMPANIES, type CompanyKey, type UserKey, type World } from '../helpers/fixtures.js';
 
+let world: WorldApp;
 let db: TestDatabase;
 let t: TestApp;
 let w: World;
 let tok: Record<UserKey, string>;
-const ALL: UserKey[] = ['super', 'taA', 'oaA1', 'omA1', 'omA1b', 'omA2', 'uA', 'taB', 'oaB1', 'omB1'];
+const ALL = ALL_USERS;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  w = await buildWorld(db.adminSql);
-  await setWorldPasswords(db, w);
-  t = await createTestApp(db);
-  tok = await tokensFor(t, ALL);
+  world = await createWorldApp(ALL);
+  ({ db, t, w, tok } = world);
 });
 afterAll(async () => {
-  await t.close();
-  await db.drop();
+  await world.close();
 });
 
-const api = (method: string, url: string, who: UserKey, payload?: unknown) =>
-  t.request({ method: method as 'GET', url: `/api/v1${url}`, token: tok[who], ...(payload === undefined ? {} : { payload: payload as object }) });
+const api = (method: string, url: string, who: UserKey, payload?: unknown) => world.api(method, url, who, payload);
 
 const ANNUAL = { long_term_debt_to_total_capital: 35.2, total_debt_to_ebitda: 2.1, net_income_margin: 7.5, ebit_to_interest_expense: 6.3, return_on_assets: 4.9 };
 const QUARTERLY = { current_ratio: 1.4, quick_ratio: 0.9, debt_to_equity: 0.8, inventory_turnover: 6.1, receivables_turnover: 8.2, working_capital_to_total_assets: 12 };
