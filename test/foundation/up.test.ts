@@ -127,6 +127,7 @@ describe('accunode up', () => {
       env: { ...process.env, PATH: mkdtempSync(path.join(os.tmpdir(), 'accunode-emptypath-')), LOG_LEVEL: 'fatal', ACCUNODE_DATA_DIR: dataDir,
         DATABASE_ADMIN_URL: urlFor(name), REDIS_URL: '', LOCAL_REDIS_PORT: String(await freePort()), SEED_DEMO: 'false' },
     });
+    children.push(child); // killed in afterAll should it ever hang instead of exiting
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise((resolve) => child.on('exit', resolve));
@@ -136,6 +137,7 @@ describe('accunode up', () => {
 
   it('stops on a bad setting with one message naming the variable', async () => {
     const child = spawn(process.execPath, [...CLI, 'up'], { env: { ...process.env, PORT: 'http' } });
+    children.push(child);
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise((resolve) => child.on('exit', resolve));
