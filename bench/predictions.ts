@@ -4,14 +4,8 @@
 // Redis GET; list 50 vs one SELECT ... LIMIT 50. Then p99 of create at half its maximum rate.
 import Fastify from 'fastify';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { pathToFileURL } from 'node:url';
-import { buildApp } from '../src/http/app.js';
-import { buildServices } from '../src/entrypoints/services.js';
-import { hashPassword } from '../src/services/passwords.js';
-import { loadModels } from '../src/services/model-store.js';
-import { BENCH_REDIS_URL, benchDatabase, closeAll, load, printResults, type BenchResult } from './lib.js';
+import { RATIOS, benchDatabase, closeAll, createUsers, load, printResults, signIn, startApp, type BenchResult, type RunningApp } from './lib.js';
 
 export const knobs = ['BENCH_SECONDS', 'BENCH_REDIS_URL'];
 export const about =
@@ -19,7 +13,6 @@ export const about =
   'create annual (existing company, new period) vs one INSERT; cached get vs one Redis GET; list 50 vs one SELECT ... LIMIT 50; ' +
   'and create p99 at half its maximum rate vs the bare INSERT p99.';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const RATIOS = { long_term_debt_to_total_capital: 35.2, total_debt_to_ebitda: 2.1, net_income_margin: 7.5, ebit_to_interest_expense: 6.3, return_on_assets: 4.9 };
 
 // One counter for every run, so no two requests ever name the same company and period: the
 // analyst's usual create (an existing company by id, a new period), never a 409.
@@ -50,23 +43,16 @@ async function createLoad(url: string, token: string, opts: { rate?: number; sec
 
 export async function run(): Promise<BenchResult[]> {
   const db = await benchDatabase();
-  const log = pino({ level: 'silent' });
-  const redis = new Redis(BENCH_REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
   const bare = Fastify();
-  let app: Awaited<ReturnType<typeof buildApp>> | null = null;
+  let running: RunningApp | null = null;
   try {
-    const engine = await loadModels();
-    const services = buildServices({ sql: db.appSql, redis, log, engine }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000, RATE_LIMIT_LOGIN: 1000 });
-    const limits = { default: 1e9, predictions: 1e9, bulk: 1e9, admin: 1e9, anonymous: 1e9, login: 1e9 };
-    app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits: limits });
-    const [u] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role) values ('bench@x.com', 'bench', 'user') returning id`;
-    await db.adminSql`insert into user_credentials (user_id, password_hash) values (${u!.id}, ${await hashPassword('Bench-Password-1')})`;
+    running = await startApp(db);
+    const { url, redis } = running;
+    const [u] = await createUsers(db, [{ username: 'bench', role: 'user' }]);
     companies = (await db.adminSql<{ id: string }[]>`
       insert into companies (symbol, name, access_level, created_by)
       select 'B' || g, 'Bench ' || g, 'personal', ${u!.id} from generate_series(1, 2000) g returning id`).map((r) => r.id);
-    const url = await app.listen({ port: 0, host: '127.0.0.1' });
-    const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: 'bench', password: 'Bench-Password-1' }) });
-    const { token } = (await login.json()) as { token: string };
+    const { token } = await signIn(url, u!);
     const auth = { authorization: `Bearer ${token}` };
 
     // Baselines: the single operation at the heart of each path, behind a bare Fastify route.
@@ -106,7 +92,7 @@ export async function run(): Promise<BenchResult[]> {
       { scenario: 'predictions.create_annual p99 at half the max rate', figure: half.p99, unit: 'ms', baseline: baseInsert.p99, baseline_label: 'bare INSERT p99 at full load', ratio: half.p99 / Math.max(baseInsert.p99, 1), detail: { rate_rps: Math.floor(create.rps / 2), p50_ms: half.p50 } },
     ];
   } finally {
-    await closeAll(() => db.drop(), async () => redis.disconnect(), app ? () => app!.close() : null, () => bare.close());
+    await closeAll(() => db.drop(), running ? () => running!.close() : null, () => bare.close());
   }
 }
 
