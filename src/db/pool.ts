@@ -2,6 +2,8 @@ import postgres, { type Sql, type Options } from 'postgres';
 
 export type { Sql };
 export type TxSql = postgres.TransactionSql<Record<string, never>>;
+/** A piece of SQL built with the tagged template, to nest in another. */
+export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 export interface PoolOptions {
   max?: number;

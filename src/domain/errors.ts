@@ -1,5 +1,6 @@
 // Errors with stable codes. The HTTP layer maps them to statuses; nothing here knows HTTP.
 export type ErrorCode =
+  | 'bad_request'
   | 'validation_failed'
   | 'unauthorized'
   | 'forbidden'

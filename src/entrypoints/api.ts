@@ -14,6 +14,7 @@ import { createProducers } from '../queue/producers.js';
 import { jobRoutes } from '../http/routes/jobs/routes.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { buildServices, rateLimitsOf } from './services.js';
+import { RollupCompactor } from '../services/rollup-compactor.js';
 import { ReplicaRouter } from '../db/replicas.js';
 import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
 import { backupDirSource } from '../ops/alarms.js';
@@ -79,6 +80,9 @@ export async function startApi(
     ? new ReplicaRouter({ urls: config.DATABASE_READ_URLS, lagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS, intervalMs: config.REPLICA_CHECK_INTERVAL_SECONDS * 1000, poolSize: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: 'accunode-api-read', onChange: (s) => log.warn({ replica: s.name, healthy: s.healthy, reason: s.reason }, 'read replica health changed') }).start()
     : null;
   if (replicas) shutdown.add('read replicas', () => replicas.close());
+  // Folds the rollup deltas this process's writes append (any number of processes may run one).
+  const compactor = new RollupCompactor(() => deps.sql, log).start();
+  shutdown.add('rollup compactor', () => compactor.stop());
   const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine }, config);
   // LISTEN needs a session of its own, which PgBouncer in transaction mode cannot give: when
   // DATABASE_URL goes through one, DATABASE_LISTEN_URL reaches PostgreSQL directly for it.
@@ -98,7 +102,7 @@ export async function startApi(
   const queueConnection = createQueueConnection(deps.redisUrl, 'accunode-api-queue');
   shutdown.add('queue producers', () => queueConnection.quit());
   const producers = createProducers(queueConnection, config.QUEUE_PREFIX);
-  const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES };
+  const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors };
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
   const ops = await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis);
   const app = await buildApp({

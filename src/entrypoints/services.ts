@@ -5,6 +5,7 @@ import type { Sql } from '../db/pool.js';
 import type { Config } from '../config/index.js';
 import type { RiskEngine } from '../risk/index.js';
 import { CacheAside } from '../cache/cache-aside.js';
+import { Cursors } from '../repositories/keyset.js';
 import { AuthService } from '../services/auth.js';
 import { AdminService } from '../services/admin.js';
 import { UserCache } from '../services/user-cache.js';
@@ -33,6 +34,7 @@ export function buildServices(
 ): ApiServices {
   const cacheRedis = c.cacheRedis ?? c.redis;
   const cache = new CacheAside(cacheRedis, c.log);
+  const cursors = Cursors.fromDatabase(c.sql);
   const userCache = new UserCache(cache);
   const auth = new AuthService({
     sql: c.sql,
@@ -43,13 +45,13 @@ export function buildServices(
     sessionAbsoluteTtlSeconds: config.SESSION_ABSOLUTE_TTL_SECONDS,
     loginLimitPerHour: config.RATE_LIMIT_LOGIN,
   });
-  const admin = new AdminService({ sql: c.sql, auth, userCache });
-  const companies = new CompanyService({ sql: c.sql, cache });
+  const admin = new AdminService({ sql: c.sql, cursors, auth, userCache });
+  const companies = new CompanyService({ sql: c.sql, cursors, cache });
   const replicas = c.replicas;
   const readSql = c.readSql ?? (replicas ? () => replicas.get() : undefined);
   const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(readSql ? { readSql } : {}) });
-  const predictions = new PredictionService({ sql: c.sql, cache, engine: c.engine, companies, analytics });
-  return { auth, admin, companies, predictions, analytics, cache };
+  const predictions = new PredictionService({ sql: c.sql, cursors, cache, engine: c.engine, companies, analytics });
+  return { auth, admin, companies, predictions, analytics, cache, cursors };
 }
 
 export function rateLimitsOf(config: Config): RateLimits {

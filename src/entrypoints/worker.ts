@@ -19,6 +19,7 @@ import { checkPrefix, createQueueConnection } from '../queue/connection.js';
 import type { BulkRunOptions } from '../services/bulk/pipeline.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
+import { RollupCompactor } from '../services/rollup-compactor.js';
 
 export interface WorkerDeps {
   connection: Redis;
@@ -120,6 +121,9 @@ export async function startWorkerRole(
     },
   );
   shutdown.add('workers', () => running.close());
+  // Bulk uploads append rollup deltas in big batches: fold them here too (one process at a time).
+  const compactor = new RollupCompactor(() => deps.sql, log).start();
+  shutdown.add('rollup compactor', () => compactor.stop());
   log.info({ queues: config.WORKER_QUEUES, prefix: config.QUEUE_PREFIX }, 'workers started');
   return running;
 }

@@ -17,6 +17,7 @@ import { authRoutes } from './routes/auth/routes.js';
 import { tenantRoutes } from './routes/tenants/routes.js';
 import { organizationRoutes } from './routes/organizations/routes.js';
 import { userRoutes } from './routes/users/routes.js';
+import { auditRoutes } from './routes/audit/routes.js';
 import { companyRoutes } from './routes/companies/routes.js';
 import { predictionRoutes } from './routes/predictions/routes.js';
 import { analyticsRoutes } from './routes/analytics/routes.js';
@@ -26,6 +27,7 @@ import type { CompanyService } from '../services/companies.js';
 import type { PredictionService } from '../services/predictions.js';
 import type { AnalyticsService } from '../services/analytics.js';
 import type { CacheAside } from '../cache/cache-aside.js';
+import type { Cursors } from '../repositories/keyset.js';
 import { csrfPlugin } from './plugins/session-cookie.js';
 import { defaultWebRoot, registerWebApp, spaFallback } from './static.js';
 import { portfolioRoutes } from './routes/portfolio/routes.js';
@@ -39,6 +41,8 @@ export interface ApiServices {
   predictions: PredictionService;
   analytics: AnalyticsService;
   cache: CacheAside;
+  /** Signs and checks list cursors (every list route). */
+  cursors: Cursors;
 }
 
 export interface AppDeps {
@@ -74,6 +78,7 @@ const coercingAjv = makeAjv(true);
 export const DEFAULT_RATE_LIMITS: RateLimits = { default: 1000, predictions: 5000, bulk: 20, admin: 500, anonymous: 300, login: 10 };
 
 const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
   validation_failed: 422,
   unauthorized: 401,
   forbidden: 403,
@@ -222,10 +227,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(tenantRoutes, { admin: services.admin });
         await api.register(organizationRoutes, { admin: services.admin });
         await api.register(userRoutes, { admin: services.admin });
+        await api.register(auditRoutes, { admin: services.admin });
         await api.register(companyRoutes, { companies: services.companies });
         await api.register(predictionRoutes, { predictions: services.predictions });
         await api.register(analyticsRoutes, { analytics: services.analytics });
-        await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql }) });
+        await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });
         if (deps.ops) await api.register(opsRoutes, { deps: deps.ops });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);
       },

@@ -17,8 +17,19 @@ export const ErrorBody = Type.Object({
 
 export const Paging = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: "where the page starts: the previous page's next_cursor (opaque)" })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'rows to skip, for shallow pages only (at most 1,000); deeper pages use cursor' })),
 };
+
+/** A keyset page: `next_cursor` continues it; `total` is exact when total_relation is "eq", a lower bound when "gte". */
+export const PageOf = <T extends TSchema>(item: T) =>
+  Type.Object({
+    items: Type.Array(item),
+    next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'pass as ?cursor= for the next page; null on the last page' }),
+    limit: Type.Integer(),
+    total: Type.Integer({ description: 'matching rows: exact when total_relation is "eq", at least this many when "gte"' }),
+    total_relation: Type.Union([Type.Literal('eq'), Type.Literal('gte')]),
+  });
 
 export const errorResponses = {
   400: ErrorBody,
@@ -84,3 +95,8 @@ export const SessionSchema = Type.Object({
   user_agent: Nullable(Type.String()),
   current: Type.Boolean(),
 });
+
+/** The list request of a route with Paging in its query string. */
+export function pageRequest(q: { limit?: number; cursor?: string; offset?: number }) {
+  return { limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.offset ? { offset: q.offset } : {}) };
+}

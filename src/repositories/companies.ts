@@ -1,6 +1,7 @@
 import type { TxSql } from '../db/pool.js';
 import type { AccessLevel } from '../domain/access.js';
 import type { Patch } from './tenancy.js';
+import { afterCursor, cappedTotal, keyColumns, orderBy, TOTAL_CAP, walk, type CursorValues, type PlanProfile, type SortKey, type Total } from './keyset.js';
 
 export interface CompanyRow {
   id: string;
@@ -72,35 +73,70 @@ export async function updateCompany(tx: TxSql, id: string, patch: Patch): Promis
   return findCompany(tx, id);
 }
 
+export type CompanySort = 'created_at' | '-created_at' | 'name' | '-name' | 'symbol' | '-symbol';
+
 export interface CompanyFilter {
   sector?: string;
   q?: string;
   accessLevel?: AccessLevel;
   includeInactive?: boolean;
-  limit: number;
-  offset: number;
 }
 
-/**
- * Visible companies (row-level security filters), newest first with the id as tie-breaker so
- * pages are stable. `q` is full-text over names with the GIN index
- * (to_tsvector('english', name) @@ websearch_to_tsquery), ranked.
- */
-export async function listCompanies(tx: TxSql, f: CompanyFilter): Promise<{ rows: CompanyRow[]; total: number }> {
-  const where = tx`
-    where true
+export function companySortKey(sort: CompanySort): SortKey {
+  const col = sort.replace('-', '');
+  if (col === 'created_at') return { cols: ['created_at', 'id'], types: ['timestamp', 'uuid'], casts: ['timestamp', 'uuid'] };
+  return { cols: [col, 'id'], types: ['text', 'uuid'], casts: ['text', 'uuid'] };
+}
+
+function companyFilterSql(tx: TxSql, f: CompanyFilter, everyScope: boolean) {
+  return tx`
     ${f.includeInactive ? tx`` : tx`and c.is_active`}
     ${f.sector ? tx`and c.sector = ${f.sector}` : tx``}
-    ${f.accessLevel ? tx`and c.access_level = ${f.accessLevel}` : tx``}
-    ${f.q ? tx`and to_tsvector('english', c.name) @@ websearch_to_tsquery('english', ${f.q})` : tx``}`;
-  const order = f.q
-    ? tx`order by ts_rank(to_tsvector('english', c.name), websearch_to_tsquery('english', ${f.q})) desc, c.id`
-    : tx`order by c.created_at desc, c.id`;
-  const [rows, [count]] = await Promise.all([
-    tx<CompanyRow[]>`${SELECT(tx)} ${where} ${order} limit ${f.limit} offset ${f.offset}`,
-    tx<{ n: number }[]>`select count(*)::int as n from companies c ${where}`,
-  ]);
-  return { rows, total: count!.n };
+    ${f.accessLevel && everyScope ? tx`and c.access_level = ${f.accessLevel}` : tx``}
+    ${f.q ? tx`and c.id in (select app_company_matches(${f.q}))` : tx``}`;
+}
+
+/** Searches read their matches (app_company_matches) and sort them; other lists walk (keyset.usePlans). */
+export const companyPlans = (f: CompanyFilter): PlanProfile => (f.q ? 'custom' : 'walk');
+
+/**
+ * One keyset page (plus one row) of the visible companies (row-level security filters), walked per
+ * scope on (scope_id, sort key, id). `q` is full-text over names or an exact symbol, through the
+ * GIN index (app_company_matches: a search costs its matches).
+ */
+export async function listCompanies(
+  tx: TxSql,
+  f: CompanyFilter,
+  page: { sort: CompanySort; fetch: number; after?: CursorValues; scopes: string[] | null; tenantId?: string | null },
+): Promise<Array<CompanyRow & { sort_key: CursorValues }>> {
+  const key = companySortKey(page.sort);
+  const desc = page.sort.startsWith('-');
+  // A search's matches are few: read them directly rather than walking every scope.
+  const scopes = f.q ? null : page.scopes;
+  const source = walk(tx, { scopes, scopeColumn: 'c.scope_id', fetch: page.fetch, key, desc }, (unit) => tx`
+    select c.* ${keyColumns(tx, 'c', key)} from companies c
+    where ${unit} ${companyFilterSql(tx, f, scopes === null)} ${afterCursor(tx, 'c', key, desc, page.after)}
+    order by ${orderBy(tx, 'c', key, desc)} limit ${page.fetch}`);
+  // An organization row the caller reads is in the caller's tenant (row-level security), unless
+  // the caller is a super admin (tenantId undefined): then it is looked up.
+  const tenant = page.tenantId === undefined
+    ? tx`(select o.tenant_id from organizations o where o.id = x.organization_id)`
+    : tx`case when x.organization_id is not null then ${page.tenantId}::uuid end`;
+  const rows = await tx<Array<CompanyRow & Record<string, unknown>>>`
+    select x.id, x.organization_id, ${tenant} as tenant_id, x.symbol, x.name, x.market_cap, x.sector, x.country, x.exchange,
+           x.is_active, x.access_level, x.created_by, x.created_at, x.updated_at, x.k0, x.k1
+    from (${source}) x
+    order by ${orderBy(tx, 'x', key, desc)}`;
+  return rows.map(({ k0, k1, ...r }) => ({ ...(r as CompanyRow), sort_key: [k0, k1] as CursorValues }));
+}
+
+/** How many companies match, counted up to TOTAL_CAP + 1. */
+export async function countCompanies(tx: TxSql, f: CompanyFilter, scopes: string[] | null): Promise<Total> {
+  const walked = f.q ? null : scopes;
+  const rows = walk(tx, { scopes: walked, scopeColumn: 'c.scope_id', fetch: TOTAL_CAP + 1, key: companySortKey('name'), desc: false, ordered: false }, (unit) => tx`
+    select 1 from companies c where ${unit} ${companyFilterSql(tx, f, walked === null)} limit ${TOTAL_CAP + 1}`);
+  const [r] = await tx<{ n: number }[]>`select count(*)::int as n from (${rows}) z`;
+  return cappedTotal(r!.n);
 }
 
 export async function companyHasPredictions(tx: TxSql, id: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 import type { TxSql } from '../db/pool.js';
 import type { AccessLevel, RiskLevel } from '../domain/access.js';
 import { ANNUAL_FIELD_NAMES, QUARTERLY_FIELD_NAMES, type ModelKind } from '../risk/index.js';
+import { afterCursor, cappedTotal, keyColumns, keyValues, orderBy, RISK_LEVELS, TOTAL_CAP, walk, type CursorValues, type PlanProfile, type SortKey, type Total } from './keyset.js';
 
 export const TABLE: Record<ModelKind, string> = { annual: 'annual_predictions', quarterly: 'quarterly_predictions' };
 export const RATIO_FIELDS: Record<ModelKind, readonly string[]> = { annual: ANNUAL_FIELD_NAMES, quarterly: QUARTERLY_FIELD_NAMES };
@@ -173,6 +174,8 @@ export async function deletePrediction(tx: TxSql, kind: ModelKind, id: string): 
   return res.count === 1;
 }
 
+export type PredictionSort = 'created_at' | '-created_at' | 'probability' | '-probability' | 'reporting_year' | '-reporting_year';
+
 export interface PredictionFilter {
   companyId?: string;
   symbol?: string;
@@ -183,31 +186,131 @@ export interface PredictionFilter {
   accessLevel?: AccessLevel;
   createdFrom?: Date;
   createdTo?: Date;
-  sort: 'created_at' | '-created_at' | 'probability' | '-probability' | 'reporting_year' | '-reporting_year';
-  limit: number;
-  offset: number;
 }
 
-export async function listPredictions(tx: TxSql, kind: ModelKind, f: PredictionFilter): Promise<{ rows: PredictionRow[]; total: number }> {
-  const where = tx`
-    where true
+/** Each sort walks its own index: (scope_id, key…, id) per scope, (key…, id) for super admins. */
+export function predictionSortSpec(kind: ModelKind, sort: PredictionSort): SortKey {
+  const col = sort.replace('-', '');
+  if (col === 'created_at') return { cols: ['created_at', 'id'], types: ['timestamp', 'uuid'], casts: ['timestamp', 'uuid'] };
+  if (col === 'probability') return { cols: ['pd_micros', 'id'], types: ['int', 'uuid'], casts: ['int', 'uuid'] };
+  return kind === 'annual'
+    ? { cols: ['reporting_year', 'id'], types: ['text', 'uuid'], casts: ['text', 'uuid'] }
+    : { cols: ['reporting_year', 'reporting_quarter', 'id'], types: ['text', 'text', 'uuid'], casts: ['text', 'text', 'uuid'] };
+}
+
+/**
+ * The filters as conditions on alias `p` (a prediction table); the risk level is a walk unit, not
+ * a filter. `rare`: the sector is rare in these scopes, so it also reaches the predictions through
+ * that sector's companies (their company_id index) rather than only as a column to check.
+ */
+function filterSql(tx: TxSql, kind: ModelKind, f: PredictionFilter, everyScope: boolean, rare = false) {
+  return tx`
+    ${f.sector && rare ? tx`and p.company_id in (select c3.id from companies c3 where c3.sector = ${f.sector})` : tx``}
     ${f.companyId ? tx`and p.company_id = ${f.companyId}` : tx``}
-    ${f.symbol ? tx`and c.symbol = ${f.symbol}` : tx``}
+    ${f.symbol ? tx`and p.company_id in (select c2.id from companies c2 where c2.symbol = ${f.symbol})` : tx``}
     ${f.year ? tx`and p.reporting_year = ${f.year}` : tx``}
     ${f.quarter && kind === 'quarterly' ? tx`and p.reporting_quarter = ${f.quarter}` : tx``}
-    ${f.riskLevel ? tx`and p.risk_level = ${f.riskLevel}` : tx``}
-    ${f.sector ? tx`and c.sector = ${f.sector}` : tx``}
-    ${f.accessLevel ? tx`and p.access_level = ${f.accessLevel}` : tx``}
-    ${f.createdFrom ? tx`and p.created_at >= ${f.createdFrom}` : tx``}
-    ${f.createdTo ? tx`and p.created_at < ${f.createdTo}` : tx``}`;
-  const desc = f.sort.startsWith('-');
-  const col = f.sort.replace('-', '');
-  const sortCol = col === 'probability' ? FINAL[kind] : col;
-  const order = desc ? tx`order by ${tx('p.' + sortCol)} desc, p.id desc` : tx`order by ${tx('p.' + sortCol)} asc, p.id asc`;
-  // Both statements go out together on the transaction's connection (pipelined: one round trip).
-  const [rows, [count]] = await Promise.all([
-    tx<Raw[]>`${select(tx, kind)} ${where} ${order} limit ${f.limit} offset ${f.offset}`,
-    tx<{ n: number }[]>`select count(*)::int as n from ${tx(TABLE[kind])} p join companies c on c.id = p.company_id ${where}`,
-  ]);
-  return { rows: rows.map((r) => toRow(kind, r)), total: count!.n };
+    ${f.sector ? tx`and p.sector = ${f.sector}` : tx``}
+    ${f.accessLevel && everyScope ? tx`and p.access_level = ${f.accessLevel}` : tx``}
+    ${f.createdFrom ? tx`and p.created_at >= ${f.createdFrom}::timestamp` : tx``}
+    ${f.createdTo ? tx`and p.created_at < ${f.createdTo}::timestamp` : tx``}`;
+}
+
+/**
+ * The plans a list with these filters wants (keyset.usePlans): walks, unless a filter selects a
+ * few rows through an index of its own (one company or symbol; a creation-time window when the
+ * sort is another column), which the planner reads and sorts, planned for the actual values.
+ */
+export function predictionPlans(f: PredictionFilter, sort: PredictionSort): PlanProfile {
+  if (f.companyId || f.symbol) return 'custom';
+  if ((f.createdFrom || f.createdTo) && !sort.endsWith('created_at')) return 'custom';
+  return 'walk';
+}
+
+/**
+ * A walk filtered by a year or a sector reads about page × scopeTotal / matches rows to fill a
+ * page; reading the matches and sorting them reads `matches`. With the exact counts from the
+ * rollups the cheaper one is known before the list runs: rare matches are read directly.
+ */
+export function isRare(matches: number, scopeTotal: number, fetch: number): boolean {
+  return matches * matches < fetch * scopeTotal;
+}
+
+/**
+ * One page (plus one row, to know whether there is more) of the caller's predictions: one walk
+ * per (scope the caller reads, risk level) on its (scope_id, risk_level, key…, id) index, merged
+ * (keyset.walk); a company's or symbol's predictions directly. `scopes` is scopesOf(tx,
+ * f.accessLevel), or null for a super admin. `tenantId` is the caller's tenant: the tenant of
+ * every organization row it can read, unless it is a super admin (undefined: looked up).
+ */
+export async function listPredictions(
+  tx: TxSql,
+  kind: ModelKind,
+  f: PredictionFilter,
+  page: { sort: PredictionSort; fetch: number; after?: CursorValues; scopes: string[] | null; tenantId?: string | null; rare?: boolean },
+): Promise<Array<PredictionRow & { sort_key: CursorValues }>> {
+  const key = predictionSortSpec(kind, page.sort);
+  const desc = page.sort.startsWith('-');
+  const table = tx(TABLE[kind]);
+  // One company, a symbol or a rare sector: their rows, through the company_id index, with no walk
+  // per scope and risk level (each would read the same rows again).
+  const direct = Boolean(f.companyId || f.symbol || (page.rare && f.sector));
+  const risks = f.riskLevel ? [f.riskLevel] : RISK_LEVELS;
+  const walkOpts = direct
+    ? { scopes: null, scopeColumn: 'p.scope_id', fetch: page.fetch, key, desc }
+    : { scopes: page.scopes, risks, scopeColumn: 'p.scope_id', riskColumn: 'p.risk_level', fetch: page.fetch, key, desc };
+  const source = walk(tx, walkOpts, (unit) => tx`
+    select p.* ${keyColumns(tx, 'p', key)} from ${table} p
+    where ${unit} ${direct && f.riskLevel ? tx`and p.risk_level = ${f.riskLevel}` : tx``}
+      ${filterSql(tx, kind, f, direct || page.scopes === null, page.rare)} ${afterCursor(tx, 'p', key, desc, page.after)}
+    order by ${orderBy(tx, 'p', key, desc)} limit ${page.fetch}`);
+  const tenant = page.tenantId === undefined
+    ? tx`(select o.tenant_id from organizations o where o.id = x.organization_id)`
+    : tx`case when x.organization_id is not null then ${page.tenantId}::uuid end`;
+  const rows = await tx<Raw[]>`
+    select x.*, c.symbol as company_symbol, c.name as company_name, c.sector as company_sector, c.country as company_country,
+           c.exchange as company_exchange, c.market_cap as company_market_cap, ${tenant} as tenant_id
+    from (${source}) x
+    join companies c on c.id = x.company_id
+    order by ${orderBy(tx, 'x', key, desc)}`;
+  return rows.map((r) => ({ ...toRow(kind, r), sort_key: keyValues(r, key) }));
+}
+
+/**
+ * How many predictions the filters match. Exact from the reporting-period rollups when every
+ * filter is one of their dimensions (period, risk level, sector, access level), with the scopes'
+ * total beside it (scopeTotal: how rare the match is); otherwise a count that stops at
+ * TOTAL_CAP + 1 rows.
+ */
+export async function countPredictions(tx: TxSql, kind: ModelKind, f: PredictionFilter, scopes: string[] | null): Promise<Total & { scopeTotal?: number }> {
+  const fromRollups = !f.companyId && !f.symbol && !f.createdFrom && !f.createdTo;
+  if (fromRollups) {
+    const dims = (a: string) => tx`
+      ${f.year ? tx`and ${tx(a + '.reporting_year')} = ${f.year}` : tx``}
+      ${f.quarter && kind === 'quarterly' ? tx`and ${tx(a + '.reporting_quarter')} = ${f.quarter}` : tx``}
+      ${f.riskLevel ? tx`and ${tx(a + '.risk_level')} = ${f.riskLevel}` : tx``}
+      ${f.sector ? tx`and ${tx(a + '.sector')} = ${f.sector}` : tx``}
+      ${f.accessLevel && scopes === null ? tx`and ${tx(a + '.access_level')} = ${f.accessLevel}` : tx``}`;
+    const from = (table: string, a: string) =>
+      scopes === null ? tx`${tx(table)} ${tx(a)}` : tx`unnest(${scopes}::uuid[]) s(id) join ${tx(table)} ${tx(a)} on ${tx(a + '.scope_id')} = s.id`;
+    const [r] = await tx<{ n: string; all: string }[]>`
+      select coalesce(sum(n) filter (where matches), 0)::bigint as n, coalesce(sum(n), 0)::bigint as all from (
+        select r.n, true ${dims('r')} as matches from ${from('prediction_year_rollups', 'r')} where r.kind = ${kind}
+        union all
+        select d.n, true ${dims('d')} as matches from ${from('prediction_rollup_deltas', 'd')} where d.kind = ${kind}
+      ) z`;
+    return { total: Number(r!.n), total_relation: 'eq', scopeTotal: Number(r!.all) };
+  }
+  const table = tx(TABLE[kind]);
+  const direct = Boolean(f.companyId || f.symbol);
+  const risks = f.riskLevel ? [f.riskLevel] : RISK_LEVELS;
+  const key = predictionSortSpec(kind, '-created_at');
+  const opts = direct
+    ? { scopes: null, scopeColumn: 'p.scope_id', fetch: TOTAL_CAP + 1, key, desc: true, ordered: false }
+    : { scopes, risks, scopeColumn: 'p.scope_id', riskColumn: 'p.risk_level', fetch: TOTAL_CAP + 1, key, desc: true, ordered: false };
+  const rows = walk(tx, opts, (unit) => tx`
+    select 1 from ${table} p where ${unit} ${direct && f.riskLevel ? tx`and p.risk_level = ${f.riskLevel}` : tx``}
+      ${filterSql(tx, kind, f, direct || scopes === null)} limit ${TOTAL_CAP + 1}`);
+  const [r] = await tx<{ n: number }[]>`select count(*)::int as n from (${rows}) z`;
+  return cappedTotal(r!.n);
 }

@@ -1,4 +1,5 @@
 import type { TxSql } from '../db/pool.js';
+import { afterCursor, keyColumns, orderBy, type CursorValues, type SortKey } from './keyset.js';
 
 export type Patch = Record<string, string | number | boolean | Date | null>;
 
@@ -25,8 +26,20 @@ export interface OrganizationRow {
 
 const ORG_COLUMNS = ['id', 'tenant_id', 'name', 'description', 'is_active', 'max_members', 'join_token_expires_at', 'created_at', 'updated_at'];
 
-export const listTenants = (tx: TxSql, limit: number, offset: number) =>
-  tx<TenantRow[]>`select * from tenants order by created_at, id limit ${limit} offset ${offset}`;
+/** Tenants and organizations sort oldest first, by (created_at, id). */
+export const CREATED_KEY: SortKey = { cols: ['created_at', 'id'], types: ['timestamp', 'uuid'], casts: ['timestamp', 'uuid'] };
+
+type Keyed<T> = T & { sort_key: CursorValues };
+const keyed = <T>(rows: Array<T & { k0: string; k1: string }>): Array<Keyed<T>> =>
+  rows.map(({ k0, k1, ...r }) => ({ ...(r as unknown as T), sort_key: [k0, k1] }));
+
+/** One keyset page (plus one row) of the tenants the caller can see. */
+export async function listTenants(tx: TxSql, page: { fetch: number; after?: CursorValues }): Promise<Array<Keyed<TenantRow>>> {
+  return keyed(await tx<Array<TenantRow & { k0: string; k1: string }>>`
+    select t.* ${keyColumns(tx, 't', CREATED_KEY)} from tenants t
+    where true ${afterCursor(tx, 't', CREATED_KEY, false, page.after)}
+    order by ${orderBy(tx, 't', CREATED_KEY, false)} limit ${page.fetch}`);
+}
 
 export async function findTenant(tx: TxSql, id: string): Promise<TenantRow | null> {
   const [row] = await tx<TenantRow[]>`select * from tenants where id = ${id}`;
@@ -45,11 +58,13 @@ export async function updateTenant(tx: TxSql, id: string, patch: Patch): Promise
   return row ?? null;
 }
 
-export const listOrganizations = (tx: TxSql, f: { tenantId?: string; limit: number; offset: number }) =>
-  tx<OrganizationRow[]>`
-    select ${tx(ORG_COLUMNS)} from organizations
-    where true ${f.tenantId ? tx`and tenant_id = ${f.tenantId}` : tx``}
-    order by created_at, id limit ${f.limit} offset ${f.offset}`;
+/** One keyset page (plus one row) of the organizations the caller can see (in `tenantId`, when given). */
+export async function listOrganizations(tx: TxSql, f: { tenantId?: string }, page: { fetch: number; after?: CursorValues }): Promise<Array<Keyed<OrganizationRow>>> {
+  return keyed(await tx<Array<OrganizationRow & { k0: string; k1: string }>>`
+    select ${tx(ORG_COLUMNS.map((c) => 'o.' + c))} ${keyColumns(tx, 'o', CREATED_KEY)} from organizations o
+    where true ${f.tenantId ? tx`and o.tenant_id = ${f.tenantId}` : tx``} ${afterCursor(tx, 'o', CREATED_KEY, false, page.after)}
+    order by ${orderBy(tx, 'o', CREATED_KEY, false)} limit ${page.fetch}`);
+}
 
 export async function findOrganization(tx: TxSql, id: string): Promise<OrganizationRow | null> {
   const [row] = await tx<OrganizationRow[]>`select ${tx(ORG_COLUMNS)} from organizations where id = ${id}`;

@@ -1,6 +1,7 @@
 import type { TxSql } from '../db/pool.js';
 import type { Role } from '../domain/access.js';
 import type { Patch } from './tenancy.js';
+import { afterCursor, keyColumns, orderBy, type CursorValues, type SortKey } from './keyset.js';
 
 export interface UserRow {
   id: string;
@@ -24,18 +25,33 @@ export async function findUser(tx: TxSql, id: string): Promise<UserRow | null> {
   return row ?? null;
 }
 
+/** Users sort oldest first, by (created_at, id). */
+export const USER_KEY: SortKey = { cols: ['created_at', 'id'], types: ['timestamp', 'uuid'], casts: ['timestamp', 'uuid'] };
+
+/**
+ * One keyset page (plus one row) of the users the caller can see. Row-level security decides
+ * who is visible; `within` names the index to walk for the caller's role (its tenant or its
+ * organization), so a tenant admin's page does not cost more because other tenants have users.
+ */
 export async function listUsers(
   tx: TxSql,
-  f: { organizationId?: string; tenantId?: string; role?: string; limit: number; offset: number },
-): Promise<UserRow[]> {
-  return tx<UserRow[]>`
-    select ${tx(COLUMNS as unknown as string[])} from users
+  f: { organizationId?: string; tenantId?: string; role?: string },
+  page: { fetch: number; after?: CursorValues; within: { tenantId?: string; organizationId?: string; userId?: string } },
+): Promise<Array<UserRow & { sort_key: CursorValues }>> {
+  const w = page.within;
+  const rows = await tx<Array<UserRow & { k0: string; k1: string }>>`
+    select ${tx(COLUMNS as unknown as string[])} ${keyColumns(tx, 'u', USER_KEY)} from users u
     where true
-      ${f.organizationId ? tx`and organization_id = ${f.organizationId}` : tx``}
-      ${f.tenantId ? tx`and tenant_id = ${f.tenantId}` : tx``}
-      ${f.role ? tx`and role = ${f.role}` : tx``}
-    order by created_at, id
-    limit ${f.limit} offset ${f.offset}`;
+      ${w.userId ? tx`and u.id = ${w.userId}` : tx``}
+      ${w.tenantId ? tx`and u.tenant_id = ${w.tenantId}` : tx``}
+      ${w.organizationId ? tx`and u.organization_id = ${w.organizationId}` : tx``}
+      ${f.organizationId ? tx`and u.organization_id = ${f.organizationId}` : tx``}
+      ${f.tenantId ? tx`and u.tenant_id = ${f.tenantId}` : tx``}
+      ${f.role ? tx`and u.role = ${f.role}` : tx``}
+      ${afterCursor(tx, 'u', USER_KEY, false, page.after)}
+    order by ${orderBy(tx, 'u', USER_KEY, false)}
+    limit ${page.fetch}`;
+  return rows.map(({ k0, k1, ...r }) => ({ ...(r as UserRow), sort_key: [k0, k1] }));
 }
 
 export interface NewUser {

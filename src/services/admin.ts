@@ -7,7 +7,8 @@ import { withUserTx } from '../db/tx.js';
 import { canManage, canReadUser, grantableRoles, isRoleAtLeast, type Role } from '../domain/access.js';
 import { DomainError, forbidden, notFound } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
-import { audit } from '../repositories/audit.js';
+import { audit, AUDIT_KEY, listAudit, type AuditFilter, type AuditRow } from '../repositories/audit.js';
+import { cappedTotal, checkOffset, checkValues, pageOf, TOTAL_CAP, type CursorValues, type Cursors, type ListRequest, type Page, type SortKey } from '../repositories/keyset.js';
 import * as tenancy from '../repositories/tenancy.js';
 import * as usersRepo from '../repositories/users.js';
 import { hashPassword } from './passwords.js';
@@ -16,14 +17,13 @@ import type { UserCache } from './user-cache.js';
 
 export interface AdminDeps {
   sql: Sql;
+  cursors: Cursors;
   auth: AuthService;
   userCache: UserCache;
 }
 
-export interface Page {
-  limit: number;
-  offset: number;
-}
+/** A list request of the admin lists (oldest first). */
+export type AdminListRequest = Omit<ListRequest<'created_at'>, 'sort'>;
 
 const isSuper = (p: Principal) => p.role === 'super_admin';
 const conflictOn = (err: unknown, pattern: RegExp, field: string, message: string): never => {
@@ -35,8 +35,35 @@ export class AdminService {
   constructor(private readonly d: AdminDeps) {}
 
   // ------------------------------------------------------------------ tenants
-  listTenants(p: Principal, page: Page) {
-    return withUserTx(this.d.sql, p.userId, (tx) => tenancy.listTenants(tx, page.limit, page.offset));
+  /** A keyset page of the tenants the caller can see (a super admin: all; others: their own). */
+  async listTenants(p: Principal, q: AdminListRequest): Promise<Page<tenancy.TenantRow>> {
+    return this.page('tenants', {}, q, tenancy.CREATED_KEY, (tx, fetch, after) => tenancy.listTenants(tx, { fetch, ...(after ? { after } : {}) }), p);
+  }
+
+  /**
+   * Runs a keyset list as the caller: decodes the cursor, fetches one row more than the page and
+   * counts up to TOTAL_CAP (these tables are small next to the predictions, so the count is the
+   * capped one of keyset.ts rather than a rollup).
+   */
+  private async page<R extends { sort_key: CursorValues }>(
+    list: string,
+    filters: Record<string, unknown>,
+    q: AdminListRequest,
+    key: SortKey,
+    fetchRows: (tx: TxSql, fetch: number, after: CursorValues | undefined) => Promise<R[]>,
+    p: Principal,
+  ): Promise<Page<Omit<R, 'sort_key'>>> {
+    const offset = checkOffset(q.offset, q.cursor);
+    const scope = { list, sort: 'created_at', filters };
+    const after = q.cursor ? checkValues(await this.d.cursors.decode(scope, q.cursor), key.types) : undefined;
+    const fetch = q.limit + offset + 1;
+    const [rows, counted] = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const rows = await fetchRows(tx, fetch, after);
+      // The total: the rows of this walk from the start, up to the cap.
+      const counted = !after && offset === 0 && rows.length < fetch ? rows.length : (await fetchRows(tx, TOTAL_CAP + 1, undefined)).length;
+      return [rows, counted] as const;
+    });
+    return pageOf(this.d.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, ({ sort_key: _k, ...r }) => r, cappedTotal(counted));
   }
 
   async getTenant(p: Principal, id: string) {
@@ -66,8 +93,9 @@ export class AdminService {
   }
 
   // ------------------------------------------------------------ organizations
-  listOrganizations(p: Principal, f: Page & { tenantId?: string }) {
-    return withUserTx(this.d.sql, p.userId, (tx) => tenancy.listOrganizations(tx, f));
+  /** A keyset page of the organizations the caller can see. */
+  async listOrganizations(p: Principal, f: { tenantId?: string }, q: AdminListRequest): Promise<Page<tenancy.OrganizationRow>> {
+    return this.page('organizations', f, q, tenancy.CREATED_KEY, (tx, fetch, after) => tenancy.listOrganizations(tx, f, { fetch, ...(after ? { after } : {}) }), p);
   }
 
   async getOrganization(p: Principal, id: string) {
@@ -162,8 +190,27 @@ export class AdminService {
   }
 
   // -------------------------------------------------------------------- users
-  listUsers(p: Principal, f: Page & { organizationId?: string; tenantId?: string; role?: Role }) {
-    return withUserTx(this.d.sql, p.userId, (tx) => usersRepo.listUsers(tx, f));
+  /** A keyset page of the audit log: a tenant admin reads its tenant's, a super admin everything. */
+  async listAudit(p: Principal, f: AuditFilter, q: AdminListRequest): Promise<Page<AuditRow>> {
+    if (p.role !== 'super_admin' && p.role !== 'tenant_admin') throw forbidden('only tenant admins and super admins read the audit log');
+    if (p.role === 'tenant_admin' && !p.tenantId) throw forbidden('a tenant admin without a tenant has no audit log');
+    const offset = checkOffset(q.offset, q.cursor);
+    const scope = { list: 'audit', sort: '-created_at', filters: f as Record<string, unknown> };
+    const after = q.cursor ? checkValues(await this.d.cursors.decode(scope, q.cursor), AUDIT_KEY.types) : undefined;
+    const { rows, counted } = await withUserTx(this.d.sql, p.userId, (tx) =>
+      listAudit(tx, f, { fetch: q.limit + offset + 1, ...(after ? { after } : {}), ...(p.role === 'tenant_admin' ? { tenantId: p.tenantId! } : {}) }),
+    );
+    return pageOf(this.d.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, ({ sort_key: _k, ...r }) => r, cappedTotal(counted));
+  }
+
+  /** A keyset page of the users the caller can see, walked within the caller's tenant or organization. */
+  async listUsers(p: Principal, f: { organizationId?: string; tenantId?: string; role?: Role }, q: AdminListRequest): Promise<Page<usersRepo.UserRow>> {
+    const within =
+      p.role === 'super_admin' ? {}
+      : p.role === 'tenant_admin' && p.tenantId ? { tenantId: p.tenantId }
+      : (p.role === 'org_admin' || p.role === 'org_member') && p.organizationId ? { organizationId: p.organizationId }
+      : { userId: p.userId };
+    return this.page('users', f, q, usersRepo.USER_KEY, (tx, fetch, after) => usersRepo.listUsers(tx, f, { fetch, ...(after ? { after } : {}), within }), p);
   }
 
   /** Cache-aside, served only after the same read rule the users policy enforces. */

@@ -8,7 +8,10 @@ import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { analyticsGen, analyticsGensFor, keys, TTL } from '../cache/keys.js';
 import type { CacheAside } from '../cache/cache-aside.js';
-import { FINAL, TABLE } from '../repositories/predictions.js';
+import { HISTOGRAM_EDGES, quantileFromBuckets, rollupSummary, topRisk } from '../repositories/rollups.js';
+import { scopesOf, usePlans } from '../repositories/keyset.js';
+
+export { HISTOGRAM_EDGES };
 import type { ModelKind } from '../risk/index.js';
 
 export type Period = 'day' | 'week' | 'month' | 'year';
@@ -22,7 +25,6 @@ export interface AnalyticsDeps {
   log: Logger;
 }
 
-export const HISTOGRAM_EDGES = [0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1];
 
 export interface Summary {
   type: ModelKind;
@@ -31,6 +33,7 @@ export interface Summary {
   to: string;
   total: number;
   average_probability: number | null;
+  /** Estimated from the rollups' probability buckets: within 6 % of the exact value (see quantileFromBuckets). */
   p95_probability: number | null;
   by_risk_level: Record<string, number>;
   by_sector: Record<string, number>;
@@ -130,7 +133,15 @@ export class AnalyticsService {
     const replica = this.d.readSql?.() ?? null;
     if (replica) {
       try {
-        return await withUserTx(replica, p.userId, (tx) => this.query(tx, p, q, w));
+        // A replica answers only when it has replayed everything the primary had committed when
+        // this request began, so a summary read there is as exact as one read on the primary
+        // (and never cached stale under a fresh generation). Otherwise the primary answers.
+        const [lsn] = await this.d.sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+        const answer = await withUserTx(replica, p.userId, async (tx) => {
+          const [c] = await tx<{ ok: boolean }[]>`select (not pg_is_in_recovery()) or pg_last_wal_replay_lsn() >= ${lsn!.lsn}::pg_lsn as ok`;
+          return c!.ok ? this.query(tx, p, q, w) : null;
+        });
+        if (answer) return answer;
       } catch (err) {
         this.d.log.warn({ err: (err as Error).message }, 'analytics on the replica failed; using the primary');
       }
@@ -139,72 +150,35 @@ export class AnalyticsService {
   }
 
   /**
-   * One statement. Shared rows (organization and system) are read through the spec's partial
-   * analytics index on created_at; the caller's personal rows through the creator index; row-level
-   * security filters both.
+   * From the rollups (migration 0040), never the raw predictions: counts, sums and buckets over
+   * the window at the grain of its trend, plus the top companies from a small indexed query.
    */
   private async query(tx: TxSql, p: Principal, q: { period: Period; type: ModelKind }, w: ReturnType<typeof periodWindow>): Promise<Summary> {
-    const table = tx(TABLE[q.type]);
-    const prob = tx('p.' + FINAL[q.type]);
-    const personal =
-      p.role === 'super_admin'
-        ? tx`p.access_level = 'personal'`
-        : tx`p.access_level = 'personal' and p.created_by = ${p.userId}`;
-    const edges = HISTOGRAM_EDGES;
-    const [r] = await tx<Array<Record<string, unknown>>>`
-      with v as materialized (
-        select p.company_id, p.risk_level, p.access_level, p.created_at, p.reporting_year, ${prob}::float8 as prob
-        from ${table} p
-        where p.created_at >= ${w.from} and p.created_at < ${w.to} and p.access_level in ('organization', 'system')
-        union all
-        select p.company_id, p.risk_level, p.access_level, p.created_at, p.reporting_year, ${prob}::float8 as prob
-        from ${table} p
-        where p.created_at >= ${w.from} and p.created_at < ${w.to} and ${personal}
-      ),
-      vc as materialized (
-        select v.*, c.symbol, c.name, c.sector from v join companies c on c.id = v.company_id
-      )
-      select
-        (select count(*)::int from vc) as total,
-        (select avg(prob) from vc) as average_probability,
-        (select percentile_cont(0.95) within group (order by prob) from vc) as p95_probability,
-        (select coalesce(jsonb_object_agg(risk_level, n), '{}') from (select risk_level, count(*)::int n from vc group by 1) x) as by_risk_level,
-        (select coalesce(jsonb_object_agg(coalesce(sector, 'Unknown'), n), '{}') from (select sector, count(*)::int n from vc group by 1) x) as by_sector,
-        (select coalesce(jsonb_object_agg(access_level, n), '{}') from (select access_level, count(*)::int n from vc group by 1) x) as by_access_level,
-        (select coalesce(jsonb_agg(jsonb_build_object('bucket', b, 'count', n) order by b), '[]')
-           from (select width_bucket(prob, ${edges}::float8[]) b, count(*)::int n from vc group by 1) x) as histogram,
-        (select coalesce(jsonb_agg(t order by t.probability desc, t.symbol), '[]') from (
-           select * from (
-             select distinct on (company_id) company_id, symbol, name, sector, prob as probability, risk_level, reporting_year
-             from vc order by company_id, prob desc) d
-           order by probability desc, symbol limit 10) t) as top_risk,
-        (select coalesce(jsonb_agg(jsonb_build_object('bucket', b, 'count', n, 'average_probability', a) order by b), '[]')
-           from (select date_trunc(${w.bucket}, created_at) b, count(*)::int n, avg(prob) a from vc group by 1) x) as trend`;
+    // Rollup reads have one right plan, a nested loop over the scopes with primary-key range
+    // scans; left to itself on estimates the planner hash-joins a bitmap of every scope's rows in
+    // the window (measured: 590 ms against 10 ms for a tenant admin at a million predictions).
+    const [, scopes] = await Promise.all([usePlans(tx, 'walk'), p.role === 'super_admin' ? null : scopesOf(tx)]);
+    const grain = q.period === 'year' ? 'year' : q.period === 'month' ? 'month' : 'day';
+    const r = await rollupSummary(tx, q.type, { from: w.from, to: w.to, grain, trendGrain: w.bucket }, scopes);
+    // The rollup's counts choose the top-risk query's plan.
+    const top = await topRisk(tx, q.type, w, scopes, { window: r.total, scope: r.scopeTotal });
     const hist = HISTOGRAM_EDGES.slice(0, -1).map((from, i) => ({ from, to: HISTOGRAM_EDGES[i + 1]!, count: 0 }));
-    for (const h of r!.histogram as Array<{ bucket: number; count: number }>) {
-      // width_bucket: 1..n-1 inside, n for exactly 1.0 (the last edge), 0 below.
-      const i = Math.min(Math.max(h.bucket, 1), hist.length) - 1;
-      hist[i]!.count += h.count;
-    }
-    const round = (x: unknown) => (x === null || x === undefined ? null : Math.round(Number(x) * 1e6) / 1e6);
+    for (const b of r.buckets) hist[Math.min(hist.length - 1, Math.floor(b.bucket / 16))]!.count += b.n;
+    const round = (x: number | null) => (x === null ? null : Math.round(x * 1e6) / 1e6);
     return {
       type: q.type,
       period: q.period,
       from: w.from.toISOString(),
       to: w.to.toISOString(),
-      total: r!.total as number,
-      average_probability: round(r!.average_probability),
-      p95_probability: round(r!.p95_probability),
-      by_risk_level: r!.by_risk_level as Record<string, number>,
-      by_sector: r!.by_sector as Record<string, number>,
-      by_access_level: r!.by_access_level as Record<string, number>,
+      total: r.total,
+      average_probability: r.total > 0 ? round(r.sumMicros / r.total / 1e6) : null,
+      p95_probability: round(quantileFromBuckets(r.buckets, 0.95)),
+      by_risk_level: r.byRisk,
+      by_sector: r.bySector,
+      by_access_level: r.byAccess,
       histogram: hist,
-      top_risk: (r!.top_risk as Summary['top_risk']).map((t) => ({ ...t, probability: round(t.probability)! })),
-      trend: (r!.trend as Array<{ bucket: string; count: number; average_probability: number }>).map((t) => ({
-        bucket: new Date(t.bucket.endsWith('Z') || t.bucket.includes('+') ? t.bucket : t.bucket + 'Z').toISOString(),
-        count: t.count,
-        average_probability: round(t.average_probability)!,
-      })),
+      top_risk: top,
+      trend: r.trend.map((t) => ({ bucket: new Date(t.period).toISOString(), count: t.n, average_probability: round(t.sumMicros / t.n / 1e6)! })),
       generated_at: new Date().toISOString(),
     };
   }

@@ -6,12 +6,14 @@ import type { Principal } from '../domain/principal.js';
 import { keys, TTL } from '../cache/keys.js';
 import type { CacheAside } from '../cache/cache-aside.js';
 import { audit } from '../repositories/audit.js';
+import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, type ListRequest, type Page } from '../repositories/keyset.js';
 import * as repo from '../repositories/companies.js';
 import type { Patch } from '../repositories/tenancy.js';
 import { normalizeCompanyInput, resolveScope, type CompanyInput } from './prediction-compute.js';
 
 export interface CompanyDeps {
   sql: Sql;
+  cursors: Cursors;
   cache: CacheAside;
 }
 
@@ -71,11 +73,21 @@ export class CompanyService {
     return c;
   }
 
-  list(p: Principal, f: repo.CompanyFilter) {
-    return withUserTx(this.d.sql, p.userId, async (tx) => {
-      const { rows, total } = await repo.listCompanies(tx, f);
-      return { items: rows.map(toView), total };
+  /** A keyset page of the companies the caller can see. */
+  async list(p: Principal, f: repo.CompanyFilter, q: ListRequest<repo.CompanySort>): Promise<Page<CompanyView>> {
+    const offset = checkOffset(q.offset, q.cursor);
+    const scope = { list: 'companies', sort: q.sort, filters: f as Record<string, unknown> };
+    const key = repo.companySortKey(q.sort);
+    const after = q.cursor ? checkValues(await this.d.cursors.decode(scope, q.cursor), key.types) : undefined;
+    const [rows, total] = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const superAdmin = p.role === 'super_admin';
+      const [, scopes] = await Promise.all([usePlans(tx, repo.companyPlans(f)), superAdmin ? null : scopesOf(tx, f.accessLevel)]);
+      return Promise.all([
+        repo.listCompanies(tx, f, { sort: q.sort, fetch: q.limit + offset + 1, ...(after ? { after } : {}), scopes, ...(superAdmin ? {} : { tenantId: p.tenantId }) }),
+        repo.countCompanies(tx, f, scopes),
+      ]);
     });
+    return pageOf(this.d.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, ({ sort_key: _k, ...r }) => toView(r), total);
   }
 
   async update(p: Principal, id: string, body: Record<string, unknown>, ip: string | null): Promise<CompanyView> {

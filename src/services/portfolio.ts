@@ -3,7 +3,11 @@
 import type { Sql } from '../db/pool.js';
 import { withUserTx } from '../db/tx.js';
 import type { Principal } from '../domain/principal.js';
-import { listPortfolio, portfolioSectors, type PortfolioFilter, type PortfolioRow } from '../repositories/portfolio.js';
+import {
+  countPortfolio, listPortfolio, portfolioPlans, portfolioSectors, PORTFOLIO_CURSOR_TYPES, PORTFOLIO_NULLABLE,
+  type PortfolioFilter, type PortfolioRow, type PortfolioSort,
+} from '../repositories/portfolio.js';
+import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, type ListRequest, type Page } from '../repositories/keyset.js';
 
 export interface PortfolioItem {
   company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string };
@@ -35,11 +39,21 @@ export function presentPortfolioRow(r: PortfolioRow): PortfolioItem {
 }
 
 export class PortfolioService {
-  constructor(private readonly d: { sql: Sql }) {}
+  constructor(private readonly d: { sql: Sql; cursors: Cursors }) {}
 
-  async list(who: Principal, f: PortfolioFilter): Promise<{ items: PortfolioItem[]; total: number }> {
-    const { rows, total } = await withUserTx(this.d.sql, who.userId, (tx) => listPortfolio(tx, f));
-    return { items: rows.map(presentPortfolioRow), total };
+  /** A keyset page of the portfolio (see repositories/portfolio.ts for the phases of a cursor). */
+  async list(who: Principal, f: PortfolioFilter, q: ListRequest<PortfolioSort>): Promise<Page<PortfolioItem>> {
+    const offset = checkOffset(q.offset, q.cursor);
+    const scope = { list: 'portfolio', sort: q.sort, filters: f as Record<string, unknown> };
+    const after = q.cursor ? checkValues(await this.d.cursors.decode(scope, q.cursor), PORTFOLIO_CURSOR_TYPES(q.sort), PORTFOLIO_NULLABLE) : undefined;
+    const [rows, total] = await withUserTx(this.d.sql, who.userId, async (tx) => {
+      const [, scopes] = await Promise.all([usePlans(tx, portfolioPlans(f)), who.role === 'super_admin' ? null : scopesOf(tx)]);
+      return Promise.all([
+        listPortfolio(tx, f, { sort: q.sort, fetch: q.limit + offset + 1, ...(after ? { after } : {}), scopes }),
+        countPortfolio(tx, f, scopes),
+      ]);
+    });
+    return pageOf(this.d.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, presentPortfolioRow, total);
   }
 
   async sectors(who: Principal): Promise<string[]> {

@@ -6,6 +6,7 @@ import type { Principal } from '../domain/principal.js';
 import { keys, TTL } from '../cache/keys.js';
 import type { CacheAside } from '../cache/cache-aside.js';
 import { audit } from '../repositories/audit.js';
+import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, type ListRequest, type Page } from '../repositories/keyset.js';
 import * as companies from '../repositories/companies.js';
 import * as repo from '../repositories/predictions.js';
 import type { AnnualRatios, ModelKind, QuarterlyRatios, RiskEngine, Explanation } from '../risk/index.js';
@@ -16,6 +17,7 @@ import type { AnalyticsService } from './analytics.js';
 
 export interface PredictionDeps {
   sql: Sql;
+  cursors: Cursors;
   cache: CacheAside;
   engine: RiskEngine;
   companies: CompanyService;
@@ -25,7 +27,7 @@ export interface PredictionDeps {
 /** What the cache holds and presenters read: the row with dates as ISO strings. */
 export type PredictionView = Omit<repo.PredictionRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
 
-const toView = (r: repo.PredictionRow): PredictionView => ({
+const toView = ({ sort_key: _k, ...r }: repo.PredictionRow & { sort_key?: unknown }): PredictionView => ({
   ...r,
   created_at: new Date(r.created_at).toISOString(),
   updated_at: new Date(r.updated_at).toISOString(),
@@ -120,11 +122,33 @@ export class PredictionService {
     return v;
   }
 
-  list(kind: ModelKind, p: Principal, f: repo.PredictionFilter) {
-    return withUserTx(this.d.sql, p.userId, async (tx) => {
-      const { rows, total } = await repo.listPredictions(tx, kind, f);
-      return { items: rows.map(toView), total };
+  /** A keyset page of the predictions the caller can see (see repositories/keyset.ts). */
+  async list(kind: ModelKind, p: Principal, f: repo.PredictionFilter, q: ListRequest<repo.PredictionSort>): Promise<Page<PredictionView>> {
+    const offset = checkOffset(q.offset, q.cursor);
+    const scope = { list: `predictions.${kind}`, sort: q.sort, filters: f as Record<string, unknown> };
+    const spec = repo.predictionSortSpec(kind, q.sort);
+    const after = q.cursor ? checkValues(await this.d.cursors.decode(scope, q.cursor), spec.types) : undefined;
+    const fetch = q.limit + offset + 1;
+    const { rows, total } = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const superAdmin = p.role === 'super_admin';
+      const profile = repo.predictionPlans(f, q.sort);
+      const [, scopes] = await Promise.all([usePlans(tx, profile), superAdmin ? null : scopesOf(tx, f.accessLevel)]);
+      const page = { sort: q.sort, fetch, ...(after ? { after } : {}), scopes, ...(superAdmin ? {} : { tenantId: p.tenantId }) };
+      if (profile === 'walk' && (f.year || f.sector)) {
+        // The exact count first: it says whether the filter is rare enough to read its matches
+        // directly, and an empty match needs no list at all.
+        const total = await repo.countPredictions(tx, kind, f, scopes);
+        if (total.total === 0) return { rows: [], total };
+        const rare = total.scopeTotal !== undefined && repo.isRare(total.total, total.scopeTotal, fetch);
+        if (rare) await usePlans(tx, 'custom');
+        return { rows: await repo.listPredictions(tx, kind, f, { ...page, rare }), total };
+      }
+      // Both statements go out together on the transaction's connection (one round trip).
+      const [rows, total] = await Promise.all([repo.listPredictions(tx, kind, f, page), repo.countPredictions(tx, kind, f, scopes)]);
+      return { rows, total };
     });
+    const { scopeTotal: _t, ...counted } = total as typeof total & { scopeTotal?: number };
+    return pageOf(this.d.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, (r) => toView(r), counted);
   }
 
   /** Changing ratios (or the period) re-runs the models. */

@@ -74,7 +74,7 @@ export async function startServer(db: TestDatabase): Promise<Server> {
     webRoot: ensureWebBuild(),
     apiPlugins: [
       async (api) => {
-        await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 10 * 1024 * 1024 } });
+        await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 10 * 1024 * 1024, cursors: services.cursors } });
       },
       async (api) => {
         await api.register(opsRoutes, { deps: { sql: db.appSql, redis, monitor: { sql: monitorSql, redis, config: DEFAULT_OPS_CONFIG }, readReplicas: 0 } });

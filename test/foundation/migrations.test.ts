@@ -77,11 +77,20 @@ describe('migrations', () => {
     const idx = (await sql<{ indexname: string; indexdef: string }[]>`select indexname, indexdef from pg_indexes where schemaname = 'public'`);
     const names = idx.map((i) => i.indexname);
     for (const n of ['idx_organizations_tenant_id', 'idx_users_email', 'idx_users_tenant_org', 'idx_companies_symbol', 'idx_companies_sector',
-      'idx_companies_org', 'idx_annual_predictions_company', 'idx_annual_predictions_year', 'idx_annual_predictions_risk',
-      'idx_quarterly_predictions_company', 'idx_quarterly_predictions_period', 'idx_annual_predictions_company_year',
-      'idx_quarterly_predictions_company_period', 'idx_companies_active', 'idx_users_active_verified', 'idx_predictions_analytics',
-      'idx_companies_name_search', 'idx_users_email_lower', 'uq_companies_symbol_system', 'uq_companies_symbol_organization', 'uq_companies_symbol_personal']) {
+      'idx_companies_org', 'idx_annual_predictions_year', 'idx_quarterly_predictions_period',
+      'idx_companies_active', 'idx_users_active_verified',
+      'idx_companies_name_search', 'idx_users_email_lower', 'uq_companies_symbol_system', 'uq_companies_symbol_organization', 'uq_companies_symbol_personal',
+      // Keyset indexes (0040): per scope and risk level, and global, for each sort.
+      'idx_annual_predictions_scope_created', 'idx_annual_predictions_scope_pd', 'idx_annual_predictions_scope_year',
+      'idx_annual_predictions_created', 'idx_annual_predictions_pd', 'idx_annual_predictions_year_id',
+      'idx_quarterly_predictions_scope_created', 'idx_quarterly_predictions_scope_pd', 'idx_quarterly_predictions_scope_period']) {
       expect(names, n).toContain(n);
+    }
+    // DEVIATION (0040): spec indexes that duplicated the UNIQUE constraint's index, or that only
+    // the raw-row analytics (now rollups) read, are gone.
+    for (const n of ['idx_annual_predictions_company', 'idx_annual_predictions_company_year', 'idx_annual_predictions_risk', 'idx_predictions_analytics',
+      'idx_quarterly_predictions_company', 'idx_quarterly_predictions_company_period', 'idx_quarterly_predictions_analytics']) {
+      expect(names, n).not.toContain(n);
     }
     expect(idx.find((i) => i.indexname === 'idx_companies_name_search')?.indexdef).toMatch(/gin \(to_tsvector\('english'/);
     const valid = await sql<{ n: number }[]>`select count(*)::int as n from pg_index where not indisvalid`;

@@ -69,7 +69,7 @@ beforeAll(async () => {
     rateLimits: { default: 1e6, predictions: 1e6, bulk: 1e6, admin: 1e6, anonymous: 1e6, login: 1e6 },
     modelsReady: () => true,
     ops: { sql: db.appSql, redis, monitor: { sql: monitorSql, redis, replicas: [], config, log }, readReplicas: 0 },
-    apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: MAX_UPLOAD } }); }],
+    apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: MAX_UPLOAD, cursors: services.cursors } }); }],
   });
   await app.ready();
   for (const k of ['super', 'taA', 'omA1'] as const) {

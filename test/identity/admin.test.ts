@@ -39,7 +39,7 @@ describe('tenants', () => {
     expect((await api('GET', `/tenants/${w.tenants.B}`, 'taA')).statusCode).toBe(404);
     const created = await api('POST', '/tenants', 'super', { name: 'Tenant C', domain: 'c.example.com' });
     expect(created.statusCode).toBe(201);
-    expect((await api('GET', '/tenants', 'taA')).json().map((x: { id: string }) => x.id)).toEqual([w.tenants.A]);
+    expect((await api('GET', '/tenants', 'taA')).json().items.map((x: { id: string }) => x.id)).toEqual([w.tenants.A]);
   });
 });
 
@@ -126,10 +126,22 @@ describe('users and roles', () => {
   });
 
   it('lists only the users in scope', async () => {
-    const ids = (await api('GET', '/users?limit=100', 'oaA1')).json().map((u: { organization_id: string }) => u.organization_id);
+    const ids = (await api('GET', '/users?limit=100', 'oaA1')).json().items.map((u: { organization_id: string }) => u.organization_id);
     expect(new Set(ids)).toEqual(new Set([w.orgs.A1]));
-    const tenants = (await api('GET', '/users?limit=100', 'taB')).json().map((u: { tenant_id: string }) => u.tenant_id);
+    const tenants = (await api('GET', '/users?limit=100', 'taB')).json().items.map((u: { tenant_id: string }) => u.tenant_id);
     expect(new Set(tenants)).toEqual(new Set([w.tenants.B]));
+    // Paged by cursor: two at a time, every user once, in order.
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { items: Array<{ id: string }>; next_cursor: string | null; total: number; total_relation: string } =
+        (await api('GET', `/users?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, 'taB')).json();
+      expect(page.total_relation).toBe('eq');
+      all.push(...page.items.map((u) => u.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(all).toEqual((await api('GET', '/users?limit=100', 'taB')).json().items.map((u: { id: string }) => u.id));
+    expect(new Set(all).size).toBe(all.length);
   });
 
   it('deactivating a user ends all their sessions at once, and it is audited', async () => {

@@ -1,6 +1,7 @@
 // The bulk/jobs HTTP routes with a test-only principal hook (the real auth hook sets
 // request.principal from a session): upload → 202, 413, 415, job state, errors CSV with
 // formula-injection-safe cells, cancellation, and someone else's job is a 404.
+import { Cursors } from '../../src/repositories/keyset.js';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -45,7 +46,7 @@ beforeAll(async () => {
     const u = Object.values(world.users).find((x) => x.id === id);
     if (u) (req as typeof req & { principal?: Principal }).principal = { userId: u.id, role: u.role, tenantId: u.tenant, organizationId: u.org };
   });
-  await app.register(jobRoutes, { prefix: '/api/v1', deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 200_000 } });
+  await app.register(jobRoutes, { prefix: '/api/v1', deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 200_000, cursors: Cursors.fromDatabase(db.appSql) } });
   await app.ready();
 });
 

@@ -86,10 +86,14 @@ describe('GET /portfolio', () => {
     expect((await get('/api/v1/portfolio?sector=Industrials', 'omA1')).json().total).toBe(4);
     const sorted = (await get('/api/v1/portfolio?sort=-annual_probability', 'omA1')).json().items;
     expect(sorted[0].company.id).toBe(world.companies.orgA1b);
-    const p1 = (await get('/api/v1/portfolio?sort=name&limit=2&offset=0', 'omA1')).json();
-    const p2 = (await get('/api/v1/portfolio?sort=name&limit=2&offset=2', 'omA1')).json();
-    expect(p1).toMatchObject({ total: 4, limit: 2, offset: 0 });
+    const p1 = (await get('/api/v1/portfolio?sort=name&limit=2', 'omA1')).json();
+    expect(p1).toMatchObject({ total: 4, total_relation: 'eq', limit: 2 });
+    const p2 = (await get(`/api/v1/portfolio?sort=name&limit=2&cursor=${encodeURIComponent(p1.next_cursor)}`, 'omA1')).json();
+    expect(p2.next_cursor).toBeNull();
     expect(p1.items.length + p2.items.length).toBe(4);
+    // Shallow offsets still work; the cursor of another sort is refused.
+    expect((await get('/api/v1/portfolio?sort=name&limit=2&offset=2', 'omA1')).json().items).toEqual(p2.items);
+    expect((await get(`/api/v1/portfolio?sort=symbol&limit=2&cursor=${encodeURIComponent(p1.next_cursor)}`, 'omA1')).statusCode).toBe(400);
     expect(new Set([...p1.items, ...p2.items].map((i: { company: { id: string } }) => i.company.id)).size).toBe(4);
     expect((await get('/api/v1/portfolio?sort=bogus', 'omA1')).statusCode).toBe(400);
   });

@@ -8,6 +8,7 @@ import type { AccessLevel } from '../../domain/access.js';
 import type { ModelKind } from '../../risk/index.js';
 import type { BulkFormat } from './readers.js';
 import type { RowError } from './values.js';
+import { afterCursor, keyColumns, orderBy, TOTAL_CAP, type CursorValues, type SortKey } from '../../repositories/keyset.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -78,6 +79,32 @@ export async function getBulkJob(sql: Sql, userId: string, id: string): Promise<
   return withUserTx(sql, userId, async (tx) => {
     const [row] = await tx<BulkJobRow[]>`select * from bulk_upload_jobs where id = ${id}`;
     return row ?? null;
+  });
+}
+
+/** Jobs list newest first, by (created_at, id). */
+export const JOB_KEY: SortKey = { cols: ['created_at', 'id'], types: ['timestamp', 'uuid'], casts: ['timestamp', 'uuid'] };
+
+/**
+ * One keyset page (plus one row) of the caller's own bulk jobs, newest first, on the
+ * (user_id, created_at, id) index; the capped total comes with it.
+ */
+export async function listBulkJobs(
+  sql: Sql,
+  userId: string,
+  f: { status?: JobStatus; type?: ModelKind },
+  page: { fetch: number; after?: CursorValues },
+): Promise<{ rows: Array<BulkJobRow & { sort_key: CursorValues }>; counted: number }> {
+  return withUserTx(sql, userId, async (tx) => {
+    const where = tx`j.user_id = ${userId} ${f.status ? tx`and j.status = ${f.status}` : tx``} ${f.type ? tx`and j.prediction_type = ${f.type}` : tx``}`;
+    const [rows, [c]] = await Promise.all([
+      tx<Array<BulkJobRow & { k0: string; k1: string }>>`
+        select j.* ${keyColumns(tx, 'j', JOB_KEY)} from bulk_upload_jobs j
+        where ${where} ${afterCursor(tx, 'j', JOB_KEY, true, page.after)}
+        order by ${orderBy(tx, 'j', JOB_KEY, true)} limit ${page.fetch}`,
+      tx<{ n: number }[]>`select count(*)::int as n from (select 1 from bulk_upload_jobs j where ${where} limit ${TOTAL_CAP + 1}) z`,
+    ]);
+    return { rows: rows.map(({ k0, k1, ...r }) => ({ ...(r as BulkJobRow), sort_key: [k0, k1] })), counted: c!.n };
   });
 }
 

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { CompanyService, CompanyView } from '../../../services/companies.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
-import { IdParams, Nullable, Paging, Timestamp, Uuid, errorResponses } from '../../schemas.js';
+import { IdParams, Nullable, PageOf, Paging, Timestamp, Uuid, errorResponses } from '../../schemas.js';
+import type { CompanySort } from '../../../repositories/companies.js';
 
 const AccessLevel = Type.Union([Type.Literal('personal'), Type.Literal('organization'), Type.Literal('system')]);
 const Company = Type.Object({
@@ -66,27 +67,30 @@ export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyServic
   app.get('/companies', {
     schema: {
       tags: ['companies'],
-      summary: 'Companies you can see (q: full-text search on names)',
+      summary: 'Companies you can see (q: full-text search on names), a keyset page at a time',
       querystring: Type.Object(
-        { ...Paging, sector: Type.Optional(Type.String({ maxLength: 100 })), q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), access_level: Type.Optional(AccessLevel), include_inactive: Type.Optional(Type.Boolean()) },
+        {
+          ...Paging,
+          sector: Type.Optional(Type.String({ maxLength: 100 })),
+          q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          access_level: Type.Optional(AccessLevel),
+          include_inactive: Type.Optional(Type.Boolean()),
+          sort: Type.Optional(Type.Union(['created_at', '-created_at', 'name', '-name', 'symbol', '-symbol'].map((s) => Type.Literal(s)))),
+        },
         { additionalProperties: false },
       ),
-      response: { 200: Type.Object({ items: Type.Array(Company), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errorResponses },
+      response: { 200: PageOf(Company), ...errorResponses },
     },
     config,
   }, async (req) => {
     const q = req.query;
-    const limit = q.limit ?? 50;
-    const offset = q.offset ?? 0;
-    const res = await companies.list(principal(req), {
-      limit,
-      offset,
+    const page = await companies.list(principal(req), {
       ...(q.sector ? { sector: q.sector } : {}),
       ...(q.q ? { q: q.q } : {}),
       ...(q.access_level ? { accessLevel: q.access_level } : {}),
       ...(q.include_inactive ? { includeInactive: true } : {}),
-    });
-    return { items: res.items.map(presentCompany), total: res.total, limit, offset };
+    }, { sort: (q.sort as CompanySort | undefined) ?? (q.q ? 'name' : '-created_at'), limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.offset ? { offset: q.offset } : {}) });
+    return { ...page, items: page.items.map(presentCompany) };
   });
 
   app.get('/companies/:id', {

@@ -24,7 +24,9 @@ import { DomainError } from '../../../domain/errors.js';
 import type { Principal } from '../../../domain/principal.js';
 import type { Producers } from '../../../queue/producers.js';
 import { enqueueBulk } from '../../../queue/producers.js';
-import { cancelBulkJob, getBulkJob, iterateErrors, presentJob, setQueueJobId } from '../../../services/bulk/jobs-repo.js';
+import { cancelBulkJob, getBulkJob, iterateErrors, JOB_KEY, listBulkJobs, presentJob, setQueueJobId } from '../../../services/bulk/jobs-repo.js';
+import { cappedTotal, checkOffset, checkValues, pageOf, type Cursors } from '../../../repositories/keyset.js';
+import { PageOf, Paging, pageRequest } from '../../schemas.js';
 import { createBulkJob } from '../../../services/bulk/submit.js';
 import { failBulkJob } from '../../../services/bulk/pipeline.js';
 import { ERRORS_CSV_HEADER, errorsCsvLines } from '../../../services/bulk/errors-csv.js';
@@ -40,6 +42,8 @@ export interface JobRoutesDeps {
   uploadDir: string;
   /** BULK_MAX_UPLOAD_BYTES. */
   maxUploadBytes: number;
+  /** Signs the jobs list's cursors. */
+  cursors: Cursors;
 }
 
 const ACCEPTED_TYPES = new Set([
@@ -171,6 +175,34 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
         throw new DomainError('unavailable', 'the job queue is unavailable; try again shortly');
       }
       return reply.status(202).send({ job_id: job.id, status: 'queued', links: { self: `/api/v1/jobs/${job.id}`, errors: `/api/v1/jobs/${job.id}/errors` } });
+    },
+  );
+
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        summary: 'Your bulk jobs, newest first, a keyset page at a time',
+        querystring: Type.Object(
+          {
+            ...Paging,
+            status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')])),
+            type: Type.Optional(Type.Union([Type.Literal('annual'), Type.Literal('quarterly')])),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: PageOf(JobBody), 400: ErrorBody, 401: ErrorBody },
+      },
+    },
+    async (req) => {
+      const p = principalOf(req);
+      const q = pageRequest(req.query);
+      const filters = { ...(req.query.status ? { status: req.query.status } : {}), ...(req.query.type ? { type: req.query.type } : {}) };
+      const offset = checkOffset(q.offset, q.cursor);
+      const scope = { list: 'jobs', sort: '-created_at', filters };
+      const after = q.cursor ? checkValues(await deps.cursors.decode(scope, q.cursor), JOB_KEY.types) : undefined;
+      const { rows, counted } = await listBulkJobs(deps.sql, p.userId, filters, { fetch: q.limit + offset + 1, ...(after ? { after } : {}) });
+      return pageOf(deps.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, (r) => presentJob(r), cappedTotal(counted));
     },
   );
 

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { AdminService } from '../../../services/admin.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { presentOrganization } from '../../presenters.js';
-import { IdParams, OrganizationSchema, Paging, Timestamp, Uuid, errorResponses } from '../../schemas.js';
+import { IdParams, OrganizationSchema, PageOf, Paging, Timestamp, Uuid, errorResponses, pageRequest } from '../../schemas.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 255 });
 const Description = Type.Union([Type.String({ maxLength: 5000 }), Type.Null()]);
@@ -17,13 +17,15 @@ export const organizationRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService
   app.get('/organizations', {
     schema: {
       tags: ['organizations'],
-      summary: 'Organizations you can see',
+      summary: 'Organizations you can see, oldest first, a keyset page at a time',
       querystring: Type.Object({ ...Paging, tenant_id: Type.Optional(Uuid) }, { additionalProperties: false }),
-      response: { 200: Type.Array(OrganizationSchema), ...errorResponses },
+      response: { 200: PageOf(OrganizationSchema), ...errorResponses },
     },
     config,
-  }, async (req) =>
-    (await admin.listOrganizations(principal(req), { limit: req.query.limit ?? 50, offset: req.query.offset ?? 0, ...(req.query.tenant_id ? { tenantId: req.query.tenant_id } : {}) })).map(presentOrganization));
+  }, async (req) => {
+    const page = await admin.listOrganizations(principal(req), req.query.tenant_id ? { tenantId: req.query.tenant_id } : {}, pageRequest(req.query));
+    return { ...page, items: page.items.map(presentOrganization) };
+  });
 
   app.post('/organizations', {
     schema: {

@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { PortfolioService } from '../../../services/portfolio.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
-import { Nullable, Paging, Uuid, errorResponses } from '../../schemas.js';
+import { Nullable, PageOf, Paging, Uuid, errorResponses } from '../../schemas.js';
 
 const SORTS = ['name', '-name', 'symbol', '-symbol', 'annual_probability', '-annual_probability', 'quarterly_probability', '-quarterly_probability', 'updated', '-updated'] as const;
 const RiskLevel = Type.Union(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'].map((l) => Type.Literal(l)));
@@ -38,23 +38,17 @@ export const portfolioRoutes: FastifyPluginAsyncTypebox<{ portfolio: PortfolioSe
         },
         { additionalProperties: false },
       ),
-      response: { 200: Type.Object({ items: Type.Array(Item), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errorResponses },
+      response: { 200: PageOf(Item), ...errorResponses },
     },
     config,
   }, async (req) => {
     const q = req.query;
-    const limit = q.limit ?? 50;
-    const offset = q.offset ?? 0;
-    const res = await portfolio.list(principal(req), {
+    return portfolio.list(principal(req), {
       ...(q.q ? { q: q.q } : {}),
       ...(q.sector ? { sector: q.sector } : {}),
       ...(q.risk_level ? { riskLevel: q.risk_level } : {}),
-      ...(q.sort ? { sort: q.sort } : {}),
       ...(q.with_predictions ? { withPredictions: true } : {}),
-      limit,
-      offset,
-    });
-    return { ...res, limit, offset };
+    }, { sort: q.sort ?? 'name', limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.offset ? { offset: q.offset } : {}) });
   });
 
   app.get('/portfolio/sectors', {

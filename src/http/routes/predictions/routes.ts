@@ -4,7 +4,7 @@ import type { ModelKind } from '../../../risk/index.js';
 import { OUTPUT_FIELDS, RATIO_FIELDS } from '../../../repositories/predictions.js';
 import type { PredictionService, PredictionView } from '../../../services/predictions.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
-import { IdParams, errorResponses } from '../../schemas.js';
+import { IdParams, PageOf, errorResponses } from '../../schemas.js';
 import { CreateQuery, ExplainQuery, createBody, listQuery, patchBody, predictionSchema } from './schema.js';
 
 /** The API shape: the contract's snake_case fields, decimals as numbers, ISO timestamps. */
@@ -36,8 +36,7 @@ export function presentPrediction(v: PredictionView, explanation?: unknown) {
   return out;
 }
 
-const ListResponse = (kind: ModelKind) =>
-  Type.Object({ items: Type.Array(predictionSchema(kind)), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() });
+const ListResponse = (kind: ModelKind) => PageOf(predictionSchema(kind));
 
 export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: PredictionService }> = async (app, { predictions }) => {
   app.addHook('preHandler', requireAuth);
@@ -66,10 +65,8 @@ export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: Predicti
       schema: { tags: ['predictions'], summary: `List ${kind} predictions you can see`, querystring: listQuery(kind), response: { 200: ListResponse(kind), ...errorResponses } },
       config,
     }, async (req) => {
-      const q = req.query as Record<string, unknown> & { limit?: number; offset?: number };
-      const limit = q.limit ?? 50;
-      const offset = q.offset ?? 0;
-      const res = await predictions.list(kind, principal(req), {
+      const q = req.query as Record<string, unknown> & { limit?: number; offset?: number; cursor?: string };
+      const page = await predictions.list(kind, principal(req), {
         ...(q.company_id ? { companyId: q.company_id as string } : {}),
         ...(q.symbol ? { symbol: (q.symbol as string).toUpperCase() } : {}),
         ...(q.reporting_year ? { year: q.reporting_year as string } : {}),
@@ -79,11 +76,8 @@ export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: Predicti
         ...(q.access_level ? { accessLevel: q.access_level as never } : {}),
         ...(q.created_from ? { createdFrom: new Date(q.created_from as string) } : {}),
         ...(q.created_to ? { createdTo: new Date(q.created_to as string) } : {}),
-        sort: (q.sort as never) ?? '-created_at',
-        limit,
-        offset,
-      });
-      return { items: res.items.map((v) => presentPrediction(v)), total: res.total, limit, offset } as never;
+      }, { sort: (q.sort as never) ?? '-created_at', limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.offset ? { offset: q.offset } : {}) });
+      return { ...page, items: page.items.map((v) => presentPrediction(v)) } as never;
     });
 
     app.get(`${base}/:id`, {

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { AdminService } from '../../../services/admin.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { presentTenant } from '../../presenters.js';
-import { IdParams, Paging, TenantSchema, errorResponses } from '../../schemas.js';
+import { IdParams, PageOf, Paging, TenantSchema, errorResponses, pageRequest } from '../../schemas.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 255 });
 const Domain = Type.Union([Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9.-]+$' }), Type.Null()]);
@@ -13,9 +13,12 @@ export const tenantRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService }> = 
   const config = { rateLimitClass: 'admin' as const };
 
   app.get('/tenants', {
-    schema: { tags: ['tenants'], summary: 'Tenants you can see', querystring: Type.Object(Paging, { additionalProperties: false }), response: { 200: Type.Array(TenantSchema), ...errorResponses } },
+    schema: { tags: ['tenants'], summary: 'Tenants you can see, oldest first, a keyset page at a time', querystring: Type.Object(Paging, { additionalProperties: false }), response: { 200: PageOf(TenantSchema), ...errorResponses } },
     config,
-  }, async (req) => (await admin.listTenants(principal(req), { limit: req.query.limit ?? 50, offset: req.query.offset ?? 0 })).map(presentTenant));
+  }, async (req) => {
+    const page = await admin.listTenants(principal(req), pageRequest(req.query));
+    return { ...page, items: page.items.map(presentTenant) };
+  });
 
   app.post('/tenants', {
     schema: { tags: ['tenants'], summary: 'Create a tenant (super admin)', body: Type.Object({ name: Name, domain: Type.Optional(Domain) }, { additionalProperties: false }), response: { 201: TenantSchema, ...errorResponses } },

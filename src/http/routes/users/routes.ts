@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { AdminService } from '../../../services/admin.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { presentUser } from '../../presenters.js';
-import { IdParams, Nullable, Paging, RoleSchema, UserSchema, Uuid, errorResponses } from '../../schemas.js';
+import { IdParams, Nullable, PageOf, Paging, RoleSchema, UserSchema, Uuid, errorResponses, pageRequest } from '../../schemas.js';
 
 const Name = Nullable(Type.String({ minLength: 1, maxLength: 100 }));
 
@@ -14,21 +14,19 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ admin: AdminService }> = as
   app.get('/users', {
     schema: {
       tags: ['users'],
-      summary: 'Users you can see',
+      summary: 'Users you can see, oldest first, a keyset page at a time',
       querystring: Type.Object({ ...Paging, organization_id: Type.Optional(Uuid), tenant_id: Type.Optional(Uuid), role: Type.Optional(RoleSchema) }, { additionalProperties: false }),
-      response: { 200: Type.Array(UserSchema), ...errorResponses },
+      response: { 200: PageOf(UserSchema), ...errorResponses },
     },
     config,
   }, async (req) => {
     const q = req.query;
-    const users = await admin.listUsers(principal(req), {
-      limit: q.limit ?? 50,
-      offset: q.offset ?? 0,
+    const page = await admin.listUsers(principal(req), {
       ...(q.organization_id ? { organizationId: q.organization_id } : {}),
       ...(q.tenant_id ? { tenantId: q.tenant_id } : {}),
       ...(q.role ? { role: q.role } : {}),
-    });
-    return users.map(presentUser);
+    }, pageRequest(q));
+    return { ...page, items: page.items.map(presentUser) };
   });
 
   app.post('/users', {
