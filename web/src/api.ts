@@ -156,11 +156,13 @@ export interface Prediction {
   [ratio: string]: unknown;
 }
 export const finalProbability = (p: Prediction) => (p.probability ?? p.ensemble_probability ?? 0) as number;
+/** A keyset page: next_cursor continues it; total is exact ('eq') or a lower bound ('gte'). */
 export interface Paged<T> {
   items: T[];
-  total: number;
+  next_cursor: string | null;
   limit: number;
-  offset: number;
+  total: number;
+  total_relation: 'eq' | 'gte';
 }
 export interface Job {
   id: string;

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
-import { ApiError } from '../api';
+import { ApiError, type Paged } from '../api';
 import { RISK_COLORS } from '../format';
 
 export function RiskBadge({ level }: { level: string | null | undefined }) {
@@ -111,19 +111,84 @@ export function PageTitle({ children, sub }: { children: ReactNode; sub?: ReactN
   );
 }
 
-export function Pager({ total, limit, offset, onChange }: { total: number; limit: number; offset: number; onChange: (offset: number) => void }) {
-  if (total <= limit && offset === 0) return <p className="muted small">{total} {total === 1 ? 'result' : 'results'}</p>;
-  const from = total === 0 ? 0 : offset + 1;
-  const to = Math.min(offset + limit, total);
+/**
+ * Pages of a keyset list: the API hands out the next page's cursor with each page; going back
+ * re-reads the cursors kept on a stack. The stack belongs to one set of filters (`key`): when the
+ * filters change, paging starts again from the first page (a cursor is bound to its filters).
+ */
+export function useCursorPages<T>(
+  fetchPage: (cursor: string | undefined) => Promise<Paged<T>>,
+  deps: unknown[],
+): { data: Paged<T> | null; error: unknown; loading: boolean; reload: () => void; index: number; next: () => void; prev: () => void } {
+  const key = JSON.stringify(deps);
+  const [state, setState] = useState<{ key: string; stack: Array<string | undefined> }>({ key, stack: [undefined] });
+  const stack = state.key === key ? state.stack : [undefined];
+  const cursor = stack[stack.length - 1];
+  const r = useAsync(() => fetchPage(cursor), [key, cursor]);
+  return {
+    ...r,
+    index: stack.length - 1,
+    next: () => {
+      if (r.data?.next_cursor) setState({ key, stack: [...stack, r.data.next_cursor] });
+    },
+    prev: () => {
+      if (stack.length > 1) setState({ key, stack: stack.slice(0, -1) });
+    },
+  };
+}
+
+/**
+ * A keyset list read a page at a time and kept: `items` grows with each `more()` (for lists an
+ * administrator scrolls rather than pages: members, organizations). Starts again when deps change.
+ */
+export function useCursorList<T>(
+  fetchPage: (cursor: string | undefined) => Promise<Paged<T>>,
+  deps: unknown[],
+): { items: T[] | null; error: unknown; loading: boolean; reload: () => void; more: (() => void) | null; total: Paged<T> | null } {
+  const [pages, setPages] = useState<Array<Paged<T>>>([]);
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const r = useAsync(async () => {
+    const page = await fetchPage(cursor);
+    setPages((ps) => (cursor === undefined ? [page] : [...ps, page]));
+    return page;
+  }, [...deps, cursor]);
+  const last = pages[pages.length - 1] ?? null;
+  return {
+    items: pages.length ? pages.flatMap((p) => p.items) : null,
+    error: r.error,
+    loading: r.loading,
+    reload: () => {
+      if (cursor === undefined) r.reload();
+      else setCursor(undefined);
+    },
+    more: last?.next_cursor ? () => setCursor(last.next_cursor!) : null,
+    total: pages[0] ?? null,
+  };
+}
+
+/** How a page's total reads: exact, or "1,000 or more" when the API stopped counting. */
+export function totalText(total: number, relation: 'eq' | 'gte'): string {
+  return relation === 'gte' ? `${total.toLocaleString('en-US')} or more` : total.toLocaleString('en-US');
+}
+
+export function Pager({ page, index, onPrev, onNext }: { page: Paged<unknown>; index: number; onPrev: () => void; onNext: () => void }) {
+  const first = index === 0;
+  if (first && page.next_cursor === null) {
+    return <p className="muted small">{totalText(page.total, page.total_relation)} {page.total === 1 && page.total_relation === 'eq' ? 'result' : 'results'}</p>;
+  }
+  const from = index * page.limit + 1;
+  const to = index * page.limit + page.items.length;
+  const beyond = page.total_relation === 'gte' && to > page.total;
   return (
     <nav className="pager" aria-label="Pages">
-      <button type="button" className="secondary" disabled={offset === 0} onClick={() => onChange(Math.max(0, offset - limit))}>
+      <button type="button" className="secondary" disabled={first} onClick={onPrev}>
         ← Previous
       </button>
       <span aria-live="polite">
-        {from}–{to} of {total}
+        {from.toLocaleString('en-US')}–{to.toLocaleString('en-US')}
+        {beyond ? '' : ` of ${totalText(page.total, page.total_relation)}`}
       </span>
-      <button type="button" className="secondary" disabled={to >= total} onClick={() => onChange(offset + limit)}>
+      <button type="button" className="secondary" disabled={page.next_cursor === null} onClick={onNext}>
         Next →
       </button>
     </nav>

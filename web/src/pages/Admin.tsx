@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
-import { api, ApiError, ROLES, roleAtLeast, type Role, type User } from '../api';
+import { api, ApiError, ROLES, roleAtLeast, type Paged, type Role, type User } from '../api';
 import { useAuth } from '../auth';
-import { Card, Empty, ErrorState, Loading, PageTitle, useAsync } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, useAsync, useCursorList } from '../components/ui';
 import { dateTime } from '../format';
 
 interface Org {
@@ -72,7 +72,8 @@ function JoinOrganization() {
 
 function Organizations() {
   const { user } = useAuth();
-  const orgs = useAsync(() => api.get<Org[]>('/organizations', { limit: 100 }), []);
+  const orgList = useCursorList((cursor) => api.get<Paged<Org>>('/organizations', { limit: 100, cursor }), []);
+  const orgs = { data: orgList.items, loading: orgList.loading, error: orgList.error, reload: orgList.reload };
   const [selected, setSelected] = useState<string | null>(null);
   const [newName, setNewName] = useState('');
   const [createMsg, setCreateMsg] = useState<string | null>(null);
@@ -127,6 +128,11 @@ function Organizations() {
             </table>
           </div>
         )}
+        {orgList.more && (
+          <button type="button" className="secondary" onClick={orgList.more}>
+            Show more organizations
+          </button>
+        )}
         {canCreate && (
           <form onSubmit={create} className="inline-form">
             <div className="field grow">
@@ -149,7 +155,8 @@ function Organizations() {
 
 function OrgDetail({ id, org, onChanged }: { id: string; org: Org | null; onChanged: () => void }) {
   const { user } = useAuth();
-  const members = useAsync(() => api.get<User[]>('/users', { organization_id: id, limit: 100 }), [id]);
+  const memberList = useCursorList((cursor) => api.get<Paged<User>>('/users', { organization_id: id, limit: 100, cursor }), [id]);
+  const members = { data: memberList.items, loading: memberList.loading, error: memberList.error, reload: memberList.reload };
   const whitelist = useAsync(() => api.get<Array<{ email: string; created_at: string }>>(`/organizations/${id}/whitelist`), [id]);
   const [emails, setEmails] = useState('');
   const [token, setToken] = useState<{ token: string; expires_at: string } | null>(null);
@@ -228,6 +235,11 @@ function OrgDetail({ id, org, onChanged }: { id: string; org: Org | null; onChan
             </tbody>
           </table>
         </div>
+      )}
+      {memberList.more && (
+        <button type="button" className="secondary" onClick={memberList.more}>
+          Show more members
+        </button>
       )}
       <div className="grid2">
         <div>

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { api, type Paged } from '../api';
 import { Sparkline } from '../components/charts';
-import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useDebounced } from '../components/ui';
+import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useCursorPages, useDebounced } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
 
@@ -28,12 +28,11 @@ export function Portfolio() {
   const [q, setQ] = useState('');
   const [sector, setSector] = useState('');
   const [sort, setSort] = useState('name');
-  const [offset, setOffset] = useState(0);
   const dq = useDebounced(q.trim(), 300);
   const sectors = useAsync(() => api.get<string[]>('/portfolio/sectors'), []);
-  const { data, error, loading, reload } = useAsync(
-    () => api.get<Paged<Item>>('/portfolio', { q: dq || undefined, sector: sector || undefined, sort: dq && sort === 'name' ? undefined : sort, limit: LIMIT, offset }),
-    [dq, sector, sort, offset],
+  const { data, error, loading, reload, index, next, prev } = useCursorPages(
+    (cursor) => api.get<Paged<Item>>('/portfolio', { q: dq || undefined, sector: sector || undefined, sort, limit: LIMIT, cursor }),
+    [dq, sector, sort],
   );
 
   return (
@@ -42,11 +41,11 @@ export function Portfolio() {
       <form className="toolbar" role="search" onSubmit={(e) => e.preventDefault()} aria-label="Filter companies">
         <div className="field inline grow">
           <label htmlFor="p-q">Search</label>
-          <input id="p-q" type="search" placeholder="Company name or symbol" value={q} onChange={(e) => { setQ(e.target.value); setOffset(0); }} />
+          <input id="p-q" type="search" placeholder="Company name or symbol" value={q} onChange={(e) => setQ(e.target.value)} />
         </div>
         <div className="field inline">
           <label htmlFor="p-sector">Sector</label>
-          <select id="p-sector" value={sector} onChange={(e) => { setSector(e.target.value); setOffset(0); }}>
+          <select id="p-sector" value={sector} onChange={(e) => setSector(e.target.value)}>
             <option value="">All sectors</option>
             {(sectors.data ?? []).map((s) => (
               <option key={s}>{s}</option>
@@ -55,7 +54,7 @@ export function Portfolio() {
         </div>
         <div className="field inline">
           <label htmlFor="p-sort">Sort by</label>
-          <select id="p-sort" value={sort} onChange={(e) => { setSort(e.target.value); setOffset(0); }}>
+          <select id="p-sort" value={sort} onChange={(e) => setSort(e.target.value)}>
             {SORTS.map(([v, l]) => (
               <option key={v} value={v}>
                 {l}
@@ -130,7 +129,7 @@ export function Portfolio() {
               </tbody>
             </table>
           </div>
-          <Pager total={data.total} limit={LIMIT} offset={offset} onChange={setOffset} />
+          <Pager page={data} index={index} onPrev={prev} onNext={next} />
         </>
       )}
     </main>
