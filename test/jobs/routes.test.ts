@@ -27,7 +27,7 @@ let connection: Redis;
 let producers: Producers;
 const uploadDir = tmpDir('accunode-uploads-');
 const prefix = `{accunode-t-${randomBytes(4).toString('hex')}}`;
-const STATUS: Record<string, number> = { validation_failed: 422, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, payload_too_large: 413, unavailable: 503 };
+const STATUS: Record<string, number> = { bad_request: 400, validation_failed: 422, unauthorized: 401, forbidden: 403, not_found: 404, conflict: 409, payload_too_large: 413, unavailable: 503 };
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -145,5 +145,30 @@ describe('bulk/jobs routes', () => {
     const again = await app.inject({ method: 'DELETE', url: `/api/v1/jobs/${job_id}`, headers: as('uA') });
     expect(again.statusCode).toBe(409);
     expect((await app.inject({ method: 'DELETE', url: `/api/v1/jobs/${job_id}`, headers: as('omB1') })).statusCode).toBe(404);
+  });
+
+  it('GET /jobs lists the caller\'s own jobs, newest first, a keyset page at a time', async () => {
+    for (let i = 0; i < 5; i++) {
+      await db.adminSql`insert into bulk_upload_jobs (user_id, organization_id, tenant_id, prediction_type, access_level, status, file_name, created_at)
+                        values (${world.users.omA2.id}, ${world.orgs.A2}, ${world.tenants.A}, ${i % 2 ? 'quarterly' : 'annual'}, 'organization', 'completed',
+                                ${'f' + i + '.csv'}, timestamp '2026-01-01' + ${i} * interval '1 hour')`;
+    }
+    const names: string[] = [];
+    let cursor: string | null = null;
+    type JobPage = { items: Array<{ file_name: string }>; next_cursor: string | null; total: number; total_relation: string };
+    do {
+      const r: { statusCode: number; body: string; json(): unknown } = await app.inject({ method: 'GET', url: `/api/v1/jobs?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, headers: as('omA2') });
+      expect(r.statusCode, r.body).toBe(200);
+      const page = r.json() as JobPage;
+      expect(page).toMatchObject({ total: 5, total_relation: 'eq' });
+      names.push(...page.items.map((j) => j.file_name));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(names).toEqual(['f4.csv', 'f3.csv', 'f2.csv', 'f1.csv', 'f0.csv']);
+    const quarterly = await app.inject({ method: 'GET', url: '/api/v1/jobs?type=quarterly', headers: as('omA2') });
+    expect(quarterly.json<{ items: Array<{ file_name: string }> }>().items.map((j) => j.file_name)).toEqual(['f3.csv', 'f1.csv']);
+    // Nobody else's jobs, not even an admin's view of a member's.
+    expect((await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: as('taA') })).json<{ items: unknown[] }>().items).toEqual([]);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/jobs?cursor=garbage', headers: as('omA2') })).statusCode).toBe(400);
   });
 });
