@@ -1,4 +1,4 @@
-import type { TxSql } from '../db/pool.js';
+import type { Sql, TxSql } from '../db/pool.js';
 import type { AccessLevel, RiskLevel } from '../domain/access.js';
 import { ANNUAL_FIELD_NAMES, QUARTERLY_FIELD_NAMES, type ModelKind } from '../risk/index.js';
 import { afterCursor, cappedTotal, keyColumns, keyValues, orderBy, RISK_LEVELS, TOTAL_CAP, walk, type CursorValues, type PlanProfile, type SortKey, type Total } from './keyset.js';
@@ -158,6 +158,50 @@ export async function insertPredictionAudited(
     company_market_cap: company.market_cap,
     tenant_id: company.tenant_id,
   });
+}
+
+export type FastCreate =
+  | { outcome: 'created'; row: PredictionRow }
+  | { outcome: 'company_not_found' | 'company_inactive' }
+  | { outcome: 'level_mismatch' | 'forbidden'; level: AccessLevel }
+  | { outcome: 'conflict'; existing_id: string; company: { symbol: string } };
+
+// to_jsonb() writes timestamps without a zone (they are UTC, as the sessions run in UTC).
+const utc = (s: string) => new Date(s.endsWith('Z') ? s : s + 'Z');
+
+/**
+ * The common create in one statement and one round trip (app_create_*_prediction, migration
+ * 0040): context, the service's checks, the insert and its audit row, inside the database.
+ */
+export async function createForCompany(
+  sql: Sql,
+  kind: ModelKind,
+  w: PredictionWrite,
+  level: AccessLevel | null,
+  ip: string | null,
+): Promise<FastCreate> {
+  const v = { ...w.values, reporting_year: w.reporting_year, ...(kind === 'quarterly' ? { reporting_quarter: w.reporting_quarter } : {}), model_name: w.model_name, model_version: w.model_version };
+  const fn = kind === 'annual' ? sql`app_create_annual_prediction` : sql`app_create_quarterly_prediction`;
+  const [r] = await sql<{ r: Record<string, unknown> }[]>`select ${fn}(${w.created_by}, ${w.company_id}, ${level}, ${sql.json(v as never)}, ${ip}::inet) as r`;
+  const out = r!.r as { outcome: string; row?: Raw; company?: Raw; level?: AccessLevel; existing_id?: string };
+  if (out.outcome !== 'created') return out as FastCreate;
+  const c = out.company!;
+  const row = out.row!;
+  return {
+    outcome: 'created',
+    row: toRow(kind, {
+      ...row,
+      created_at: utc(row.created_at as string),
+      updated_at: utc(row.updated_at as string),
+      company_symbol: c.symbol,
+      company_name: c.name,
+      company_sector: c.sector,
+      company_country: c.country,
+      company_exchange: c.exchange,
+      company_market_cap: c.market_cap,
+      tenant_id: c.tenant_id,
+    }),
+  };
 }
 
 /** Replaces ratios and outputs (a re-run of the models); keeps the creator and company. */

@@ -84,6 +84,7 @@ export class PredictionService {
    */
   async create(kind: ModelKind, p: Principal, body: Record<string, unknown>, opts: { upsert: boolean }, ip: string | null): Promise<{ view: PredictionView; created: boolean }> {
     const computed = this.compute(kind, body);
+    if (typeof body.company_id === 'string' && !opts.upsert) return this.createForCompany(kind, p, body.company_id, body.access_level as AccessLevel | undefined, computed, ip);
     const result = await withUserTx(this.d.sql, p.userId, async (tx) => {
       const company = await this.resolveCompany(tx, p, body, ip);
       if (body.company_id !== undefined && body.access_level !== undefined && body.access_level !== company.access_level) {
@@ -108,8 +109,35 @@ export class PredictionService {
       await audit(tx, p, { action: 'upsert', table: repo.TABLE[kind], rowId: existing, before, after }, ip);
       return { row: after, created: false };
     });
-    await this.afterWrite(result.row);
+    if (result.created) await this.d.analytics?.invalidateScope(result.row);
+    else await this.afterWrite(result.row);
     return { view: toView(result.row), created: result.created };
+  }
+
+  /**
+   * The analyst's usual create, an existing company by id and a new period, in one statement
+   * (repo.createForCompany); the same checks and messages as the transaction in create().
+   */
+  private async createForCompany(kind: ModelKind, p: Principal, companyId: string, level: AccessLevel | undefined, computed: ComputedPrediction, ip: string | null) {
+    const r = await repo.createForCompany(this.d.sql, kind, writeOf(computed, companyId, p.userId), level ?? null, ip);
+    switch (r.outcome) {
+      case 'created':
+        // A new id cannot be in the cache: only the summaries of its scope are stale.
+        await this.d.analytics?.invalidateScope(r.row);
+        return { view: toView(r.row), created: true };
+      case 'company_not_found':
+        throw new DomainError('not_found', 'company_id: company not found', [{ field: 'company_id', message: 'not found' }]);
+      case 'company_inactive':
+        throw new DomainError('validation_failed', 'company_id: company is deactivated', [{ field: 'company_id', message: 'company is deactivated' }]);
+      case 'level_mismatch':
+        throw new DomainError('validation_failed', `access_level: a prediction takes its company's scope (${r.level})`, [{ field: 'access_level', message: `must be ${r.level}` }]);
+      case 'forbidden':
+        throw forbidden(`you cannot add predictions to a ${r.level} company you do not manage; create the company in your own scope`);
+      case 'conflict': {
+        const quarter = computed.kind === 'quarterly' ? computed.reporting_quarter : undefined;
+        throw new DomainError('conflict', `a ${kind} prediction for ${r.company.symbol} ${computed.reporting_year}${quarter ? ' ' + quarter : ''} already exists (use ?upsert=true to replace it)`, { existing_id: r.existing_id });
+      }
+    }
   }
 
   async get(kind: ModelKind, p: Principal, id: string): Promise<PredictionView> {
