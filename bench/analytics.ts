@@ -10,7 +10,7 @@
 //   — a superuser, so no row-level security — with no HTTP, session, rate limit or cache. Both
 //   answers are checked to count the same rows. A bare `select count(*)` over the rows is reported
 //   in the details for scale.
-// - Cached: req/s of the same request once cached (autocannon, BENCH_SECONDS), against a bare
+// - Cached: req/s of the same request once cached (wrk in its own process, BENCH_SECONDS), against a bare
 //   Fastify route returning the same summary JSON from one Redis GET.
 //
 //   npx tsx bench/analytics.ts     (BENCH_ANALYTICS_ROWS=20000 BENCH_SECONDS=2 for a smoke run)

@@ -1,6 +1,6 @@
 // Shared benchmark plumbing: a migrated scratch database, the real API on loopback, signed-in
-// users, autocannon runs, percentiles and result rows.
-import autocannon from 'autocannon';
+// users, percentiles and result rows. The load itself comes from other processes (wrk.ts,
+// client.ts), never from this one's event loop.
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -8,9 +8,11 @@ import { buildApp, type ApiServices } from '../src/http/app.js';
 import { buildServices } from '../src/entrypoints/services.js';
 import { hashPassword } from '../src/services/passwords.js';
 import { loadModels } from '../src/services/model-store.js';
+import { RollupCompactor } from '../src/services/rollup-compactor.js';
 import setupTemplate from '../test/helpers/global-setup.js';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.js';
 import { TEST_REDIS_URL } from '../test/helpers/env.js';
+import { lua, runWrk } from './wrk.js';
 
 /**
  * One row of the results table. `figure` and `baseline` are in `unit`, both measured in the same
@@ -87,6 +89,8 @@ export async function startApp(db: TestDatabase): Promise<RunningApp> {
   const services = buildServices({ sql: db.appSql, redis, log, engine }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 2_592_000, RATE_LIMIT_LOGIN: 1e9 });
   const limits = { default: 1e9, predictions: 1e9, bulk: 1e9, admin: 1e9, anonymous: 1e9, login: 1e9 };
   const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits: limits });
+  // As in an api process: the rollup deltas its writes append are folded every second.
+  const compactor = new RollupCompactor(() => db.appSql, log).start();
   try {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     return {
@@ -95,6 +99,7 @@ export async function startApp(db: TestDatabase): Promise<RunningApp> {
       redis,
       services,
       close: async () => {
+        await compactor.stop();
         await app.close();
         redis.disconnect();
       },
@@ -151,21 +156,24 @@ export async function signIn(url: string, user: { id: string; username: string }
 export interface LoadFigures {
   rps: number;
   p50: number;
+  p95: number;
   p99: number;
   errors: number;
   non2xx: number;
+  firstFailure: string | null;
 }
 
+/** wrk (in its own process) sending one fixed request for `seconds`. */
 export async function load(url: string, opts: { connections?: number; seconds?: number; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<LoadFigures> {
-  const r = await autocannon({
-    url,
+  const u = new URL(url);
+  const headers = { ...(opts.body ? { 'Content-Type': 'application/json' } : {}), ...(opts.headers ?? {}) };
+  const h = `{${Object.entries(headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`).join(', ')}}`;
+  const r = await runWrk(u.origin, {
     connections: opts.connections ?? 50,
-    duration: opts.seconds ?? 5,
-    headers: opts.headers ?? {},
-    method: (opts.method ?? 'GET') as 'GET',
-    ...(opts.body ? { body: opts.body } : {}),
+    seconds: opts.seconds ?? 5,
+    script: { request: `return wrk.format(${lua(opts.method ?? 'GET')}, ${lua(u.pathname + u.search)}, ${h}${opts.body ? `, ${lua(opts.body)}` : ''})` },
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  return { rps: r.rps, p50: r.p50, p95: r.p95, p99: r.p99, errors: r.errors, non2xx: r.non2xx, firstFailure: r.firstFailure };
 }
 
 /** Nearest-rank percentile of unsorted samples (copied and sorted here). */

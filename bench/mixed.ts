@@ -12,11 +12,11 @@
 //
 //   npx tsx bench/mixed.ts     (BENCH_MIXED_SECONDS=2 BENCH_MIXED_CONNECTIONS=20 for a smoke run)
 import Fastify from 'fastify';
-import autocannon from 'autocannon';
+import { lua, luaList, runWrk } from './wrk.js';
 import { pathToFileURL } from 'node:url';
 import type { TestDatabase } from '../test/helpers/db.js';
 import {
-  RATIOS, benchDatabase, closeAll, createUsers, envNumber, percentile, printResults, round, signIn, startApp,
+  RATIOS, benchDatabase, closeAll, createUsers, envNumber, printResults, round, signIn, startApp,
   type BenchResult, type BenchUser, type RunningApp,
 } from './lib.js';
 
@@ -35,95 +35,59 @@ const PERSONAL_COMPANIES = envNumber('BENCH_MIXED_PERSONAL_COMPANIES', 250); // 
 const READ_SET = envNumber('BENCH_MIXED_READ_SET', 400);
 const SEED_YEAR = '2100'; // read-set predictions; creates walk the years up from 1900
 
-type Op = 'read' | 'create' | 'list';
-/** Exactly 7 reads, 2 creates and 1 list in every 10 consecutive requests (counter mod 10). */
-export function opFor(i: number): Op {
-  const k = i % 10;
-  return k < 7 ? 'read' : k < 9 ? 'create' : 'list';
-}
-
 interface Target {
   id: string;
   /** Index of the only user who may use it (personal scope), or null: any member (organization). */
   owner: number | null;
 }
 
-interface MixFigures {
-  seconds: number;
-  completed: number;
-  rps: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  byOp: Record<Op, { n: number; p50: number; p99: number }>;
-  errors: number;
-  non2xx: number;
-  firstFailure: string | null;
-}
-
-interface Route {
-  method: 'GET' | 'POST';
-  path: string;
-  headers?: Record<string, string>;
-  body?: string;
+interface MixTargets {
+  /** Bearer tokens, one per user ([] for the baseline, which has no auth). */
+  tokens: string[];
+  reads: Target[];
+  companies: Target[];
+  /** First reporting year of this run's creates (each run takes years of its own). */
+  firstYear: number;
+  paths: { read: (id: string) => string; create: string; list: string };
 }
 
 /**
- * Runs autocannon with one request template whose setupRequest picks the operation from a
- * global counter, so the mix is exact across all clients; latencies are recorded per operation.
+ * wrk, in its own process, with a Lua script choosing each request: request i of a thread
+ * (i = local count × threads + thread id) is a read, a create or a list by i mod 10 (7/2/1, the
+ * same in every run); create c takes company c mod C and year firstYear + c div C, so no pair is
+ * ever used twice and every create is a real 201.
  */
-async function mix(url: string, seconds: number, connections: number, next: (op: Op) => Route): Promise<MixFigures> {
-  let i = 0;
-  const lat: Record<Op, number[]> = { read: [], create: [], list: [] };
-  let pending: Op = 'read';
-  let non2xx = 0;
-  let firstFailure: string | null = null;
-  let done!: (r: autocannon.Result) => void;
-  let fail!: (e: Error) => void;
-  const finished = new Promise<autocannon.Result>((res, rej) => { done = res; fail = rej; });
-  const inst = autocannon({
-    url,
-    connections,
-    duration: seconds,
-    requests: [
-      {
-        setupRequest: (req, context) => {
-          const op = opFor(i++);
-          (context as { op?: Op }).op = op;
-          const r = next(op);
-          return { ...req, method: r.method, path: r.path, headers: { ...(r.headers ?? {}), ...(r.body ? { 'content-type': 'application/json' } : {}) }, body: r.body ?? '' };
-        },
-        onResponse: (status, body, context) => {
-          pending = (context as { op?: Op }).op ?? 'read';
-          if (status < 200 || status > 299) {
-            non2xx++;
-            firstFailure ??= `${pending}: HTTP ${status} ${String(body).slice(0, 300)}`;
-          }
-        },
-      },
-    ],
-  }, (err, result) => (err ? fail(err as Error) : done(result)));
-  // 'response' follows onResponse synchronously for the same client (autocannon's httpClient).
-  inst.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
-    lat[pending].push(ms);
-  });
-  const r = await finished;
-  const all = [...lat.read, ...lat.create, ...lat.list];
-  const ok = all.length - non2xx;
-  const figs = (a: number[]) => ({ n: a.length, p50: round(percentile(a, 50)), p99: round(percentile(a, 99)) });
-  if (r.errors + r.timeouts > 0) firstFailure ??= `${r.errors} socket errors, ${r.timeouts} timeouts`;
-  return {
-    seconds: r.duration,
-    completed: all.length,
-    rps: ok / r.duration,
-    p50: round(percentile(all, 50)),
-    p95: round(percentile(all, 95)),
-    p99: round(percentile(all, 99)),
-    byOp: { read: figs(lat.read), create: figs(lat.create), list: figs(lat.list) },
-    errors: r.errors + r.timeouts,
-    non2xx: Math.max(non2xx, r.non2xx),
-    firstFailure,
-  };
+async function mix(url: string, seconds: number, connections: number, t: MixTargets) {
+  const owners = (xs: Target[]) => `{${xs.map((x) => (x.owner === null ? 0 : x.owner + 1)).join(',')}}`;
+  const auth = (u: string) => (t.tokens.length ? `{ ["Authorization"] = "Bearer " .. tokens[${u}], ["Content-Type"] = "application/json" }` : '{ ["Content-Type"] = "application/json" }');
+  const pick = (owner: string, k: string) => `local u = ${owner}; if u == 0 then u = (${k} % math.max(1, #tokens)) + 1 end`;
+  const r = await runWrk(url, { connections, threads: 2, seconds, script: {
+    init: `tokens = ${luaList(t.tokens)}; reads = ${luaList(t.reads.map((x) => t.paths.read(x.id)))}; readOwner = ${owners(t.reads)}
+      companies = ${luaList(t.companies.map((x) => x.id))}; companyOwner = ${owners(t.companies)}
+      n = 0; nr = 0; nc = 0; nl = 0`,
+    request: `local i = n * threads + thread_id
+      n = n + 1
+      local k = i % 10
+      if k < 7 then
+        local j = (nr * threads + thread_id) % #reads
+        nr = nr + 1
+        ${pick('readOwner[j + 1]', 'j')}
+        return wrk.format("GET", reads[j + 1], ${auth('u')})
+      elseif k < 9 then
+        local c = nc * threads + thread_id
+        nc = nc + 1
+        local ci = c % #companies
+        ${pick('companyOwner[ci + 1]', 'c')}
+        local body = '{"company_id":"' .. companies[ci + 1] .. '","reporting_year":"' .. (${t.firstYear} + math.floor(c / #companies)) .. '",${JSON.stringify(RATIOS).slice(1, -1)}}'
+        return wrk.format("POST", ${lua(t.paths.create)}, ${auth('u')}, body)
+      else
+        local l = nl * threads + thread_id
+        nl = nl + 1
+        local u = (l % math.max(1, #tokens)) + 1
+        return wrk.format("GET", ${lua(t.paths.list)}, ${auth('u')})
+      end`,
+  } });
+  return r;
 }
 
 async function seed(db: TestDatabase, api: RunningApp): Promise<{ users: BenchUser[]; companies: Target[]; reads: Target[] }> {
@@ -181,30 +145,13 @@ export async function run(): Promise<BenchResult[]> {
     const { users, companies, reads } = await seed(db, api);
     const auth = (k: number) => ({ authorization: `Bearer ${users[k]!.token}` });
 
-    // The generator for the real API. One create counter for the whole run (warm-up included),
-    // so no company and period is ever used twice: company = c mod C, year = 1900 + c div C.
-    let nRead = 0;
-    let nCreate = 0;
-    let nList = 0;
-    const maxCreates = companies.length * 200; // years 1900..2099
-    const apiNext = (op: Op): Route => {
-      if (op === 'read') {
-        const t = reads[nRead % reads.length]!;
-        const k = t.owner ?? nRead % users.length;
-        nRead++;
-        return { method: 'GET', path: `/api/v1/predictions/annual/${t.id}`, headers: auth(k) };
-      }
-      if (op === 'create') {
-        if (nCreate >= maxCreates) throw new Error('bench/mixed ran out of (company, year) pairs: add companies');
-        const c = companies[nCreate % companies.length]!;
-        const k = c.owner ?? nCreate % users.length;
-        const reporting_year = String(1900 + Math.floor(nCreate / companies.length));
-        nCreate++;
-        return { method: 'POST', path: '/api/v1/predictions/annual', headers: auth(k), body: JSON.stringify({ company_id: c.id, reporting_year, ...RATIOS }) };
-      }
-      const k = nList++ % users.length;
-      return { method: 'GET', path: '/api/v1/predictions/annual?limit=50', headers: auth(k) };
-    };
+    // Each run's creates take 20 reporting years of their own (far more than a run can use).
+    let year = 1000;
+    const years = () => { const y = year; year += 20; return y; };
+    const apiTargets = () => ({
+      tokens: users.map((u) => u.token), reads, companies, firstYear: years(),
+      paths: { read: (id: string) => `/api/v1/predictions/annual/${id}`, create: '/api/v1/predictions/annual', list: '/api/v1/predictions/annual?limit=50' },
+    });
 
     // Baseline: the core data operation of each request type, nothing else.
     const a = db.adminSql;
@@ -223,30 +170,31 @@ export async function run(): Promise<BenchResult[]> {
     });
     bare.get('/list', async () => appSql`select * from bench_baseline order by id desc limit 50`);
     const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
-    let bRead = 0;
-    const bareNext = (op: Op): Route =>
-      op === 'read' ? { method: 'GET', path: `/get/${bRead++ % reads.length}` }
-        : op === 'create' ? { method: 'POST', path: '/insert', body: '{}' }
-          : { method: 'GET', path: '/list' };
+    const bareTargets = (): MixTargets => ({
+      tokens: [], reads: reads.map((_, r) => ({ id: String(r), owner: null })), companies, firstYear: years(),
+      paths: { read: (n: string) => `/get/${n}`, create: '/insert', list: '/list' },
+    });
 
     // Warm-up (JIT, pools, model artifacts), then the measured runs.
     const warm = Math.min(3, SECONDS);
-    const w1 = await mix(api.url, warm, CONNECTIONS, apiNext);
-    const w2 = await mix(bareUrl, warm, CONNECTIONS, bareNext);
+    const w1 = await mix(api.url, warm, CONNECTIONS, apiTargets());
+    const w2 = await mix(bareUrl, warm, CONNECTIONS, bareTargets());
     for (const [name, f] of [['warm-up (API)', w1], ['warm-up (baseline)', w2]] as const) {
       if (f.errors > 0 || f.non2xx > 0) throw new Error(`bench/mixed ${name}: ${f.errors} errors, ${f.non2xx} non-2xx; first: ${f.firstFailure}`);
     }
-    const base = await mix(bareUrl, SECONDS, CONNECTIONS, bareNext);
-    const creates0 = nCreate;
-    const m = await mix(api.url, SECONDS, CONNECTIONS, apiNext);
+    const base = await mix(bareUrl, SECONDS, CONNECTIONS, bareTargets());
+    const [{ before }] = await a<[{ before: number }]>`select count(*)::int as before from annual_predictions`;
+    const m = await mix(api.url, SECONDS, CONNECTIONS, apiTargets());
     if (m.errors > 0 || m.non2xx > 0) throw new Error(`bench/mixed FAILED: ${m.errors} errors/timeouts and ${m.non2xx} non-2xx responses; first: ${m.firstFailure}`);
     if (base.errors > 0 || base.non2xx > 0) throw new Error(`bench/mixed baseline: ${base.errors} errors, ${base.non2xx} non-2xx; first: ${base.firstFailure}`);
-    const [{ stored }] = await a<[{ stored: number }]>`select count(*)::int as stored from annual_predictions where reporting_year <> ${SEED_YEAR}`;
-    if (stored < nCreate - CONNECTIONS) throw new Error(`bench/mixed: ${nCreate} creates sent but only ${stored} stored`);
+    const [{ after }] = await a<[{ after: number }]>`select count(*)::int as after from annual_predictions`;
+    // Two creates in every ten requests, each a 201: the table must have grown by about that much.
+    const created = after - before;
+    if (created < Math.floor(m.requests * 0.2) - CONNECTIONS) throw new Error(`bench/mixed: ${m.requests} requests should have stored ~${Math.floor(m.requests * 0.2)} predictions, stored ${created}`);
 
     process.stderr.write(
-      `mixed: ${m.completed} requests in ${m.seconds} s, ${Math.round(m.rps)} req/s, p50 ${m.p50} ms p95 ${m.p95} ms p99 ${m.p99} ms, ` +
-        `errors 0 (reads ${m.byOp.read.n}, creates ${m.byOp.create.n} [${nCreate - creates0} sent], lists ${m.byOp.list.n}); baseline ${Math.round(base.rps)} req/s p99 ${base.p99} ms\n`,
+      `mixed: ${m.requests} requests in ${round(m.seconds, 1)} s, ${Math.round(m.rps)} req/s, p50 ${m.p50} ms p95 ${m.p95} ms p99 ${m.p99} ms, ` +
+        `errors 0, ${created} creates stored; baseline ${Math.round(base.rps)} req/s p95 ${base.p95} ms p99 ${base.p99} ms\n`,
     );
     return [
       {
@@ -258,8 +206,7 @@ export async function run(): Promise<BenchResult[]> {
         ratio: round(m.rps / base.rps, 4),
         detail: {
           p50_ms: m.p50, p95_ms: m.p95, p99_ms: m.p99, errors: m.errors + m.non2xx,
-          requests: m.completed, reads: m.byOp.read.n, creates: m.byOp.create.n, lists: m.byOp.list.n,
-          read_p99_ms: m.byOp.read.p99, create_p99_ms: m.byOp.create.p99, list_p99_ms: m.byOp.list.p99,
+          requests: m.requests, creates_stored: created,
           baseline_p50_ms: base.p50, baseline_p95_ms: base.p95, baseline_p99_ms: base.p99,
         },
       },

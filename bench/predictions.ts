@@ -3,8 +3,9 @@
 // all measured in this run: create annual prediction vs one INSERT; get a cached prediction vs one
 // Redis GET; list 50 vs one SELECT ... LIMIT 50. Then p99 of create at half its maximum rate.
 import Fastify from 'fastify';
-import autocannon from 'autocannon';
 import { pathToFileURL } from 'node:url';
+import { runClient } from './client.js';
+import { luaList, runWrk } from './wrk.js';
 import { RATIOS, benchDatabase, closeAll, createUsers, load, printResults, signIn, startApp, type BenchResult, type RunningApp } from './lib.js';
 
 export const knobs = ['BENCH_SECONDS', 'BENCH_REDIS_URL'];
@@ -14,31 +15,36 @@ export const about =
   'and create p99 at half its maximum rate vs the bare INSERT p99.';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
-// One counter for every run, so no two requests ever name the same company and period: the
-// analyst's usual create (an existing company by id, a new period), never a 409.
-let n = 0;
+// Every request a new (company, period): the analyst's usual create (an existing company by id,
+// a new period), never a 409. Request k of a run takes company k mod C and year base + k div C;
+// each run starts its years after the last one's.
 let companies: string[] = [];
-async function createLoad(url: string, token: string, opts: { rate?: number; seconds: number }) {
-  const r = await autocannon({
-    url: `${url}/api/v1/predictions/annual`,
-    connections: opts.rate ? 10 : 50,
-    duration: opts.seconds,
-    ...(opts.rate ? { overallRate: opts.rate } : {}),
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    // Every request a new company and period, so each one is a real create (no 409s).
-    requests: [
-      {
-        setupRequest: (req) => {
-          n++;
-          const company_id = companies[n % companies.length];
-          const reporting_year = String(1900 + Math.floor(n / companies.length));
-          return { ...req, body: JSON.stringify({ company_id, reporting_year, ...RATIOS }) };
-        },
-      },
-    ],
-  });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+let nextYear = 1000;
+const bodyLua = (year: string, company: string) => `'{"company_id":"' .. ${company} .. '","reporting_year":"' .. ${year} .. '",${JSON.stringify(RATIOS).slice(1, -1)}}'`;
+
+async function createLoad(url: string, token: string, opts: { seconds: number }) {
+  const base = nextYear;
+  nextYear += 50;
+  const r = await runWrk(url, { connections: 16, seconds: opts.seconds, script: {
+    init: `companies = ${luaList(companies)}; n = 0`,
+    request: `local k = n * threads + thread_id
+      n = n + 1
+      return wrk.format("POST", "/api/v1/predictions/annual", { ["Authorization"] = "Bearer ${token}", ["Content-Type"] = "application/json" },
+        ${bodyLua(`(${base} + math.floor(k / #companies))`, 'companies[(k % #companies) + 1]')})`,
+  } });
+  if (nextYear - base < Math.ceil(r.requests / companies.length)) throw new Error('bench/predictions: a run overran its years');
+  return r;
+}
+
+/** Open-loop creates at a fixed rate (bench/client.ts): latency from when each was due. */
+async function createAtRate(url: string, token: string, rate: number, seconds: number) {
+  const total = Math.round(rate * seconds);
+  const base = nextYear;
+  nextYear += Math.ceil(total / companies.length) + 1;
+  const bodies = Array.from({ length: total }, (_, k) => JSON.stringify({ company_id: companies[k % companies.length], reporting_year: String(base + Math.floor(k / companies.length)), ...RATIOS }));
+  const r = await runClient({ mode: 'rate', base: url, rate, seconds, step: { method: 'POST', path: '/api/v1/predictions/annual', headers: { authorization: `Bearer ${token}` }, bodies, status: 201 } });
+  const s = r.steps[0]!;
+  return { rps: r.rps, p50: s.p50, p99: s.p99, errors: s.failures, non2xx: 0, firstFailure: s.firstFailure };
 }
 
 export async function run(): Promise<BenchResult[]> {
@@ -80,10 +86,10 @@ export async function run(): Promise<BenchResult[]> {
     const get = await load(`${url}/api/v1/predictions/annual/${p!.id}`, { seconds: SECONDS, headers: auth });
     const baseList = await load(`${bareUrl}/list`, { seconds: SECONDS });
     const list = await load(`${url}/api/v1/predictions/annual?limit=50`, { seconds: SECONDS, headers: auth });
-    const half = await createLoad(url, token, { seconds: SECONDS, rate: Math.max(10, Math.floor(create.rps / 2)) });
+    const half = await createAtRate(url, token, Math.max(10, Math.floor(create.rps / 2)), SECONDS);
 
     for (const [name, r] of Object.entries({ create, get, list, half })) {
-      if (r.errors > 0 || r.non2xx > 0) throw new Error(`bench/predictions ${name}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+      if (r.errors > 0 || r.non2xx > 0) throw new Error(`bench/predictions ${name}: ${r.errors} errors, ${r.non2xx} non-2xx; first: ${r.firstFailure}`);
     }
     return [
       { scenario: 'predictions.create_annual (existing company) vs bare INSERT', figure: create.rps, unit: 'req/s', baseline: baseInsert.rps, baseline_label: 'bare INSERT route', ratio: create.rps / baseInsert.rps, detail: { p50_ms: create.p50, p99_ms: create.p99 } },

@@ -10,10 +10,18 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { TEST_PG_ADMIN_URL } from '../test/helpers/env.js';
-import { BENCH_REDIS_URL, type BenchResult } from './lib.js';
+import { startBenchPostgres } from './servers.js';
+import type { BenchResult } from './lib.js';
 
 export type { BenchResult };
+
+// The server comes first: the test helpers (and so every bench) read TEST_DATABASE_ADMIN_URL when
+// they are imported, so everything that imports them is loaded dynamically after this.
+const server = await startBenchPostgres();
+process.env.TEST_DATABASE_ADMIN_URL = server.adminUrl;
+process.once('exit', () => server.stop());
+const { BENCH_REDIS_URL } = await import('./lib.js');
+const TEST_PG_ADMIN_URL = server.adminUrl;
 
 interface BenchRecord {
   at: string;
@@ -42,6 +50,8 @@ interface Machine {
   node: string;
   postgresql: string;
   redis: string;
+  /** Which PostgreSQL the benches ran on (bench/servers.ts). */
+  server?: string;
 }
 
 const dir = path.dirname(fileURLToPath(import.meta.url));
@@ -79,6 +89,7 @@ async function describeMachine(): Promise<Machine> {
     node: process.version,
     postgresql: pg,
     redis,
+    server: server.describe,
   };
 }
 
@@ -110,6 +121,7 @@ function table(benches: Record<string, BenchRecord>): string {
 
 function document(l: Latest): string {
   const m = l.machine;
+  const SCALE = scaleCurve(l);
   const runs = Object.entries(l.benches)
     .map(([name, b]) => `- **${name}** — ${b.at}, load average ${b.load_avg_1m ?? '?'} at start; settings: ${Object.keys(b.settings).length ? Object.entries(b.settings).map(([k, v]) => `\`${k}=${v}\``).join(' ') : 'defaults'}`)
     .join('\n');
@@ -137,12 +149,15 @@ Latencies are in ms.
 | RAM | ${m.ram_gib} GiB |
 | OS | ${m.os} |
 | Node | ${m.node} |
-| PostgreSQL | ${m.postgresql} |
+| PostgreSQL | ${m.postgresql}${m.server ? ` — ${m.server}` : ''} |
 | Redis | ${m.redis} |
 | Written | ${l.at} |
 
-The API, the load generator (autocannon, in the same process), PostgreSQL and Redis share these
-cores, all on loopback.
+The API, PostgreSQL and Redis share these cores, all on loopback. The load generator runs in a
+process of its own (wrk from Debian, or bench/client.ts for open-loop rates and write-then-read
+sequences), never in the API's event loop; it competes for the same two cores, as a user's load
+balancer would not, so ratios against a bare baseline measured the same way are the fair figure.
+${SCALE}
 
 ## Results
 ${warning}
@@ -155,6 +170,39 @@ ${runs}
 ## What the baselines are
 
 ${notes}
+`;
+}
+
+/** The scale curve: the scale bench's rows as one table per measure, sizes across. */
+function scaleCurve(l: Latest): string {
+  const rows = l.benches.scale?.results ?? [];
+  if (rows.length === 0) return '';
+  const sizes: string[] = [];
+  const byMeasure = new Map<string, Map<string, BenchResult>>();
+  for (const r of rows) {
+    const m = /^scale\.(.+) @ (.+)$/.exec(r.scenario);
+    if (!m) continue;
+    if (!sizes.includes(m[2]!)) sizes.push(m[2]!);
+    if (!byMeasure.has(m[1]!)) byMeasure.set(m[1]!, new Map());
+    byMeasure.get(m[1]!)!.set(m[2]!, r);
+  }
+  const lines = [`| measure | ${sizes.join(' | ')} |`, `|---|${sizes.map(() => '---').join('|')}|`];
+  for (const [measure, at] of byMeasure) {
+    const cells = sizes.map((s) => {
+      const r = at.get(s);
+      return r ? `${fmt(r.figure)} ${r.unit} (baseline ${fmt(r.baseline)}, ×${r.ratio.toFixed(2)})` : '';
+    });
+    lines.push(`| ${esc(measure)} | ${cells.join(' | ')} |`);
+  }
+  return `
+## Scale curve
+
+One organization grown from the smallest size to the largest (predictions generated in SQL), the
+same requests at each size through the real API as an \`org_member\`. Each cell: the figure, the
+baseline measured in the same run (the same SQL as the owner without HTTP; pgbench for inserts)
+and their ratio. List and portfolio figures are p50 of one connection's back-to-back pages.
+
+${lines.join('\n')}
 `;
 }
 

@@ -295,8 +295,11 @@ export function walk(tx: TxSql, o: WalkOptions, inner: (condition: Fragment) => 
 export type PlanProfile = 'walk' | 'custom';
 
 export function usePlans(tx: TxSql, profile: PlanProfile) {
-  return profile === 'walk'
-    ? tx.unsafe('set local enable_seqscan = off; set local enable_bitmapscan = off; set local enable_sort = off; ' +
-        'set local enable_hashjoin = off; set local enable_mergejoin = off; set local plan_cache_mode = force_generic_plan')
-    : tx.unsafe('set local plan_cache_mode = force_custom_plan');
+  // Every setting both ways: a transaction may switch profiles between its statements.
+  const walk = profile === 'walk' ? 'off' : 'on';
+  return tx.unsafe(
+    `set local enable_seqscan = ${walk}; set local enable_bitmapscan = ${walk}; set local enable_sort = ${walk}; ` +
+      `set local enable_hashjoin = ${walk}; set local enable_mergejoin = ${walk}; ` +
+      `set local plan_cache_mode = ${profile === 'walk' ? 'force_generic_plan' : 'force_custom_plan'}`,
+  );
 }

@@ -193,7 +193,6 @@ export async function topRisk(
       select y.company_id, y.pd_micros, y.reporting_year, y.risk_level, c.symbol, c.name, c.sector
       from (${source}) y join companies c on c.id = y.company_id
       order by y.pd_micros desc, y.id desc`;
-    if (process.env.DEBUG_TOP) console.log('top', { plan, k, rows: rows.length, counts });
     // A company's first row in this order is its highest.
     const top = new Map<string, (typeof rows)[number]>();
     for (const r of rows) {

@@ -164,11 +164,6 @@ async function compare(who: UserKey): Promise<void> {
           select company_id, pd_micros from (
             select distinct on (company_id) company_id, pd_micros, id ${where} order by company_id, pd_micros desc, id desc) d
           order by pd_micros desc, id desc limit 10`, args);
-        if (process.env.DEBUG_ROLLUPS && top.length !== rawTop.length) {
-          const missing = rawTop.filter((t) => !top.some((x) => x.company_id === t.company_id));
-          const rows = await raw(tx, table, `select id, company_id, scope_id, access_level, risk_level, created_by, organization_id, pd_micros, created_at ${where} and company_id = any($3::uuid[])`, [...args, missing.map((m) => m.company_id)]);
-          console.log(label, { scopes, missing: rows, top, counts: { window: got.total, scope: got.scopeTotal } });
-        }
         expect(top.map((t) => [t.company_id, Math.round(t.probability * 1e6)]).sort(), label).toEqual(rawTop.map((t) => [t.company_id, t.pd_micros]).sort());
       }
       const filters: PredictionFilter[] = [{}, { year: '2022' }, { riskLevel: 'HIGH' }, { sector: 'Energy' }, { sector: 'Utilities', riskLevel: 'CRITICAL', year: '2020' }];
