@@ -122,6 +122,8 @@ export interface RawScores {
   completeness: number;
   agreement: number;
   scorecardLogOdds: number;
+  /** The GBM's log-odds before clamping (NaN without a GBM): explain() reads it, never re-scores. */
+  gbmLogOdds: number;
   band: number;
 }
 
@@ -142,7 +144,7 @@ export class CompiledModel {
   readonly dscale: number;
   /** Scratch input buffer in field order, NaN = missing. */
   readonly x: Float64Array;
-  readonly raw: RawScores = { final: 0, logistic: 0, step: 0, gbm: 0, confidence: 0, completeness: 0, agreement: 0, scorecardLogOdds: 0, band: 0 };
+  readonly raw: RawScores = { final: 0, logistic: 0, step: 0, gbm: 0, confidence: 0, completeness: 0, agreement: 0, scorecardLogOdds: 0, gbmLogOdds: NaN, band: 0 };
 
   constructor(kind: ModelKind, json: unknown) {
     const art = validateArtifact(kind, json);
@@ -190,12 +192,16 @@ export class CompiledModel {
     let lg = 0;
     const raw = this.raw;
     if (this.gbm) {
-      lg = clampLogit(this.gbm.logOdds(x));
+      raw.gbmLogOdds = this.gbm.logOdds(x);
+      lg = clampLogit(raw.gbmLogOdds);
       z += this.wg * lg;
       if (lg > mx) mx = lg;
       if (lg < mn) mn = lg;
       raw.gbm = sigmoid(lg);
-    } else raw.gbm = NaN;
+    } else {
+      raw.gbm = NaN;
+      raw.gbmLogOdds = NaN;
+    }
     let comp = 0;
     for (let j = 0; j < this.fieldWeight.length; j++) if (x[j] === x[j]) comp += this.fieldWeight[j]!;
     const agree = Math.exp(-(mx - mn) / this.dscale);
@@ -221,7 +227,7 @@ export class CompiledModel {
     let stepAdj = this.ws * (sc.bandLogit[raw.band]! - ll) + wsc * (ll - lo);
     let z = this.a + this.wl * ll + this.ws * sc.bandLogit[raw.band]!;
     if (this.gbm) {
-      const lg = this.gbm.logOdds(x);
+      const lg = raw.gbmLogOdds;
       // The blend clamps component log-odds to +-15; fold that (rarely non-zero) difference in here
       // too so baseline + contributions + step_adjustment equals the final log-odds exactly.
       stepAdj += this.wg * (clampLogit(lg) - lg);

@@ -27,12 +27,11 @@ export class CompiledScorecard {
   readonly bandLogit: Float64Array;
   readonly scoreBase: number;
   readonly scoreFactor: number;
-  private readonly json: ScorecardJson;
-  private readonly fieldOrder: readonly string[];
+  /** Interval labels per field and bin, and per step band: built once, read by every explanation. */
+  private readonly binLabels: readonly (readonly string[])[];
+  private readonly bandLabels: readonly string[];
 
   constructor(sc: ScorecardJson, fieldOrder: readonly string[]) {
-    this.json = sc;
-    this.fieldOrder = fieldOrder;
     const bins = fieldOrder.map((f) => {
       const b = sc.binning.find((x) => x.field === f);
       if (!b) throw new Error(`no binning for field ${f}`);
@@ -64,6 +63,9 @@ export class CompiledScorecard {
         this.negVal[j] = beta * b.negative.woe;
       }
     });
+    const label = (b: { low: number | null; high: number | null }) => `(${b.low === null ? '-inf' : fmt(b.low)}, ${b.high === null ? '+inf' : fmt(b.high)}]`;
+    this.binLabels = bins.map((b) => b.bins.map(label));
+    this.bandLabels = sc.step_bands.map(label);
     this.intercept = sc.logistic.intercept;
     const bands = sc.step_bands;
     this.bandEdges = Float64Array.from(bands.slice(0, -1), (b) => b.high!);
@@ -121,12 +123,10 @@ export class CompiledScorecard {
     const idx = this.binIndex(j, x);
     if (idx === -1) return 'missing';
     if (idx === -2) return 'negative (< 0)';
-    const b = this.json.binning.find((f) => f.field === this.fieldOrder[j])!.bins[idx]!;
-    return `(${b.low === null ? '-inf' : fmt(b.low)}, ${b.high === null ? '+inf' : fmt(b.high)}]`;
+    return this.binLabels[j]![idx]!;
   }
 
   bandLabel(b: number): string {
-    const band = this.json.step_bands[b]!;
-    return `(${band.low === null ? '-inf' : fmt(band.low)}, ${band.high === null ? '+inf' : fmt(band.high)}]`;
+    return this.bandLabels[b]!;
   }
 }
