@@ -6,12 +6,15 @@
  *
  *   npx tsx bench/bulk.ts        (needs PostgreSQL: TEST_DATABASE_ADMIN_URL or 127.0.0.1:5432)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { createPool } from '../src/db/pool.js';
 import { ANNUAL_FIELD_NAMES, generateReferenceData } from '../src/risk/index.js';
 import { loadModels } from '../src/services/model-store.js';
 import { computePrediction } from '../src/services/prediction-compute.js';
@@ -21,12 +24,80 @@ import { runBulkJob } from '../src/services/bulk/pipeline.js';
 import { benchDatabase, type BenchResult } from './lib.js';
 
 export type { BenchResult };
-export const knobs = ['BENCH_BULK_ROWS'];
+export const knobs = ['BENCH_BULK_ROWS', 'BENCH_BULK_BIG_ROWS'];
 export const about =
   'bulk: a CSV of N annual rows end to end (parse, validate, predict, COPY into staging, set-based upsert of companies and predictions under RLS) ' +
-  'vs a raw COPY of the same precomputed prediction rows into the same table, same database, same run.';
+  'vs a raw COPY of the same precomputed prediction rows into the same table, same database, same run. ' +
+  'Then a CSV of BENCH_BULK_BIG_ROWS rows run by a worker process of its own: its peak RSS (getrusage) and RSS sampled after each chunk, ' +
+  'baseline = the same process idle after loading the models (flat means the peak stays near it whatever the file size).';
 
 const N = Number(process.env.BENCH_BULK_ROWS ?? 100_000);
+const BIG = Number(process.env.BENCH_BULK_BIG_ROWS ?? 1_000_000);
+
+/** Streams a CSV of n annual rows to disk without holding the rows (100,000 generated at a time). */
+async function writeBigCsv(file: string, n: number): Promise<void> {
+  const out = createWriteStream(file);
+  const write = async (s: string) => {
+    if (!out.write(s)) await once(out, 'drain');
+  };
+  await write(['company_symbol', 'company_name', 'sector', 'reporting_year', ...ANNUAL_FIELD_NAMES].join(',') + '\n');
+  const step = 100_000;
+  for (let start = 0; start < n; start += step) {
+    const m = Math.min(step, n - start);
+    const ds = generateReferenceData('annual', m, 1000 + start);
+    let chunk = '';
+    for (let i = 0; i < m; i++) {
+      const c = Math.floor((start + i) / YEARS);
+      chunk += `M${c},Memory Company ${c},Utilities,${2015 + ((start + i) % YEARS)}`;
+      for (let j = 0; j < ANNUAL_FIELD_NAMES.length; j++) {
+        const v = ds.columns[j]![i]!;
+        chunk += ',' + (Number.isNaN(v) ? '' : String(Math.round(v * 1e4) / 1e4));
+      }
+      chunk += '\n';
+    }
+    await write(chunk);
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+interface WorkerFigures {
+  seconds: number;
+  idleRssMb: number;
+  peakRssMb: number;
+  /** RSS after each committed chunk (MB). */
+  samples: number[];
+  rows: number;
+}
+
+/** The worker side: one process that runs one job, as `accunode worker` would, and reports its memory. */
+async function workerMain(cfg: { appUrl: string; userId: string; jobId: string }): Promise<WorkerFigures> {
+  const sql = createPool(cfg.appUrl, { max: 2 });
+  const engine = await loadModels();
+  await sql`select 1`;
+  const idle = process.memoryUsage().rss;
+  const samples: number[] = [];
+  const t0 = performance.now();
+  const out = await runBulkJob({ sql, engine }, cfg.userId, cfg.jobId, {
+    chunkRows: 5000,
+    onProgress: () => samples.push(Math.round(process.memoryUsage().rss / 2 ** 20)),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  await sql.end({ timeout: 5 });
+  if (out.status !== 'completed') throw new Error(`big bulk job ended ${out.status}: ${JSON.stringify(out)}`);
+  // maxRSS is in kB on Linux: the high-water mark of the whole process, the honest "peak".
+  return { seconds, idleRssMb: Math.round(idle / 2 ** 20), peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024), samples, rows: out.progress.rows_succeeded };
+}
+
+function runWorker(cfg: { appUrl: string; userId: string; jobId: string }): Promise<WorkerFigures> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let s = '';
+    p.stdout.on('data', (d) => (s += d));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(s.trim().split('\n').pop()!) as WorkerFigures) : reject(new Error(`bulk worker exited ${code}`))));
+  });
+}
 const YEARS = 5;
 
 function makeCsv(n: number): { csv: string; rows: Array<Record<string, unknown>> } {
@@ -103,7 +174,25 @@ export async function run(opts: { rows?: number } = {}): Promise<BenchResult[]> 
     const e2eRate = n / e2eSec;
     const copyRate = n / copySec;
     process.stderr.write(`bulk: ${n} rows end to end in ${e2eSec.toFixed(2)} s (${Math.round(e2eRate)} rows/s); raw COPY ${copySec.toFixed(2)} s (${Math.round(copyRate)} rows/s); ratio ${(e2eRate / copyRate).toFixed(3)}\n`);
+
+    // The large file, in a worker process of its own so its memory is only the job's.
+    const bigFile = path.join(dir, 'big.csv');
+    await writeBigCsv(bigFile, BIG);
+    const bigJob = await createBulkJob(appSql, principal, { kind: 'annual', filePath: bigFile });
+    const w = await runWorker({ appUrl: db.appUrl, userId: user.id, jobId: bigJob.id });
+    if (w.rows !== BIG) throw new Error(`big bulk job stored ${w.rows} of ${BIG} rows`);
+    const q = (f: number) => w.samples[Math.min(w.samples.length - 1, Math.floor(f * w.samples.length))] ?? NaN;
+    process.stderr.write(`bulk: ${BIG} rows in a worker process in ${w.seconds.toFixed(1)} s; RSS idle ${w.idleRssMb} MB, after 10/50/90/100 % of chunks ${q(0.1)}/${q(0.5)}/${q(0.9)}/${q(1)} MB, peak ${w.peakRssMb} MB\n`);
     return [
+      {
+        scenario: `bulk.annual.worker_peak_rss_${BIG / 1e6}M_rows`,
+        figure: w.peakRssMb,
+        unit: 'MB',
+        baseline: w.idleRssMb,
+        baseline_label: 'the same worker idle, models loaded',
+        ratio: Math.round((w.peakRssMb / w.idleRssMb) * 1e4) / 1e4,
+        detail: { rows: BIG, seconds: Math.round(w.seconds * 10) / 10, rows_per_s: Math.round(BIG / w.seconds), rss_at_10pct_mb: q(0.1), rss_at_50pct_mb: q(0.5), rss_at_90pct_mb: q(0.9), rss_at_end_mb: q(1) },
+      },
       {
         scenario: `bulk.annual.end_to_end_${n / 1000}k (${e2eSec.toFixed(2)} s)`,
         figure: Math.round(e2eRate),
@@ -120,7 +209,10 @@ export async function run(opts: { rows?: number } = {}): Promise<BenchResult[]> 
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url) && process.argv[2] === '--worker') {
+  process.stdout.write(JSON.stringify(await workerMain(JSON.parse(process.argv[3]!) as { appUrl: string; userId: string; jobId: string })) + '\n');
+  process.exit(0);
+} else if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const r = await run();
   console.log(JSON.stringify(r, null, 2));
 }

@@ -17,6 +17,7 @@ import type { Scope } from '../prediction-compute.js';
 import { insertErrors, lockJob, type BulkJobRow } from './jobs-repo.js';
 import { DEFAULT_LIMITS, openBulkFile, type OpenedFile, type ReaderLimits } from './readers.js';
 import type { Redis } from 'ioredis';
+import { KeyLines } from './key-lines.js';
 import { storeChunk, type StagedRow } from './store.js';
 import { invalidatePredictionWrites } from '../../cache/invalidation.js';
 import { BulkFileError, convertRow, mapHeader, type RowError } from './values.js';
@@ -128,7 +129,8 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
     await withUserTx(deps.sql, userId, (tx) => tx`
       update bulk_upload_jobs set rows_total = ${progress.rows_total}, file_format = ${file!.format}, note = ${note} where id = ${jobId}`);
 
-    const winners = new Map<string, number>();
+    // Lines by key across the whole file (chunkIndex covers only the chunk being staged).
+    const winners = new KeyLines();
     let staged: StagedRow[] = [];
     let chunkIndex = new Map<string, number>();
     let errors: Array<RowError & { kind?: 'error' | 'superseded' }> = [];
@@ -196,7 +198,7 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
         const s: StagedRow = { line: row.line, company: conv.company, computed: conv.computed };
         const key = keyOf(s);
         const inChunk = chunkIndex.get(key);
-        const earlier = winners.get(key);
+        const earlier = winners.set(key, row.line);
         if (inChunk !== undefined) {
           // The same company and period earlier in this chunk: the later row wins.
           const loser = staged[inChunk]!;
@@ -213,7 +215,6 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
           chunkIndex.set(key, staged.length);
           staged.push(s);
         }
-        winners.set(key, row.line);
       }
       if (rowsInChunk >= chunkRows) await flush();
     }
