@@ -10,6 +10,7 @@ import { listCompanies } from '../../src/repositories/companies.js';
 import { listPortfolio, type PortfolioSort } from '../../src/repositories/portfolio.js';
 import { rollupSummary, topRisk } from '../../src/repositories/rollups.js';
 import { scopesOf, usePlans } from '../../src/repositories/keyset.js';
+import postgres from 'postgres';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { bulkLoad, SECTORS } from '../helpers/scale-data.js';
 
@@ -189,4 +190,30 @@ describe('a page at 1,000,000 predictions reads O(page) rows', () => {
     const c = await reads(member, 'companies', async (tx) => listCompanies(tx, {}, { sort: '-created_at', fetch: LIMIT + 1, scopes: await scopesOf(tx) }));
     expect(c.reads.rows).toBeLessThanOrEqual(3 * (LIMIT + 1));
   });
+
+  it('a walk never plans parallel workers (their start-up would cost more than the page)', async () => {
+    // auto_explain prints each statement's plan as a notice; it needs the owner (a superuser),
+    // which plans the same statements the same way apart from the row-level security filters.
+    const plans: string[] = [];
+    const sql = postgres(db.adminUrl, { max: 1, onnotice: (n) => plans.push(String(n.message)) });
+    try {
+      // Estimates as a 10,000,000-row deployment's would be: parallel plans pay off on paper there.
+      await sql`analyze annual_predictions`;
+      await sql.begin(async (tx) => {
+        await tx.unsafe(`load 'auto_explain'; set local auto_explain.log_min_duration = 0; set local auto_explain.log_nested_statements = on;
+          set local client_min_messages = log; set local min_parallel_index_scan_size = 0; set local min_parallel_table_scan_size = 0;
+          set local parallel_setup_cost = 0; set local parallel_tuple_cost = 0`);
+        const t = tx as unknown as TxSql;
+        await usePlans(t, 'walk');
+        const scopes = [member, '00000000-0000-0000-0000-000000000000'];
+        await listPredictions(t, 'annual', {}, { sort: '-created_at', fetch: LIMIT + 1, scopes });
+        await listPortfolio(t, {}, { sort: '-annual_probability', fetch: LIMIT + 1, scopes });
+      });
+    } finally {
+      await sql.end();
+    }
+    expect(plans.length).toBeGreaterThanOrEqual(2);
+    expect(plans.filter((p) => /Gather/.test(p))).toEqual([]);
+  });
 });
+
