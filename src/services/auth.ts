@@ -70,10 +70,24 @@ export class AuthService {
   }
 
   /**
+   * The idle limit a touch checks in the database. One touch interval longer than the TTL: a
+   * session rebuilt from the database without a touch (last_activity under a minute old) gets a
+   * full Redis TTL from the rebuild, so its row may look up to that much older than its key.
+   */
+  private get touchIdleSeconds(): number {
+    return this.d.sessionTtlSeconds + TOUCH_INTERVAL_MS / 1000;
+  }
+
+  /**
    * Resolves a bearer token to its principal: Redis first; on a miss the database, whose answer
    * rebuilds the Redis entry. At most once a minute per session the database is asked again
    * (and last_activity written), so even a revocation whose notification was lost wins within
    * a minute; the NOTIFY listener makes it immediate.
+   *
+   * Two lifetimes: the idle one (sessionTtlSeconds, sliding) ends a session not used for that
+   * long, the absolute one (expires_at) ends it whatever its use. The idle one is the Redis key's
+   * TTL and, for a session Redis no longer holds, last_activity + TTL in the database: a lapsed
+   * key must not be rebuilt from a row that has been idle just as long.
    */
   async authenticate(token: string, now = Date.now()): Promise<Principal | null> {
     if (!TOKEN_RE.test(token)) return null;
@@ -90,7 +104,7 @@ export class AuthService {
         return null;
       }
       if (now - cached.w < TOUCH_INTERVAL_MS) return principalOf(cached);
-      const still = await withUserTx(this.d.sql, cached.uid, (tx) => sessionsRepo.touchSession(tx, cached!.sid));
+      const still = await withUserTx(this.d.sql, cached.uid, (tx) => sessionsRepo.touchSession(tx, cached!.sid, this.touchIdleSeconds));
       if (!still) {
         await this.sessions.drop([hash]).catch(() => {});
         return null;
@@ -101,8 +115,9 @@ export class AuthService {
     }
     const row = await withAnonymousTx(this.d.sql, (tx) => sessionsRepo.lookupSession(tx, hash));
     if (!row || row.revoked_at || !row.user_active || row.expires_at.getTime() <= now) return null;
+    if (row.last_activity.getTime() + this.d.sessionTtlSeconds * 1000 <= now) return null;
     const user = await withUserTx(this.d.sql, row.user_id, async (tx) => {
-      if (now - row.last_activity.getTime() >= TOUCH_INTERVAL_MS) await sessionsRepo.touchSession(tx, row.session_id);
+      if (now - row.last_activity.getTime() >= TOUCH_INTERVAL_MS && !(await sessionsRepo.touchSession(tx, row.session_id, this.touchIdleSeconds))) return null;
       return usersRepo.findUser(tx, row.user_id);
     });
     if (!user) return null;
@@ -287,9 +302,18 @@ export class AuthService {
     }
   }
 
-  /** After a change to a user: drop its cached profile and its sessions' cached principals. */
-  async forgetUser(userId: string): Promise<void> {
-    const hashes = await withUserTx(this.d.sql, userId, (tx) => sessionsRepo.cachedSessionHashes(tx, userId)).catch(() => [] as string[]);
+  /**
+   * After a change to a user: drop its cached profile and its sessions' cached principals. The
+   * sessions are read as the user and, when an admin made the change, as that admin too: a
+   * deactivated user (or one of an inactive organization) no longer reads its own rows, and a
+   * member an org admin removed is no longer the admin's to read.
+   */
+  async forgetUser(userId: string, actorId?: string): Promise<void> {
+    const readers = actorId && actorId !== userId ? [userId, actorId] : [userId];
+    const found = await Promise.all(
+      readers.map((r) => withUserTx(this.d.sql, r, (tx) => sessionsRepo.cachedSessionHashes(tx, userId)).catch(() => [] as string[])),
+    );
+    const hashes = [...new Set(found.flat())];
     await Promise.all([this.sessions.drop(hashes).catch(() => {}), this.d.userCache.invalidate(userId)]);
   }
 
