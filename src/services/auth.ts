@@ -6,12 +6,12 @@ import { withAnonymousTx, withUserTx } from '../db/tx.js';
 import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { SessionStore, type CachedSession } from '../cache/sessions.js';
-import { keys } from '../cache/keys.js';
 import * as usersRepo from '../repositories/users.js';
 import * as sessionsRepo from '../repositories/sessions.js';
 import { audit } from '../repositories/audit.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import type { UserCache } from './user-cache.js';
+import { LoginThrottle, loginSubject } from './login-throttle.js';
 
 export interface AuthDeps {
   sql: Sql;
@@ -20,7 +20,10 @@ export interface AuthDeps {
   userCache: UserCache;
   sessionTtlSeconds: number;
   sessionAbsoluteTtlSeconds: number;
+  /** Failed logins per account per hour before addresses it never signed in from must wait. */
   loginLimitPerHour: number;
+  /** How long an address an account signed in from stays known to the throttle (default 30). */
+  loginKnownIpDays?: number;
 }
 
 export interface ClientInfo {
@@ -57,16 +60,14 @@ export function passwordProblem(password: string, ...personal: Array<string | nu
   return null;
 }
 
-/** The per-account login counter (the login is hashed: no e-mail address in Redis key names). */
-export function loginLimitKey(login: string): string {
-  return keys.rateLimit('login:' + createHash('sha256').update(login.trim().toLowerCase()).digest('hex').slice(0, 32), 'POST /api/v1/auth/login');
-}
-
 export class AuthService {
   readonly sessions: SessionStore;
 
+  private readonly throttle: LoginThrottle;
+
   constructor(private readonly d: AuthDeps) {
     this.sessions = new SessionStore(d.redis, d.sessionTtlSeconds);
+    this.throttle = new LoginThrottle(d.redis, d.log, { ceilingPerHour: d.loginLimitPerHour, knownDays: d.loginKnownIpDays ?? 30 });
   }
 
   /**
@@ -179,40 +180,19 @@ export class AuthService {
     }
   }
 
-  /**
-   * Counts attempts per account over the hour (with the per-IP limit of the route this throttles
-   * password guessing against one account from many addresses).
-   */
-  private async checkAccountLimit(login: string): Promise<void> {
-    const key = loginLimitKey(login);
-    let count: number;
-    let ttl: number;
-    try {
-      const res = (await this.d.redis.eval(
-        "local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return {c, redis.call('TTL', KEYS[1])}",
-        1,
-        key,
-        3600,
-      )) as [number, number];
-      [count, ttl] = res;
-    } catch (err) {
-      this.d.log.warn({ err }, 'login rate limit unavailable');
-      return;
-    }
-    if (count > this.d.loginLimitPerHour) {
-      throw new DomainError('rate_limited', 'too many login attempts for this account; try again later', { retry_after: Math.max(ttl, 1) });
-    }
-  }
-
+  /** Password guessing is throttled per account and per account+IP (see login-throttle.ts). */
   async login(login: string, password: string, client: ClientInfo): Promise<{ user: usersRepo.UserRow; session: IssuedSession }> {
-    await this.checkAccountLimit(login);
     const found = await withAnonymousTx(this.d.sql, (tx) => usersRepo.authLookup(tx, login));
+    const subject = loginSubject(login, found?.user_id ?? null);
+    await this.throttle.attempt(subject, client.ip);
     // The same argon2 work whether or not the account exists, so timing tells nothing.
     const stored = found?.password_hash ?? (await dummyHash());
     const ok = await verifyPassword(stored, password);
     if (!found || !found.password_hash || !found.is_active || !ok) {
+      await this.throttle.failed(subject);
       throw new DomainError('unauthorized', 'invalid login or password');
     }
+    await this.throttle.succeeded(subject, client.ip);
     const result = await withUserTx(this.d.sql, found.user_id, async (tx) => {
       const user = (await usersRepo.findUser(tx, found.user_id))!;
       const s = await this.issue(tx, user, client);
