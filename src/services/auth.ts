@@ -144,16 +144,24 @@ export class AuthService {
     return { token, expires_at: expires, session_id: s.id, cached, hash };
   }
 
+  /**
+   * Creates a plain account. Whether the e-mail address or the username was already taken is not
+   * told to the caller (an attacker would learn who has an account): the outcome is returned for
+   * the audit trail and tests, and the route answers the same either way. Both outcomes cost the
+   * same work (the password is hashed and the insert tried before the conflict is known). No
+   * session is issued: that, too, would tell a new account from a taken address; the client
+   * signs in.
+   */
   async register(
     input: { email: string; username: string; password: string; first_name?: string | null; last_name?: string | null },
     client: ClientInfo,
-  ): Promise<{ user: usersRepo.UserRow; session: IssuedSession }> {
+  ): Promise<{ created: boolean; user: usersRepo.UserRow | null }> {
     const problem = passwordProblem(input.password, input.email.split('@')[0], input.username);
     if (problem) throw new DomainError('validation_failed', `password: ${problem}`, [{ field: 'password', message: problem }]);
     const hash = await hashPassword(input.password);
     const id = randomUUID();
     try {
-      const result = await withUserTx(this.d.sql, id, async (tx) => {
+      const user = await withUserTx(this.d.sql, id, async (tx) => {
         const user = await usersRepo.insertUser(tx, {
           id,
           tenant_id: null,
@@ -167,15 +175,15 @@ export class AuthService {
         await usersRepo.setPassword(tx, id, hash);
         const who: Principal = { userId: id, role: 'user', tenantId: null, organizationId: null };
         await audit(tx, who, { action: 'register', table: 'users', rowId: id, after: user }, client.ip);
-        const s = await this.issue(tx, user, client);
-        return { user, s };
+        return user;
       });
-      await this.sessions.put(result.s.hash, result.s.cached).catch(() => {});
-      return { user: result.user, session: { token: result.s.token, expires_at: result.s.expires_at, session_id: result.s.session_id } };
+      return { created: true, user };
     } catch (err) {
       const msg = (err as Error).message;
-      if (/idx_users_email_lower|users_email_key/.test(msg)) throw new DomainError('conflict', 'email: already registered', [{ field: 'email', message: 'already registered' }]);
-      if (/idx_users_username_lower|users_username_key/.test(msg)) throw new DomainError('conflict', 'username: already taken', [{ field: 'username', message: 'already taken' }]);
+      if (/idx_users_email_lower|users_email_key|idx_users_username_lower|users_username_key/.test(msg)) {
+        this.d.log.info({ ip: client.ip }, 'registration for an e-mail address or username already in use (not told to the client)');
+        return { created: false, user: null };
+      }
       throw err;
     }
   }
