@@ -46,6 +46,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     schema: {
       tags: ['auth'],
       summary: 'Sign in with email or username and password',
+      description:
+        'The session ends when unused for SESSION_TTL_SECONDS (idle, sliding) or at expires_at (absolute, SESSION_ABSOLUTE_TTL_SECONDS after login), whichever comes first. ' +
+        'Throttled per IP, per account and IP (exponential back-off after 3 attempts) and per account (after RATE_LIMIT_LOGIN failures an hour, only addresses that signed in to it before may try): 429 with Retry-After. See docs/auth.md.',
       body: Type.Object(
         { login: Type.String({ minLength: 1, maxLength: 255, description: 'email or username' }), password: Password },
         { additionalProperties: false },
