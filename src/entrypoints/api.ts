@@ -113,6 +113,7 @@ export async function startApi(
     sql: deps.sql,
     redis: deps.redis,
     trustProxy: config.TRUST_PROXY,
+    ...(config.PUBLIC_URL ? { publicUrl: config.PUBLIC_URL } : {}),
     services,
     rateLimits: rateLimitsOf(config),
     ...(deps.modelsReady ? { modelsReady: deps.modelsReady } : {}),

@@ -30,7 +30,7 @@ export interface ServiceConnections {
 
 export function buildServices(
   c: ServiceConnections,
-  config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'>,
+  config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'> & Partial<Pick<Config, 'LOGIN_KNOWN_IP_DAYS'>>,
 ): ApiServices {
   const cacheRedis = c.cacheRedis ?? c.redis;
   const cache = new CacheAside(cacheRedis, c.log);
@@ -44,6 +44,7 @@ export function buildServices(
     sessionTtlSeconds: config.SESSION_TTL_SECONDS,
     sessionAbsoluteTtlSeconds: config.SESSION_ABSOLUTE_TTL_SECONDS,
     loginLimitPerHour: config.RATE_LIMIT_LOGIN,
+    ...(config.LOGIN_KNOWN_IP_DAYS ? { loginKnownIpDays: config.LOGIN_KNOWN_IP_DAYS } : {}),
   });
   const admin = new AdminService({ sql: c.sql, cursors, auth, userCache });
   const companies = new CompanyService({ sql: c.sql, cursors, cache });

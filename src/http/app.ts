@@ -28,7 +28,7 @@ import type { PredictionService } from '../services/predictions.js';
 import type { AnalyticsService } from '../services/analytics.js';
 import type { CacheAside } from '../cache/cache-aside.js';
 import type { Cursors } from '../repositories/keyset.js';
-import { csrfPlugin } from './plugins/session-cookie.js';
+import { csrfPlugin, secureCookiesFor } from './plugins/session-cookie.js';
 import { defaultWebRoot, registerWebApp, spaFallback } from './static.js';
 import { portfolioRoutes } from './routes/portfolio/routes.js';
 import { opsRoutes, type OpsRoutesDeps } from './routes/ops/routes.js';
@@ -52,6 +52,8 @@ export interface AppDeps {
   /** Whether the risk models are loaded (reported by /health/ready). */
   modelsReady?: () => boolean;
   trustProxy?: string[] | false;
+  /** The URL browsers reach the app at (PUBLIC_URL); https makes the session cookie Secure. */
+  publicUrl?: string;
   bodyLimit?: number;
   services?: ApiServices;
   rateLimits?: RateLimits;
@@ -223,7 +225,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (services) {
     await app.register(
       async (api) => {
-        await api.register(authRoutes, { auth: services.auth, admin: services.admin });
+        await api.register(authRoutes, { auth: services.auth, admin: services.admin, secureCookies: secureCookiesFor(deps.publicUrl) });
         await api.register(tenantRoutes, { admin: services.admin });
         await api.register(organizationRoutes, { admin: services.admin });
         await api.register(userRoutes, { admin: services.admin });

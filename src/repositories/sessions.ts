@@ -33,11 +33,17 @@ export async function lookupSession(
   return row ?? null;
 }
 
-/** Marks activity; returns false when the session is no longer valid in the database. */
-export async function touchSession(tx: TxSql, id: string): Promise<boolean> {
+/**
+ * Marks activity; returns false when the session is no longer valid in the database: revoked,
+ * past its absolute expiry, or idle for longer than idleSeconds (last_activity is what the idle
+ * timeout is measured from, so a session idle too long is not revived by touching it).
+ */
+export async function touchSession(tx: TxSql, id: string, idleSeconds: number): Promise<boolean> {
   const rows = await tx`
     update user_sessions set last_activity = CURRENT_TIMESTAMP
-    where id = ${id} and revoked_at is null and expires_at > CURRENT_TIMESTAMP returning id`;
+    where id = ${id} and revoked_at is null and expires_at > CURRENT_TIMESTAMP
+      and last_activity > CURRENT_TIMESTAMP - make_interval(secs => ${idleSeconds})
+    returning id`;
   return rows.length === 1;
 }
 
@@ -67,5 +73,17 @@ export async function revokeUserSessions(tx: TxSql, userId: string, exceptId?: s
 export async function cachedSessionHashes(tx: TxSql, userId: string): Promise<string[]> {
   const rows = await tx<{ token_hash: string }[]>`
     select token_hash from user_sessions where user_id = ${userId} and expires_at > CURRENT_TIMESTAMP`;
+  return rows.map((r) => r.token_hash);
+}
+
+/**
+ * Sessions (revoked ones included) of the members of an organization or a tenant that may still
+ * have a Redis copy, as far as the caller may read them.
+ */
+export async function scopeSessionHashes(tx: TxSql, scope: { organizationId: string } | { tenantId: string }): Promise<string[]> {
+  const rows = await tx<{ token_hash: string }[]>`
+    select s.token_hash from user_sessions s join users u on u.id = s.user_id
+    where ${'organizationId' in scope ? tx`u.organization_id = ${scope.organizationId}` : tx`u.tenant_id = ${scope.tenantId}`}
+      and u.role <> 'super_admin' and s.expires_at > CURRENT_TIMESTAMP`;
   return rows.map((r) => r.token_hash);
 }

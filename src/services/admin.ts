@@ -11,6 +11,7 @@ import { audit, AUDIT_KEY, listAudit, type AuditFilter, type AuditRow } from '..
 import { cappedTotal, checkOffset, checkValues, pageOf, TOTAL_CAP, type CursorValues, type Cursors, type ListRequest, type Page, type SortKey } from '../repositories/keyset.js';
 import * as tenancy from '../repositories/tenancy.js';
 import * as usersRepo from '../repositories/users.js';
+import * as sessionsRepo from '../repositories/sessions.js';
 import { hashPassword } from './passwords.js';
 import { passwordProblem, type AuthService } from './auth.js';
 import type { UserCache } from './user-cache.js';
@@ -82,14 +83,25 @@ export class AdminService {
   }
 
   async updateTenant(p: Principal, id: string, patch: { name?: string; domain?: string | null; is_active?: boolean }, ip: string | null) {
-    return withUserTx(this.d.sql, p.userId, async (tx) => {
+    const result = await withUserTx(this.d.sql, p.userId, async (tx) => {
       const before = await tenancy.findTenant(tx, id);
       if (!before) throw notFound('tenant');
       if (!isSuper(p)) throw forbidden('only a super admin changes tenants');
       const after = await tenancy.updateTenant(tx, id, patch);
       await audit(tx, p, { action: 'update', table: 'tenants', rowId: id, before, after }, ip);
-      return after!;
+      return { after: after!, ended: before.is_active && patch.is_active === false ? await sessionsRepo.scopeSessionHashes(tx, { tenantId: id }) : [] };
     });
+    await this.dropEnded(result.ended);
+    return result.after;
+  }
+
+  /**
+   * The database trigger revoked the sessions of a deactivated tenant or organization, and its
+   * NOTIFY reaches every api process; this process drops the copies it can see at once, so its
+   * very next request is refused whatever the notification's timing.
+   */
+  private async dropEnded(hashes: string[]): Promise<void> {
+    if (hashes.length > 0) await this.d.auth.sessions.drop(hashes).catch(() => {});
   }
 
   // ------------------------------------------------------------ organizations
@@ -121,7 +133,7 @@ export class AdminService {
 
   /** Org admins may rename and describe their organization; activity and seats are the tenant's call. */
   async updateOrganization(p: Principal, id: string, patch: { name?: string; description?: string | null; is_active?: boolean; max_members?: number }, ip: string | null) {
-    return withUserTx(this.d.sql, p.userId, async (tx) => {
+    const result = await withUserTx(this.d.sql, p.userId, async (tx) => {
       const before = await tenancy.findOrganization(tx, id);
       if (!before) throw notFound('organization');
       const tenantLevel = isSuper(p) || (p.role === 'tenant_admin' && p.tenantId === before.tenant_id);
@@ -132,8 +144,10 @@ export class AdminService {
       }
       const after = await tenancy.updateOrganization(tx, id, patch);
       await audit(tx, p, { action: 'update', table: 'organizations', rowId: id, before, after }, ip);
-      return after!;
+      return { after: after!, ended: before.is_active && patch.is_active === false ? await sessionsRepo.scopeSessionHashes(tx, { organizationId: id }) : [] };
     });
+    await this.dropEnded(result.ended);
+    return result.after;
   }
 
   private async requireOrgAdmin(p: Principal, orgId: string, tx: TxSql) {
@@ -316,7 +330,7 @@ export class AdminService {
       await audit(tx, p, { action: patch.is_active === false ? 'deactivate' : 'update', table: 'users', rowId: id, before, after: updated }, ip);
       return updated!;
     });
-    await this.d.auth.forgetUser(id);
+    await this.d.auth.forgetUser(id, p.userId);
     return after;
   }
 

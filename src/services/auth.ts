@@ -6,12 +6,12 @@ import { withAnonymousTx, withUserTx } from '../db/tx.js';
 import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { SessionStore, type CachedSession } from '../cache/sessions.js';
-import { keys } from '../cache/keys.js';
 import * as usersRepo from '../repositories/users.js';
 import * as sessionsRepo from '../repositories/sessions.js';
 import { audit } from '../repositories/audit.js';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import type { UserCache } from './user-cache.js';
+import { LoginThrottle, loginSubject } from './login-throttle.js';
 
 export interface AuthDeps {
   sql: Sql;
@@ -20,7 +20,10 @@ export interface AuthDeps {
   userCache: UserCache;
   sessionTtlSeconds: number;
   sessionAbsoluteTtlSeconds: number;
+  /** Failed logins per account per hour before addresses it never signed in from must wait. */
   loginLimitPerHour: number;
+  /** How long an address an account signed in from stays known to the throttle (default 30). */
+  loginKnownIpDays?: number;
 }
 
 export interface ClientInfo {
@@ -57,16 +60,23 @@ export function passwordProblem(password: string, ...personal: Array<string | nu
   return null;
 }
 
-/** The per-account login counter (the login is hashed: no e-mail address in Redis key names). */
-export function loginLimitKey(login: string): string {
-  return keys.rateLimit('login:' + createHash('sha256').update(login.trim().toLowerCase()).digest('hex').slice(0, 32), 'POST /api/v1/auth/login');
-}
-
 export class AuthService {
   readonly sessions: SessionStore;
 
+  private readonly throttle: LoginThrottle;
+
   constructor(private readonly d: AuthDeps) {
     this.sessions = new SessionStore(d.redis, d.sessionTtlSeconds);
+    this.throttle = new LoginThrottle(d.redis, d.log, { ceilingPerHour: d.loginLimitPerHour, knownDays: d.loginKnownIpDays ?? 30 });
+  }
+
+  /**
+   * The idle limit a touch checks in the database. One touch interval longer than the TTL: a
+   * session rebuilt from the database without a touch (last_activity under a minute old) gets a
+   * full Redis TTL from the rebuild, so its row may look up to that much older than its key.
+   */
+  private get touchIdleSeconds(): number {
+    return this.d.sessionTtlSeconds + TOUCH_INTERVAL_MS / 1000;
   }
 
   /**
@@ -74,6 +84,11 @@ export class AuthService {
    * rebuilds the Redis entry. At most once a minute per session the database is asked again
    * (and last_activity written), so even a revocation whose notification was lost wins within
    * a minute; the NOTIFY listener makes it immediate.
+   *
+   * Two lifetimes: the idle one (sessionTtlSeconds, sliding) ends a session not used for that
+   * long, the absolute one (expires_at) ends it whatever its use. The idle one is the Redis key's
+   * TTL and, for a session Redis no longer holds, last_activity + TTL in the database: a lapsed
+   * key must not be rebuilt from a row that has been idle just as long.
    */
   async authenticate(token: string, now = Date.now()): Promise<Principal | null> {
     if (!TOKEN_RE.test(token)) return null;
@@ -90,7 +105,7 @@ export class AuthService {
         return null;
       }
       if (now - cached.w < TOUCH_INTERVAL_MS) return principalOf(cached);
-      const still = await withUserTx(this.d.sql, cached.uid, (tx) => sessionsRepo.touchSession(tx, cached!.sid));
+      const still = await withUserTx(this.d.sql, cached.uid, (tx) => sessionsRepo.touchSession(tx, cached!.sid, this.touchIdleSeconds));
       if (!still) {
         await this.sessions.drop([hash]).catch(() => {});
         return null;
@@ -101,8 +116,9 @@ export class AuthService {
     }
     const row = await withAnonymousTx(this.d.sql, (tx) => sessionsRepo.lookupSession(tx, hash));
     if (!row || row.revoked_at || !row.user_active || row.expires_at.getTime() <= now) return null;
+    if (row.last_activity.getTime() + this.d.sessionTtlSeconds * 1000 <= now) return null;
     const user = await withUserTx(this.d.sql, row.user_id, async (tx) => {
-      if (now - row.last_activity.getTime() >= TOUCH_INTERVAL_MS) await sessionsRepo.touchSession(tx, row.session_id);
+      if (now - row.last_activity.getTime() >= TOUCH_INTERVAL_MS && !(await sessionsRepo.touchSession(tx, row.session_id, this.touchIdleSeconds))) return null;
       return usersRepo.findUser(tx, row.user_id);
     });
     if (!user) return null;
@@ -128,16 +144,24 @@ export class AuthService {
     return { token, expires_at: expires, session_id: s.id, cached, hash };
   }
 
+  /**
+   * Creates a plain account. Whether the e-mail address or the username was already taken is not
+   * told to the caller (an attacker would learn who has an account): the outcome is returned for
+   * the audit trail and tests, and the route answers the same either way. Both outcomes cost the
+   * same work (the password is hashed and the insert tried before the conflict is known). No
+   * session is issued: that, too, would tell a new account from a taken address; the client
+   * signs in.
+   */
   async register(
     input: { email: string; username: string; password: string; first_name?: string | null; last_name?: string | null },
     client: ClientInfo,
-  ): Promise<{ user: usersRepo.UserRow; session: IssuedSession }> {
+  ): Promise<{ created: boolean; user: usersRepo.UserRow | null }> {
     const problem = passwordProblem(input.password, input.email.split('@')[0], input.username);
     if (problem) throw new DomainError('validation_failed', `password: ${problem}`, [{ field: 'password', message: problem }]);
     const hash = await hashPassword(input.password);
     const id = randomUUID();
     try {
-      const result = await withUserTx(this.d.sql, id, async (tx) => {
+      const user = await withUserTx(this.d.sql, id, async (tx) => {
         const user = await usersRepo.insertUser(tx, {
           id,
           tenant_id: null,
@@ -151,53 +175,32 @@ export class AuthService {
         await usersRepo.setPassword(tx, id, hash);
         const who: Principal = { userId: id, role: 'user', tenantId: null, organizationId: null };
         await audit(tx, who, { action: 'register', table: 'users', rowId: id, after: user }, client.ip);
-        const s = await this.issue(tx, user, client);
-        return { user, s };
+        return user;
       });
-      await this.sessions.put(result.s.hash, result.s.cached).catch(() => {});
-      return { user: result.user, session: { token: result.s.token, expires_at: result.s.expires_at, session_id: result.s.session_id } };
+      return { created: true, user };
     } catch (err) {
       const msg = (err as Error).message;
-      if (/idx_users_email_lower|users_email_key/.test(msg)) throw new DomainError('conflict', 'email: already registered', [{ field: 'email', message: 'already registered' }]);
-      if (/idx_users_username_lower|users_username_key/.test(msg)) throw new DomainError('conflict', 'username: already taken', [{ field: 'username', message: 'already taken' }]);
+      if (/idx_users_email_lower|users_email_key|idx_users_username_lower|users_username_key/.test(msg)) {
+        this.d.log.info({ ip: client.ip }, 'registration for an e-mail address or username already in use (not told to the client)');
+        return { created: false, user: null };
+      }
       throw err;
     }
   }
 
-  /**
-   * Counts attempts per account over the hour (with the per-IP limit of the route this throttles
-   * password guessing against one account from many addresses).
-   */
-  private async checkAccountLimit(login: string): Promise<void> {
-    const key = loginLimitKey(login);
-    let count: number;
-    let ttl: number;
-    try {
-      const res = (await this.d.redis.eval(
-        "local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return {c, redis.call('TTL', KEYS[1])}",
-        1,
-        key,
-        3600,
-      )) as [number, number];
-      [count, ttl] = res;
-    } catch (err) {
-      this.d.log.warn({ err }, 'login rate limit unavailable');
-      return;
-    }
-    if (count > this.d.loginLimitPerHour) {
-      throw new DomainError('rate_limited', 'too many login attempts for this account; try again later', { retry_after: Math.max(ttl, 1) });
-    }
-  }
-
+  /** Password guessing is throttled per account and per account+IP (see login-throttle.ts). */
   async login(login: string, password: string, client: ClientInfo): Promise<{ user: usersRepo.UserRow; session: IssuedSession }> {
-    await this.checkAccountLimit(login);
     const found = await withAnonymousTx(this.d.sql, (tx) => usersRepo.authLookup(tx, login));
+    const subject = loginSubject(login, found?.user_id ?? null);
+    await this.throttle.attempt(subject, client.ip);
     // The same argon2 work whether or not the account exists, so timing tells nothing.
     const stored = found?.password_hash ?? (await dummyHash());
     const ok = await verifyPassword(stored, password);
     if (!found || !found.password_hash || !found.is_active || !ok) {
+      await this.throttle.failed(subject);
       throw new DomainError('unauthorized', 'invalid login or password');
     }
+    await this.throttle.succeeded(subject, client.ip);
     const result = await withUserTx(this.d.sql, found.user_id, async (tx) => {
       const user = (await usersRepo.findUser(tx, found.user_id))!;
       const s = await this.issue(tx, user, client);
@@ -287,9 +290,18 @@ export class AuthService {
     }
   }
 
-  /** After a change to a user: drop its cached profile and its sessions' cached principals. */
-  async forgetUser(userId: string): Promise<void> {
-    const hashes = await withUserTx(this.d.sql, userId, (tx) => sessionsRepo.cachedSessionHashes(tx, userId)).catch(() => [] as string[]);
+  /**
+   * After a change to a user: drop its cached profile and its sessions' cached principals. The
+   * sessions are read as the user and, when an admin made the change, as that admin too: a
+   * deactivated user (or one of an inactive organization) no longer reads its own rows, and a
+   * member an org admin removed is no longer the admin's to read.
+   */
+  async forgetUser(userId: string, actorId?: string): Promise<void> {
+    const readers = actorId && actorId !== userId ? [userId, actorId] : [userId];
+    const found = await Promise.all(
+      readers.map((r) => withUserTx(this.d.sql, r, (tx) => sessionsRepo.cachedSessionHashes(tx, userId)).catch(() => [] as string[])),
+    );
+    const hashes = [...new Set(found.flat())];
     await Promise.all([this.sessions.drop(hashes).catch(() => {}), this.d.userCache.invalidate(userId)]);
   }
 

@@ -173,8 +173,8 @@ describe('joining an organization', () => {
   it('needs a valid, unexpired token, a whitelisted email, an active organization with a free seat', async () => {
     const reg = async (email: string) => {
       const r = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { email, username: email.split('@')[0]!.replace(/[^a-z0-9]/g, '_'), password: 'Sturdy-Password-9' } });
-      expect(r.statusCode, r.body).toBe(201);
-      return r.json().token as string;
+      expect(r.statusCode, r.body).toBe(202);
+      return t.login(email, 'Sturdy-Password-9');
     };
     const alice = await reg('alice.joiner@example.com');
     const bob = await reg('bob.joiner@example.com');

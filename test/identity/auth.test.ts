@@ -23,8 +23,11 @@ let n = 0;
 async function register(overrides: Record<string, unknown> = {}) {
   n++;
   const body = { email: `analyst${n}-${Date.now()}@example.com`, username: `analyst${n}_${Date.now() % 100000}`, password: 'Sturdy-Password-9', first_name: 'Ana', ...overrides };
-  const res = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: body });
-  return { res, body };
+  const reg = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: body });
+  expect(reg.statusCode, reg.body).toBe(202);
+  // Registration issues no session (it would tell a new account from a taken address): sign in.
+  const res = await t.request({ method: 'POST', url: '/api/v1/auth/login', payload: { login: body.email, password: body.password } });
+  return { res, body, reg };
 }
 
 async function until(fn: () => Promise<boolean>, ms = 3000): Promise<boolean> {
@@ -38,8 +41,9 @@ async function until(fn: () => Promise<boolean>, ms = 3000): Promise<boolean> {
 
 describe('accounts and sessions', () => {
   it('register → login → me → logout → me is 401', async () => {
-    const { res, body } = await register();
-    expect(res.statusCode, res.body).toBe(201);
+    const { res, body, reg } = await register();
+    expect(JSON.stringify(reg.json())).not.toMatch(/password|hash|token/i);
+    expect(res.statusCode, res.body).toBe(200);
     expect(res.json().user).toMatchObject({ email: body.email, username: body.username, role: 'user', tenant_id: null });
     expect(JSON.stringify(res.json())).not.toMatch(/password|hash/i);
     const login = await t.request({ method: 'POST', url: '/api/v1/auth/login', payload: { login: body.username, password: body.password } });
@@ -185,7 +189,7 @@ describe('accounts and sessions', () => {
     const { res, body } = await register();
     const id = res.json().user.id;
     const rows = await db.adminSql<{ action: string; after: unknown }[]>`select action, after from audit_logs where user_id = ${id} order by id`;
-    expect(rows.map((r) => r.action)).toEqual(['register']);
+    expect(rows.map((r) => r.action)).toEqual(['register', 'login']);
     expect(JSON.stringify(rows)).not.toContain(body.password);
     expect(JSON.stringify(await db.adminSql`select * from audit_logs`)).not.toMatch(/argon2/);
   });
@@ -222,11 +226,21 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
-  it('a duplicate email (any case) is 409 naming the field', async () => {
-    const { body } = await register();
-    const res = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { ...body, email: body.email.toUpperCase(), username: 'other' + n } });
-    expect(res.statusCode).toBe(409);
-    expect(res.json().error.message).toMatch(/^email:/);
+  it('registration does not tell whether an e-mail address or a username is taken', async () => {
+    const { body, reg: first } = await register();
+    const before = await db.adminSql<{ n: number }[]>`select count(*)::int as n from users`;
+    const takenEmail = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { ...body, email: body.email.toUpperCase(), username: 'other' + n, password: 'Other-Password-77' } });
+    const takenName = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { ...body, email: `fresh${n}-${Date.now()}@example.com`, password: 'Other-Password-77' } });
+    for (const r of [takenEmail, takenName]) {
+      expect(r.statusCode).toBe(first.statusCode);
+      expect(r.json()).toEqual(first.json());
+    }
+    expect(first.json().message).toMatch(/sign in/);
+    const after = await db.adminSql<{ n: number }[]>`select count(*)::int as n from users`;
+    expect(after[0]!.n).toBe(before[0]!.n);
+    // The account that was there keeps its password; the second registration changed nothing.
+    expect((await t.request({ method: 'POST', url: '/api/v1/auth/login', payload: { login: body.email, password: 'Other-Password-77' } })).statusCode).toBe(401);
+    expect((await t.request({ method: 'POST', url: '/api/v1/auth/login', payload: { login: body.email, password: body.password } })).statusCode).toBe(200);
   });
 
   it('an oversized body is 413; malformed JSON is 400', async () => {

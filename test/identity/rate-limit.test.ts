@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { createTestApp, setWorldPasswords, type TestApp } from '../helpers/app.js';
+import { createTestApp, setWorldPasswords, TEST_PASSWORD, type TestApp } from '../helpers/app.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
-import { loginLimitKey } from '../../src/services/auth.js';
+import { LOGIN_BACKOFF, loginKeys, loginSubject } from '../../src/services/login-throttle.js';
 
 let db: TestDatabase;
 let w: World;
@@ -17,6 +17,20 @@ afterAll(async () => {
   for (const a of apps) await a.close();
   await db.drop();
 });
+
+const randomIp = () => `127.${60 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 250)}`;
+
+/**
+ * An account of the test's own: the throttle's counters live in the shared Redis, where other
+ * test files log in as the fixture users at the same time.
+ */
+async function ownAccount(): Promise<{ id: string; login: string; email: string }> {
+  const login = `guessme_${Math.random().toString(36).slice(2, 10)}`;
+  const email = `${login}@example.com`;
+  const [u] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role) values (${email}, ${login}, 'user') returning id`;
+  await db.adminSql`insert into user_credentials (user_id, password_hash) select ${u!.id}, password_hash from user_credentials where user_id = ${w.users.omB1.id}`;
+  return { id: u!.id, login, email };
+}
 
 async function app(opts: Parameters<typeof createTestApp>[1]) {
   const a = await createTestApp(db, opts);
@@ -60,11 +74,7 @@ describe('rate limits', () => {
 
   it('password guessing against one account is throttled whatever the address', async () => {
     const t = await app({ loginLimit: 5 });
-    // An account of this test's own: the per-account counter lives in the shared Redis, where
-    // other test files log in as the fixture users at the same time.
-    const login = `guessme_${Math.random().toString(36).slice(2, 10)}`;
-    const [u] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role) values (${login + '@example.com'}, ${login}, 'user') returning id`;
-    await db.adminSql`insert into user_credentials (user_id, password_hash) select ${u!.id}, password_hash from user_credentials where user_id = ${w.users.omB1.id}`;
+    const { login } = await ownAccount();
     const codes = [];
     for (let i = 0; i < 7; i++) {
       const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: `127.50.${i}.${Math.floor(Math.random() * 250) + 1}`, payload: { login, password: `guess-${i}` } });
@@ -72,10 +82,97 @@ describe('rate limits', () => {
       if (res.statusCode === 429) expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     }
     expect(codes).toEqual([401, 401, 401, 401, 401, 429, 429]);
-    // Even the right password waits out the window, whatever the case of the login.
-    const right = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.51.0.1', payload: { login: login.toUpperCase(), password: 'Correct-Horse-42!' } });
+    // An address that never signed in to the account waits out the hour, right password or not,
+    // whatever the case of the login.
+    const right = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.51.0.1', payload: { login: login.toUpperCase(), password: TEST_PASSWORD } });
     expect(right.statusCode).toBe(429);
-    await t.redis.del(loginLimitKey(login));
+    expect(right.json().error.message).toMatch(/device that has signed in/);
+  });
+
+  it('the e-mail address and the username of one account share one budget', async () => {
+    const t = await app({ loginLimit: 4 });
+    const { login, email } = await ownAccount();
+    const codes = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: randomIp(), payload: { login: i % 2 ? email.toUpperCase() : login, password: `guess-${i}` } });
+      codes.push(res.statusCode);
+    }
+    expect(codes).toEqual([401, 401, 401, 401, 429, 429]);
+  });
+
+  it('the owner still signs in from an address it used before while the account is under attack', async () => {
+    const t = await app({ loginLimit: 3 });
+    const { login, id } = await ownAccount();
+    const home = randomIp();
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: home, payload: { login, password: TEST_PASSWORD } })).statusCode).toBe(200);
+    expect(await t.redis.zscore(loginKeys.known(loginSubject(login, id)), home)).not.toBeNull();
+    for (let i = 0; i < 6; i++) await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: randomIp(), payload: { login, password: `guess-${i}` } });
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: randomIp(), payload: { login, password: TEST_PASSWORD } })).statusCode).toBe(429);
+    const owner = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: home, payload: { login: login + '@example.com', password: TEST_PASSWORD } });
+    expect(owner.statusCode, owner.body).toBe(200);
+  });
+
+  it('repeated failures from one address back off exponentially, and a success clears them', async () => {
+    const t = await app({ loginLimit: 1000 });
+    const { login, id } = await ownAccount();
+    const ip = randomIp();
+    const key = loginKeys.backoff(loginSubject(login, id), ip);
+    const attempt = (password: string) => t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, payload: { login, password } });
+    // The first attempts are free (typos), then each one waits twice as long as the last.
+    const free = [];
+    for (let i = 0; i < LOGIN_BACKOFF.FREE_ATTEMPTS; i++) free.push((await attempt(`guess-${i}`)).statusCode);
+    expect(free).toEqual(Array(LOGIN_BACKOFF.FREE_ATTEMPTS).fill(401));
+    const waits = [];
+    for (let i = 0; i < 4; i++) {
+      const refused = await attempt(TEST_PASSWORD);
+      expect(refused.statusCode).toBe(429);
+      waits.push(Number(refused.headers['retry-after']));
+      // The wait elapses (moved, not slept).
+      await t.redis.hset(key, 'next', 0);
+      expect((await attempt(`again-${i}`)).statusCode).toBe(401);
+    }
+    expect(waits).toEqual([1, 2, 4, 8]);
+    // Another address is not held back by this one's failures.
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: randomIp(), payload: { login, password: TEST_PASSWORD } })).statusCode).toBe(200);
+    await t.redis.hset(key, 'next', 0);
+    expect((await attempt(TEST_PASSWORD)).statusCode).toBe(200);
+    expect(await t.redis.exists(key)).toBe(0);
+    expect((await attempt('one-more-typo')).statusCode).toBe(401);
+    expect((await attempt(TEST_PASSWORD)).statusCode).toBe(200);
+  });
+
+  it('a login for no account is throttled exactly like one for an account', async () => {
+    const t = await app({ loginLimit: 1000 });
+    const ip = randomIp();
+    const ghost = `ghost_${Math.random().toString(36).slice(2, 10)}@example.com`;
+    const codes = [];
+    for (let i = 0; i <= LOGIN_BACKOFF.FREE_ATTEMPTS; i++) {
+      codes.push((await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, payload: { login: i % 2 ? ghost.toUpperCase() : ghost, password: 'x' } })).statusCode);
+    }
+    expect(codes).toEqual([...Array(LOGIN_BACKOFF.FREE_ATTEMPTS).fill(401), 429]);
+    expect(await t.redis.exists(loginKeys.backoff(loginSubject(ghost, null), ip))).toBe(1);
+  });
+
+  it('login and register count by IP whatever Authorization header they carry', async () => {
+    const t = await app({ rateLimits: { login: 2 } });
+    // Seven valid tokens of seven users (from an app of ordinary limits: same database and Redis).
+    const issuer = await app({});
+    const ip = randomIp();
+    const tokens = [];
+    for (const u of ['omA1', 'omA1b', 'omA2', 'oaA1', 'taA', 'uA', 'omB1'] as const) tokens.push(await issuer.login(u));
+    await t.redis.del(`rate_limit:ip:${ip}:POST /api/v1/auth/login`);
+    const codes = [];
+    // Fresh logins each time: only the route's per-IP limit (login x 3 = 6 an hour) can refuse.
+    for (const token of tokens) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: ip, headers: { authorization: `Bearer ${token}` }, payload: { login: `nobody_${Math.random().toString(36).slice(2)}`, password: 'x' } });
+      codes.push(res.statusCode);
+    }
+    expect(codes).toEqual([401, 401, 401, 401, 401, 401, 429]);
+    expect(await t.redis.get(`rate_limit:ip:${ip}:POST /api/v1/auth/login`)).toBe('7');
+    expect(await t.redis.exists(`rate_limit:${w.users.omA1.id}:POST /api/v1/auth/login`)).toBe(0);
+    const reg = await t.app.inject({ method: 'POST', url: '/api/v1/auth/register', remoteAddress: ip, headers: { authorization: `Bearer ${tokens[0]}` }, payload: { email: 'x@example.com', username: 'x', password: 'x' } });
+    expect(reg.statusCode).toBe(422);
+    expect(await t.redis.get(`rate_limit:ip:${ip}:POST /api/v1/auth/register`)).toBe('1');
   });
 
   it('X-Forwarded-For is trusted only from the configured proxies', async () => {

@@ -49,6 +49,22 @@ describe('cookie login', () => {
     expect(set).toMatch(/; Secure/);
   });
 
+  it('marks the cookie Secure whenever the public URL is https, even on a request that looks like plain http', async () => {
+    // A TLS-terminating proxy that is not in TRUST_PROXY: the app sees http, the browser is on https.
+    const behind = await createTestApp(db, { publicUrl: 'https://risk.example.com' });
+    try {
+      const res = await behind.request({ method: 'POST', url: '/api/v1/auth/login?cookie=true', payload: { login: 'omA1', password: TEST_PASSWORD } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(String(res.headers['set-cookie'])).toMatch(/; Secure/);
+      const cookie = /accunode_session=([^;]+)/.exec(String(res.headers['set-cookie']))![0];
+      const out = await behind.request({ method: 'POST', url: '/api/v1/auth/logout', headers: { cookie, 'x-requested-with': 'fetch' } });
+      expect(out.statusCode).toBe(204);
+      expect(String(out.headers['set-cookie'])).toMatch(/Max-Age=0.*; Secure|; Secure.*Max-Age=0/);
+    } finally {
+      await behind.close();
+    }
+  });
+
   it('the plain login still returns the token and sets no cookie', async () => {
     const res = await t.request({ method: 'POST', url: '/api/v1/auth/login', payload: { login: 'omA1', password: TEST_PASSWORD } });
     expect(res.statusCode).toBe(200);

@@ -20,7 +20,8 @@ export function endpointOf(req: FastifyRequest): string {
 
 /**
  * Every route is limited, per hour, in Redis: `rate_limit:{user_id}:{endpoint}` for signed-in
- * callers, `rate_limit:ip:{address}:{endpoint}` otherwise. The counting is one Lua INCR (atomic
+ * callers, `rate_limit:ip:{address}:{endpoint}` otherwise and on the anonymous auth routes. The
+ * address is req.ip: the client as TRUST_PROXY lets Fastify resolve it. The counting is one Lua INCR (atomic
  * under concurrency). Limits come from the route's class. The hook runs on onRequest, after the
  * auth hook, before the body is parsed.
  */
@@ -41,8 +42,11 @@ export async function registerRateLimit(app: FastifyInstance, redis: Redis, limi
     enableDraftSpec: true,
     // A Redis outage must not take the API down with it.
     skipOnError: true,
+    // Anonymous routes (login, register: the 'login' class) count by IP whatever Authorization
+    // header comes with them: keyed by the token's user, one address could rotate
+    // self-registered tokens into a fresh budget of password guesses each.
     keyGenerator: (req) => {
-      const subject = req.principal ? req.principal.userId : `ip:${req.ip}`;
+      const subject = req.principal && classOf(req) !== 'login' ? req.principal.userId : `ip:${req.ip}`;
       return `${subject}:${endpointOf(req)}`;
     },
     max: (req) => {

@@ -1,7 +1,10 @@
 // The web app's session cookie and its CSRF guard.
 //
 // `POST /auth/login?cookie=true` puts the session token in an httpOnly cookie (script never sees
-// it) with SameSite=Strict, Path=/ and Secure when the request came over https. Browsers send a
+// it) with SameSite=Strict, Path=/ and Secure when the request came over https or the configured
+// public URL (PUBLIC_URL) is https: behind a TLS-terminating proxy that is not in TRUST_PROXY the
+// request looks like plain http, yet the browser is on https and the cookie must never travel
+// over plain http. Browsers send a
 // cookie on their own, so a cookie-authenticated request that changes something must also prove
 // it came from our own page: it must carry `X-Requested-With` (a custom header a cross-site form
 // cannot set, and a cross-site fetch cannot send without a CORS preflight this API never grants)
@@ -19,17 +22,27 @@ function isHttps(req: FastifyRequest): boolean {
   return req.protocol === 'https';
 }
 
-function cookieAttributes(req: FastifyRequest): string {
-  return `Path=/; HttpOnly; SameSite=Strict${isHttps(req) ? '; Secure' : ''}`;
+/** Whether a public URL (PUBLIC_URL) makes every session cookie Secure. */
+export function secureCookiesFor(publicUrl: string | undefined): boolean {
+  if (!publicUrl) return false;
+  try {
+    return new URL(publicUrl).protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
-export function setSessionCookie(reply: FastifyReply, req: FastifyRequest, token: string, expiresAt: Date): void {
+function cookieAttributes(req: FastifyRequest, alwaysSecure: boolean): string {
+  return `Path=/; HttpOnly; SameSite=Strict${alwaysSecure || isHttps(req) ? '; Secure' : ''}`;
+}
+
+export function setSessionCookie(reply: FastifyReply, req: FastifyRequest, token: string, expiresAt: Date, alwaysSecure = false): void {
   const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
-  reply.header('set-cookie', `${SESSION_COOKIE}=${encodeURIComponent(token)}; ${cookieAttributes(req)}; Max-Age=${maxAge}; Expires=${expiresAt.toUTCString()}`);
+  reply.header('set-cookie', `${SESSION_COOKIE}=${encodeURIComponent(token)}; ${cookieAttributes(req, alwaysSecure)}; Max-Age=${maxAge}; Expires=${expiresAt.toUTCString()}`);
 }
 
-export function clearSessionCookie(reply: FastifyReply, req: FastifyRequest): void {
-  reply.header('set-cookie', `${SESSION_COOKIE}=; ${cookieAttributes(req)}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`);
+export function clearSessionCookie(reply: FastifyReply, req: FastifyRequest, alwaysSecure = false): void {
+  reply.header('set-cookie', `${SESSION_COOKIE}=; ${cookieAttributes(req, alwaysSecure)}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`);
 }
 
 /** "example.com:443" and "example.com" are the same site (the URL parser drops default ports). */

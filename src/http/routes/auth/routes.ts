@@ -13,9 +13,13 @@ const Password = Type.String({ minLength: 1, maxLength: 256 });
 const Name = Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Null()]);
 const TokenResponse = Type.Object({ token: Type.String(), expires_at: Timestamp, user: UserSchema });
 // With ?cookie=true the token goes into the httpOnly cookie only, never into script-visible JSON.
+const RegisterResponse = Type.Object({ message: Type.String() });
+export const REGISTERED =
+  'Registration received. If this e-mail address and this username were not registered already, the account exists now: sign in with them. ' +
+  'If you cannot, one of them was taken: sign in with the account you have, or register again with another username.';
 const CookieLoginResponse = Type.Object({ cookie: Type.Literal(true), expires_at: Timestamp, user: UserSchema });
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService }> = async (app, { auth, admin }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService; secureCookies?: boolean }> = async (app, { auth, admin, secureCookies = false }) => {
   const client = (req: { ip: string; headers: Record<string, unknown> }) => ({
     ip: req.ip ?? null,
     userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
@@ -24,23 +28,27 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
   app.post('/auth/register', {
     schema: {
       tags: ['auth'],
-      summary: 'Create an account (role user) and sign in',
+      summary: 'Create an account (role user); then sign in with POST /auth/login',
+      description: 'Answers 202 with the same body whether or not the e-mail address or the username was already registered, so that registration cannot be used to find out who has an account.',
       body: Type.Object(
         { email: Email, username: Username, password: Password, first_name: Type.Optional(Name), last_name: Type.Optional(Name) },
         { additionalProperties: false },
       ),
-      response: { 201: TokenResponse, ...errorResponses },
+      response: { 202: RegisterResponse, ...errorResponses },
     },
     config: { rateLimitClass: 'login' },
   }, async (req, reply) => {
-    const { user, session } = await auth.register(req.body, client(req));
-    return reply.status(201).send({ token: session.token, expires_at: session.expires_at.toISOString(), user: presentUser(user) });
+    await auth.register(req.body, client(req));
+    return reply.status(202).send({ message: REGISTERED });
   });
 
   app.post('/auth/login', {
     schema: {
       tags: ['auth'],
       summary: 'Sign in with email or username and password',
+      description:
+        'The session ends when unused for SESSION_TTL_SECONDS (idle, sliding) or at expires_at (absolute, SESSION_ABSOLUTE_TTL_SECONDS after login), whichever comes first. ' +
+        'Throttled per IP, per account and IP (exponential back-off after 3 attempts) and per account (after RATE_LIMIT_LOGIN failures an hour, only addresses that signed in to it before may try): 429 with Retry-After. See docs/auth.md.',
       body: Type.Object(
         { login: Type.String({ minLength: 1, maxLength: 255, description: 'email or username' }), password: Password },
         { additionalProperties: false },
@@ -55,7 +63,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
   }, async (req, reply) => {
     const { user, session } = await auth.login(req.body.login, req.body.password, client(req));
     if (req.query.cookie) {
-      setSessionCookie(reply, req, session.token, session.expires_at);
+      setSessionCookie(reply, req, session.token, session.expires_at, secureCookies);
       return { cookie: true as const, expires_at: session.expires_at.toISOString(), user: presentUser(user) };
     }
     return { token: session.token, expires_at: session.expires_at.toISOString(), user: presentUser(user) };
@@ -66,7 +74,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     preHandler: requireAuth,
   }, async (req, reply) => {
     await auth.logout(principal(req), req.ip);
-    clearSessionCookie(reply, req);
+    clearSessionCookie(reply, req, secureCookies);
     return reply.status(204).send(null);
   });
 
@@ -79,7 +87,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     preHandler: requireAuth,
   }, async (req, reply) => {
     const revoked = await auth.revokeAll(principal(req), req.ip);
-    clearSessionCookie(reply, req);
+    clearSessionCookie(reply, req, secureCookies);
     return { revoked };
   });
 
