@@ -145,9 +145,10 @@ export async function run(): Promise<BenchResult[]> {
     const { users, companies, reads } = await seed(db, api);
     const auth = (k: number) => ({ authorization: `Bearer ${users[k]!.token}` });
 
-    // Each run's creates take 20 reporting years of their own (far more than a run can use).
-    let year = 1000;
-    const years = () => { const y = year; year += 20; return y; };
+    // Each API run's creates take 80 reporting years of their own (C × 80 creates, far more than a
+    // run makes here); reporting years run 1900-2100 and 2100 is the read set's.
+    let year = 1900;
+    const years = () => { const y = year; year += 80; return y; };
     const apiTargets = () => ({
       tokens: users.map((u) => u.token), reads, companies, firstYear: years(),
       paths: { read: (id: string) => `/api/v1/predictions/annual/${id}`, create: '/api/v1/predictions/annual', list: '/api/v1/predictions/annual?limit=50' },
@@ -171,7 +172,7 @@ export async function run(): Promise<BenchResult[]> {
     bare.get('/list', async () => appSql`select * from bench_baseline order by id desc limit 50`);
     const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
     const bareTargets = (): MixTargets => ({
-      tokens: [], reads: reads.map((_, r) => ({ id: String(r), owner: null })), companies, firstYear: years(),
+      tokens: [], reads: reads.map((_, r) => ({ id: String(r), owner: null })), companies, firstYear: 0,
       paths: { read: (n: string) => `/get/${n}`, create: '/insert', list: '/list' },
     });
 

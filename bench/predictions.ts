@@ -19,12 +19,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 // a new period), never a 409. Request k of a run takes company k mod C and year base + k div C;
 // each run starts its years after the last one's.
 let companies: string[] = [];
-let nextYear = 1000;
+let nextYear = 1900; // reporting years run 1900-2100
 const bodyLua = (year: string, company: string) => `'{"company_id":"' .. ${company} .. '","reporting_year":"' .. ${year} .. '",${JSON.stringify(RATIOS).slice(1, -1)}}'`;
 
 async function createLoad(url: string, token: string, opts: { seconds: number }) {
   const base = nextYear;
-  nextYear += 50;
+  nextYear += 10; // 20,000 creates: more than 16 connections make in a run here
   const r = await runWrk(url, { connections: 16, seconds: opts.seconds, script: {
     init: `companies = ${luaList(companies)}; n = 0`,
     request: `local k = n * threads + thread_id
