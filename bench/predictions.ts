@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import { pathToFileURL } from 'node:url';
 import { runClient } from './client.js';
 import { luaList, runWrk } from './wrk.js';
-import { RATIOS, benchDatabase, closeAll, createUsers, load, printResults, signIn, startApp, type BenchResult, type RunningApp } from './lib.js';
+import { RATIOS, benchDatabase, closeAll, createUsers, load, printResults, round, signIn, startApp, type BenchResult, type RunningApp } from './lib.js';
 
 export const knobs = ['BENCH_SECONDS', 'BENCH_REDIS_URL'];
 export const about =
@@ -47,6 +47,13 @@ async function createAtRate(url: string, token: string, rate: number, seconds: n
   return { rps: r.rps, p50: s.p50, p99: s.p99, errors: s.failures, non2xx: 0, firstFailure: s.firstFailure };
 }
 
+/** Calls per Redis command from INFO commandstats. */
+function commandCounts(info: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
 export async function run(): Promise<BenchResult[]> {
   const db = await benchDatabase();
   const bare = Fastify();
@@ -79,7 +86,20 @@ export async function run(): Promise<BenchResult[]> {
     await load(`${bareUrl}/insert`, { seconds: 1, method: 'POST' });
 
     const baseInsert = await load(`${bareUrl}/insert`, { seconds: SECONDS, method: 'POST' });
+    // Where a create's time goes: PostgreSQL's own mean for the create statement
+    // (pg_stat_statements, when the server preloads it, as the bench server does) and the Redis
+    // commands per request (INFO commandstats before and after).
+    const pgss = await db.adminSql`create extension if not exists pg_stat_statements`.then(() => true, () => false);
+    if (pgss) await db.adminSql`select pg_stat_statements_reset()`.catch(() => {});
+    const redisBefore = commandCounts(await redis.info('commandstats'));
     const create = await createLoad(url, token, { seconds: SECONDS });
+    const redisAfter = commandCounts(await redis.info('commandstats'));
+    const [stmt] = pgss
+      ? await db.adminSql<{ calls: number; ms: number }[]>`
+          select calls::int, mean_exec_time as ms from pg_stat_statements where query like '%app_create_annual_prediction%' order by calls desc limit 1`.catch(() => [])
+      : [];
+    const redisPerCreate: Record<string, number> = Object.fromEntries(Object.entries(redisAfter).map(([k, v]) => [k, round((v - (redisBefore[k] ?? 0)) / Math.max(1, create.requests), 2)]).filter(([, v]) => (v as number) > 0.01));
+    process.stderr.write(`predictions: create ${Math.round(create.rps)} req/s; PostgreSQL ${stmt ? `${round(stmt.ms, 3)} ms per create statement (${stmt.calls} calls)` : 'statement timing unavailable'}; Redis commands per create ${JSON.stringify(redisPerCreate)}\n`);
     const [p] = await db.adminSql<{ id: string }[]>`select id from annual_predictions limit 1`;
     await fetch(`${url}/api/v1/predictions/annual/${p!.id}`, { headers: auth }); // fill the cache
     const baseGet = await load(`${bareUrl}/get`, { seconds: SECONDS });
@@ -92,7 +112,8 @@ export async function run(): Promise<BenchResult[]> {
       if (r.errors > 0 || r.non2xx > 0) throw new Error(`bench/predictions ${name}: ${r.errors} errors, ${r.non2xx} non-2xx; first: ${r.firstFailure}`);
     }
     return [
-      { scenario: 'predictions.create_annual (existing company) vs bare INSERT', figure: create.rps, unit: 'req/s', baseline: baseInsert.rps, baseline_label: 'bare INSERT route', ratio: create.rps / baseInsert.rps, detail: { p50_ms: create.p50, p99_ms: create.p99 } },
+      { scenario: 'predictions.create_annual (existing company) vs bare INSERT', figure: create.rps, unit: 'req/s', baseline: baseInsert.rps, baseline_label: 'bare INSERT route', ratio: create.rps / baseInsert.rps,
+        detail: { p50_ms: create.p50, p99_ms: create.p99, ...(stmt ? { pg_create_statement_ms: round(stmt.ms, 3) } : {}), redis_commands_per_create: round(Object.values(redisPerCreate).reduce((a, b) => a + b, 0), 2) } },
       { scenario: 'predictions.get_cached vs bare Redis GET', figure: get.rps, unit: 'req/s', baseline: baseGet.rps, baseline_label: 'bare Redis GET route', ratio: get.rps / baseGet.rps, detail: { p50_ms: get.p50, p99_ms: get.p99 } },
       { scenario: 'predictions.list_50 vs bare SELECT LIMIT 50', figure: list.rps, unit: 'req/s', baseline: baseList.rps, baseline_label: 'bare SELECT LIMIT 50 route', ratio: list.rps / baseList.rps, detail: { p50_ms: list.p50, p99_ms: list.p99 } },
       { scenario: 'predictions.create_annual p99 at half the max rate', figure: half.p99, unit: 'ms', baseline: baseInsert.p99, baseline_label: 'bare INSERT p99 at full load', ratio: half.p99 / Math.max(baseInsert.p99, 1), detail: { rate_rps: Math.floor(create.rps / 2), p50_ms: half.p50 } },
