@@ -17,6 +17,7 @@ import { opsHandlers, type ScheduledHandlers } from '../jobs/handlers.js';
 import { createProcessor } from '../jobs/processor.js';
 import { checkPrefix, createQueueConnection } from '../queue/connection.js';
 import type { BulkRunOptions } from '../services/bulk/pipeline.js';
+import { configuredLimits } from '../services/bulk/readers.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
@@ -117,7 +118,7 @@ export async function startWorkerRole(
       concurrency: { bulk: config.WORKER_BULK_CONCURRENCY },
       lockDurationMs: config.QUEUE_LOCK_DURATION_MS,
       stalledIntervalMs: config.QUEUE_STALLED_INTERVAL_MS,
-      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: { maxLineBytes: config.BULK_MAX_LINE_BYTES }, deleteFileWhenDone: true },
+      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
     },
   );
   shutdown.add('workers', () => running.close());

@@ -18,7 +18,8 @@ import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, type Producers } from '../../src/queue/producers.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
 import { loadModels } from '../../src/services/model-store.js';
-import { makeRows, tmpDir, toCsv } from '../bulk/helpers.js';
+import { makeRows, sharedStringsBomb, tmpDir, toCsv } from '../bulk/helpers.js';
+import { readFileSync } from 'node:fs';
 
 let db: TestDatabase;
 let world: World;
@@ -132,6 +133,18 @@ describe('bulk/jobs routes', () => {
     expect(lvl.statusCode).toBe(422);
     const badType = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=weekly', headers: { ...ok.headers, ...as('uA') }, payload: ok.payload });
     expect(badType.statusCode).toBe(400);
+
+    // An XLSX whose zip directory declares 2,000 bytes of shared strings that inflate to 64 MB:
+    // refused at the door by what inflating actually yields; no job, no file left behind.
+    const jobsBefore = await db.adminSql<{ n: number }[]>`select count(*)::int as n from bulk_upload_jobs`;
+    const filesBefore = readdirSync(uploadDir).length;
+    const { file } = sharedStringsBomb(tmpDir(), 64 * 1024 * 1024);
+    const bomb = multipart(readFileSync(file), 'bomb.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    const rBomb = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual', headers: { ...bomb.headers, ...as('uA') }, payload: bomb.payload });
+    expect(rBomb.statusCode, rBomb.body).toBe(422);
+    expect(rBomb.json().error.message).toMatch(/^file: XLSX refused: part xl\/sharedStrings\.xml inflates to more than the 2000 bytes its zip directory declares/);
+    expect(await db.adminSql`select count(*)::int as n from bulk_upload_jobs`).toEqual(jobsBefore);
+    expect(readdirSync(uploadDir).length).toBe(filesBefore);
   });
 
   it('DELETE cancels a queued job (it leaves the queue; the job says what is kept); a finished job is 409', async () => {

@@ -30,7 +30,7 @@ import { PageOf, Paging, pageRequest } from '../../schemas.js';
 import { createBulkJob } from '../../../services/bulk/submit.js';
 import { failBulkJob } from '../../../services/bulk/pipeline.js';
 import { ERRORS_CSV_HEADER, errorsCsvLines } from '../../../services/bulk/errors-csv.js';
-import { checkXlsxContainer, DEFAULT_LIMITS, sniffFormat } from '../../../services/bulk/readers.js';
+import { checkXlsxFile, DEFAULT_LIMITS, sniffFormat, type ReaderLimits } from '../../../services/bulk/readers.js';
 import { BulkFileError } from '../../../services/bulk/values.js';
 
 export interface JobRoutesDeps {
@@ -44,6 +44,8 @@ export interface JobRoutesDeps {
   maxUploadBytes: number;
   /** Signs the jobs list's cursors. */
   cursors: Cursors;
+  /** XLSX inflation limits (BULK_XLSX_*), the same the workers apply. */
+  readerLimits?: Partial<ReaderLimits>;
 }
 
 const ACCEPTED_TYPES = new Set([
@@ -149,10 +151,11 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
         if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw err;
         throw Object.assign(new Error(`malformed multipart body: ${(err as Error).message}`), { statusCode: 400 });
       }
-      // A zip that is no workbook, truncated, or a zip bomb is refused at the door (reading only
-      // the zip directory), not queued to fail later in a worker.
+      // A zip that is no workbook, truncated, or a zip bomb is refused at the door, not queued to
+      // fail later in a worker: every part is inflated and counted (output discarded), since the
+      // sizes its directory declares may be lies.
       try {
-        if ((await sniffFormat(dest).catch(() => null)) === 'xlsx') await checkXlsxContainer(dest, DEFAULT_LIMITS);
+        if ((await sniffFormat(dest).catch(() => null)) === 'xlsx') await checkXlsxFile(dest, { ...DEFAULT_LIMITS, ...deps.readerLimits });
       } catch (err) {
         await unlink(dest).catch(() => {});
         if (err instanceof BulkFileError) throw new DomainError('validation_failed', `file: ${err.message}`, [{ field: 'file', message: err.message, code: err.code }]);
