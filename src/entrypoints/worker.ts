@@ -20,6 +20,7 @@ import type { BulkRunOptions } from '../services/bulk/pipeline.js';
 import { configuredLimits } from '../services/bulk/readers.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
+import { bulkUploadDir } from './upload-dir.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
 
 export interface WorkerDeps {
@@ -89,7 +90,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions = {}): Runnin
   };
 }
 
-export { bulkUploadDir } from './upload-dir.js';
+export { bulkUploadDir };
 
 /**
  * Starts workers inside an already-wired process (`accunode worker`, or `accunode up`
@@ -111,7 +112,7 @@ export async function startWorkerRole(
       engine: deps.engine,
       log,
       ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}),
-      handlers: opsHandlers({ adminSql: deps.adminSql, config, log, ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
+      handlers: opsHandlers({ adminSql: deps.adminSql, config, log, uploadDir: bulkUploadDir(config), ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
     },
     {
       queues: config.WORKER_QUEUES,

@@ -19,7 +19,7 @@ import { createProducers, type Producers } from '../../src/queue/producers.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
 import { loadModels } from '../../src/services/model-store.js';
 import { makeRows, sharedStringsBomb, tmpDir, toCsv } from '../bulk/helpers.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 let db: TestDatabase;
 let world: World;
@@ -147,12 +147,16 @@ describe('bulk/jobs routes', () => {
     expect(readdirSync(uploadDir).length).toBe(filesBefore);
   });
 
-  it('DELETE cancels a queued job (it leaves the queue; the job says what is kept); a finished job is 409', async () => {
+  it('DELETE cancels a queued job (it leaves the queue, its file is deleted; the job says what is kept); a finished job is 409', async () => {
     const m = multipart(toCsv('annual', makeRows('annual', 10, { symbolPrefix: 'V' })), 'c.csv', 'text/csv');
     const res = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual', headers: { ...m.headers, ...as('uA') }, payload: m.payload });
     const { job_id } = res.json<{ job_id: string }>();
+    const [{ file_path }] = await db.adminSql<[{ file_path: string }]>`select file_path from bulk_upload_jobs where id = ${job_id}`;
+    expect(existsSync(file_path)).toBe(true);
     const del = await app.inject({ method: 'DELETE', url: `/api/v1/jobs/${job_id}`, headers: as('uA') });
     expect(del.statusCode).toBe(200);
+    // A queued job's upload is never read again: cancelling deletes it.
+    expect(existsSync(file_path)).toBe(false);
     expect(del.json()).toMatchObject({ status: 'cancelled', cancel_requested: true, cancellation: expect.stringMatching(/committed/) });
     expect(await producers.queue('bulk').getJob(job_id)).toBeUndefined();
     const again = await app.inject({ method: 'DELETE', url: `/api/v1/jobs/${job_id}`, headers: as('uA') });

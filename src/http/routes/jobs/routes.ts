@@ -255,6 +255,14 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
       if (!job) throw new DomainError('not_found', 'job not found');
       // A job that never started leaves the queue now; a running one stops at its next chunk.
       await deps.producers.removeIfWaiting('bulk', job.queue_job_id ?? job.id).catch(() => false);
+      // No worker will read a file whose job was still queued: it goes now (a running job's
+      // worker deletes its own when it stops). Only files in the upload directory: a job made by
+      // `accunode predict bulk` points at the user's own file.
+      if (job.previous_status === 'queued' && job.file_path && path.dirname(path.resolve(job.file_path)) === path.resolve(deps.uploadDir)) {
+        await unlink(job.file_path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') req.log.warn({ err: err.message, job: job.id }, 'could not delete a cancelled upload; the daily sweep will');
+        });
+      }
       return presentJob(job);
     },
   );
