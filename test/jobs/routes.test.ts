@@ -111,6 +111,30 @@ describe('bulk/jobs routes', () => {
     expect((await app.inject({ method: 'GET', url: `/api/v1/jobs/${job_id}` })).statusCode).toBe(401);
   });
 
+  it('a personal upload stays personal: its org admin and tenant admin get 404 for the job, its errors and a cancel, and never list it', async () => {
+    const rows = makeRows('annual', 5, { seed: 23, symbolPrefix: 'P' });
+    rows[1]!.company_name = '';
+    rows[2]!.net_income_margin = 'Confidential Target Corp';
+    const m = multipart(toCsv('annual', rows), 'acquisition-targets.csv', 'text/csv');
+    const res = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual&access_level=personal', headers: { ...m.headers, ...as('omA1') }, payload: m.payload });
+    expect(res.statusCode, res.body).toBe(202);
+    const { job_id } = res.json<{ job_id: string }>();
+    await runBulkJob({ sql: db.appSql, engine: await loadModels() }, world.users.omA1.id, job_id);
+    const own = await app.inject({ method: 'GET', url: `/api/v1/jobs/${job_id}/errors`, headers: as('omA1') });
+    expect(own.body).toMatch(/Confidential Target Corp/);
+    expect((await app.inject({ method: 'GET', url: `/api/v1/jobs/${job_id}`, headers: as('omA1') })).json()).toMatchObject({ file_name: 'acquisition-targets.csv', access_level: 'personal' });
+    for (const admin of ['oaA1', 'taA'] as const) {
+      for (const [method, url] of [['GET', `/api/v1/jobs/${job_id}`], ['GET', `/api/v1/jobs/${job_id}/errors`], ['DELETE', `/api/v1/jobs/${job_id}`]] as const) {
+        const r = await app.inject({ method, url, headers: as(admin) });
+        expect(r.statusCode, `${admin} ${method} ${url}`).toBe(404);
+        expect(r.body).not.toMatch(/acquisition-targets|Confidential/);
+      }
+      const list = await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: as(admin) });
+      expect(list.body).not.toMatch(/acquisition-targets/);
+    }
+    // Organization-level uploads stay visible to those who manage the uploader (first test).
+  });
+
   it('413 above the size limit, 415 for a wrong content type, 422 for content that is not CSV/XLSX or a bad access level', async () => {
     const big = multipart('a,b\n' + 'x'.repeat(300_000), 'big.csv', 'text/csv');
     const r413 = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual', headers: { ...big.headers, ...as('uA') }, payload: big.payload });
