@@ -1,6 +1,7 @@
 /**
  * bulk_upload_jobs / bulk_upload_errors access, always as the calling user (withUserTx): the
- * uploader and those who manage the uploader see and cancel a job; nobody else does.
+ * uploader sees and cancels a job, and so do those who manage the uploader unless the job is
+ * personal (migration 0042); nobody else does.
  */
 import type { Sql, TxSql } from '../../db/pool.js';
 import { withUserTx } from '../../db/tx.js';

@@ -7,7 +7,9 @@
  *
  * The upload is streamed to BULK_UPLOAD_DIR (never buffered), refused with 413 past the size
  * limit, sniffed (CSV or XLSX by content), recorded as the uploader and queued. Jobs are read
- * and cancelled as the caller (row-level security: someone else's job is a 404).
+ * and cancelled as the caller (row-level security: someone else's job is a 404). Admins see the
+ * organization-level jobs of those they manage, never their personal ones (the rule of personal
+ * predictions): a member's personal job is a 404 to them and in no list.
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -211,7 +213,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
 
   app.get(
     '/jobs/:id',
-    { schema: { summary: 'A bulk job: state, rows processed/succeeded/failed, throughput, ETA', params: IdParams, response: { 200: JobBody, 404: ErrorBody } } },
+    { schema: { summary: 'A bulk job: state, rows processed/succeeded/failed, throughput, ETA; 404 unless it is yours or an organization-level job of someone you manage', params: IdParams, response: { 200: JobBody, 404: ErrorBody } } },
     async (req) => {
       const p = principalOf(req);
       const job = await getBulkJob(deps.sql, p.userId, req.params.id);
@@ -222,7 +224,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
 
   app.get(
     '/jobs/:id/errors',
-    { schema: { summary: 'Row errors of a bulk job as CSV (line, column, value, reason, kind); 404 when the job is not yours', params: IdParams } },
+    { schema: { summary: 'Row errors of a bulk job as CSV (line, column, value, reason, kind); 404 whenever GET /jobs/{id} is', params: IdParams } },
     async (req, reply) => {
       const p = principalOf(req);
       const job = await getBulkJob(deps.sql, p.userId, req.params.id);
@@ -244,7 +246,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
 
   app.delete(
     '/jobs/:id',
-    { schema: { summary: 'Cancel a bulk job (chunks already committed are kept)', params: IdParams, response: { 200: JobBody, 404: ErrorBody, 409: ErrorBody } } },
+    { schema: { summary: 'Cancel a bulk job (chunks already committed are kept; a queued job\'s file is deleted)', params: IdParams, response: { 200: JobBody, 404: ErrorBody, 409: ErrorBody } } },
     async (req) => {
       const p = principalOf(req);
       const before = await getBulkJob(deps.sql, p.userId, req.params.id);
