@@ -1,4 +1,4 @@
--- Bulk jobs (issue 13, item 8): a personal upload stays personal.
+-- Bulk jobs and trust in Redis (issue 13, items 8 and 7).
 --
 -- 0003 let whoever manages the uploader (org admin, tenant admin) read, cancel and delete any of
 -- the uploader's jobs, and through the errors policy read their rows' raw cell values, although
@@ -36,3 +36,22 @@ BEGIN
 END $$;
 CREATE TRIGGER trg_bulk_upload_jobs_fixed BEFORE UPDATE ON bulk_upload_jobs
   FOR EACH ROW EXECUTE FUNCTION bulk_upload_jobs_fixed();
+
+-- ---------------------------------------------------------------------------------------------
+-- Trust in Redis (issue 13, item 7). Two more keys in 0040's app_secrets, so that whoever can
+-- write to Redis but cannot read this database can neither mint a session nor steer a failover:
+--   'session' signs each session:{hash} entry (an HMAC of the entry and its token hash),
+--   'dr'      signs the primary changes published on accunode:dr:primary.
+-- app_secret() is replaced to open the door to them; a migration that adds names of its own must
+-- list these with 0040's 'cursor'.
+-- ---------------------------------------------------------------------------------------------
+INSERT INTO app_secrets (name, secret)
+VALUES ('session', decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')),
+       ('dr', decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))
+ON CONFLICT (name) DO NOTHING;
+CREATE OR REPLACE FUNCTION app_secret(key_name text) RETURNS bytea LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT secret FROM public.app_secrets WHERE name = key_name AND key_name IN ('cursor', 'session', 'dr')
+$$;
+REVOKE ALL ON FUNCTION app_secret(text) FROM PUBLIC, analytics_user;
+GRANT EXECUTE ON FUNCTION app_secret(text) TO app_user;

@@ -5,7 +5,7 @@ import type { Sql, TxSql } from '../db/pool.js';
 import { withAnonymousTx, withUserTx } from '../db/tx.js';
 import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
-import { SessionStore, type CachedSession } from '../cache/sessions.js';
+import { SessionStore, sessionKeyFromDatabase, type CachedSession } from '../cache/sessions.js';
 import { keys } from '../cache/keys.js';
 import * as usersRepo from '../repositories/users.js';
 import * as sessionsRepo from '../repositories/sessions.js';
@@ -66,7 +66,7 @@ export class AuthService {
   readonly sessions: SessionStore;
 
   constructor(private readonly d: AuthDeps) {
-    this.sessions = new SessionStore(d.redis, d.sessionTtlSeconds);
+    this.sessions = new SessionStore(d.redis, d.sessionTtlSeconds, undefined, sessionKeyFromDatabase(d.sql));
   }
 
   /**
