@@ -1,4 +1,6 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Sql } from '../db/pool.js';
 import type { Role } from '../domain/access.js';
 import { keys } from './keys.js';
 
@@ -22,15 +24,71 @@ export interface CachedSession {
  * listens to, so it never outlives a revocation that this process hears about; without the
  * notification it lives at most LOCAL_TTL_MS.
  */
+/**
+ * Redis is not trusted to vouch for a session: anyone who can write a key there could otherwise
+ * write session:{sha256(any token)} = {"role":"super_admin",…}. Every entry carries an HMAC
+ * (`mac`) of its JSON and its token hash under a key only the database holds (app_secret
+ * ('session'), migration 0042); an entry without a valid one is read as absent, so the session is
+ * looked up in the database, which knows no such token.
+ */
+export type SessionKey = () => Promise<Buffer>;
+
+export function sessionKeyFromDatabase(sql: Sql): SessionKey {
+  return async () => {
+    const [r] = await sql<{ k: Buffer | null }[]>`select app_secret('session') as k`;
+    if (!r?.k || r.k.length < 16) throw new Error("the database holds no 'session' key (migration 0042 not applied?)");
+    return r.k;
+  };
+}
+
+const noKey: SessionKey = () => Promise.reject(new Error('no session signing key configured: sessions are checked in the database'));
+
 export class SessionStore {
   private readonly local = new Map<string, { s: CachedSession; until: number }>();
   private static readonly LOCAL_MAX = 10_000;
+  private keyP: Promise<Buffer> | null = null;
 
   constructor(
     private readonly redis: Redis,
     private readonly ttlSeconds: number,
     private readonly localTtlMs = 5_000,
+    private readonly loadKey: SessionKey = noKey,
   ) {}
+
+  private key(): Promise<Buffer> {
+    if (!this.keyP) {
+      this.keyP = this.loadKey();
+      this.keyP.catch(() => {
+        this.keyP = null;
+      });
+    }
+    return this.keyP;
+  }
+
+  private async mac(tokenHash: string, json: string): Promise<Buffer> {
+    return createHmac('sha256', await this.key()).update(tokenHash).update('\n').update(json).digest();
+  }
+
+  /** The Redis value for a session: its JSON with the `mac` that binds it to its token hash. */
+  async seal(tokenHash: string, s: CachedSession): Promise<string> {
+    const { mac: _ignored, ...body } = s as CachedSession & { mac?: unknown };
+    return JSON.stringify({ ...body, mac: (await this.mac(tokenHash, JSON.stringify(body))).toString('base64url') });
+  }
+
+  /** The session a Redis value holds, or null when it is not one this deployment signed for this token. */
+  async open(tokenHash: string, raw: string): Promise<CachedSession | null> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+    if (!parsed || typeof parsed !== 'object' || typeof (parsed as { mac?: unknown }).mac !== 'string') return null;
+    const { mac, ...body } = parsed as CachedSession & { mac: string };
+    const want = await this.mac(tokenHash, JSON.stringify(body));
+    const got = Buffer.from(mac, 'base64url');
+    return got.length === want.length && timingSafeEqual(got, want) ? body : null;
+  }
 
   async get(tokenHash: string, now = Date.now()): Promise<CachedSession | null> {
     const hit = this.local.get(tokenHash);
@@ -38,13 +96,9 @@ export class SessionStore {
     if (hit) this.local.delete(tokenHash);
     const raw = await this.redis.get(keys.session(tokenHash));
     if (!raw) return null;
-    try {
-      const s = JSON.parse(raw) as CachedSession;
-      this.remember(tokenHash, s, now);
-      return s;
-    } catch {
-      return null;
-    }
+    const s = await this.open(tokenHash, raw);
+    if (s) this.remember(tokenHash, s, now);
+    return s;
   }
 
   private remember(tokenHash: string, s: CachedSession, now: number): void {
@@ -72,7 +126,7 @@ export class SessionStore {
       await this.redis.del(keys.session(tokenHash));
       return;
     }
-    await this.redis.set(keys.session(tokenHash), JSON.stringify(s), 'EX', ttl);
+    await this.redis.set(keys.session(tokenHash), await this.seal(tokenHash, s), 'EX', ttl);
   }
 
   async drop(tokenHashes: string[]): Promise<void> {

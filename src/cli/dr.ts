@@ -7,6 +7,7 @@ import { createReplica, drStatus, failover, rejoin, watch, type FailoverResult }
 import { runDrill, type DrillReport } from '../ops/dr-drill.js';
 import { UsageError } from './identity.js';
 import { formatTable, printResult } from './output.js';
+import { localRedisUrl } from '../ops/local-services.js';
 
 function primaryUrl(config: Config, given?: string): string | undefined {
   return given ?? config.DATABASE_ADMIN_URL;
@@ -14,7 +15,7 @@ function primaryUrl(config: Config, given?: string): string | undefined {
 
 /** The Redis the running processes follow (REDIS_URL, else the local one `up` uses); null when unreachable. */
 async function publisher(config: Config): Promise<Redis | null> {
-  const r = new Redis(config.REDIS_URL ?? `redis://127.0.0.1:${config.LOCAL_REDIS_PORT}`, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true, connectionName: 'accunode-dr' });
+  const r = new Redis(config.REDIS_URL ?? localRedisUrl(config.LOCAL_REDIS_PORT, config.dataDir), { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true, connectionName: 'accunode-dr' });
   try {
     await r.connect();
     await r.ping();
@@ -187,7 +188,7 @@ export function registerDrCommands(program: Command): void {
       if (!['async', 'sync', 'both'].includes(o.mode)) throw new UsageError('--mode must be async, sync or both');
       const config = loadConfig();
       const redis = await publisher(config);
-      const redisUrl = redis ? (config.REDIS_URL ?? `redis://127.0.0.1:${config.LOCAL_REDIS_PORT}`) : undefined;
+      const redisUrl = redis ? (config.REDIS_URL ?? localRedisUrl(config.LOCAL_REDIS_PORT, config.dataDir)) : undefined;
       redis?.disconnect();
       const modes = o.mode === 'both' ? (['async', 'sync'] as const) : ([o.mode] as Array<'async' | 'sync'>);
       const reports: DrillReport[] = [];

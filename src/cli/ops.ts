@@ -31,6 +31,7 @@ import {
 import { scalingRecommendation } from '../ops/scaling.js';
 import { errMessage, type OpsDeps } from '../ops/types.js';
 import { formatTable, printResult } from './output.js';
+import { bulkUploadDir } from '../entrypoints/upload-dir.js';
 
 const OPS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../ops');
 
@@ -277,7 +278,7 @@ export function registerOpsCommands(program: Command): void {
     .action(async (kind: string, opts: { dryRun?: boolean; json?: boolean }) => {
       if (!(MAINTENANCE_KINDS as readonly string[]).includes(kind)) throw new Error(`kind must be one of ${MAINTENANCE_KINDS.join(', ')}`);
       await withOps(async ({ deps, adminSql, config, log }) => {
-        const r = await runMaintenance({ adminSql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), config, log }, kind as MaintenanceKind, { dryRun: opts.dryRun });
+        const r = await runMaintenance({ adminSql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), config, log, uploadDir: bulkUploadDir(config) }, kind as MaintenanceKind, { dryRun: opts.dryRun });
         printResult(opts.json, r, () => renderMaintenance(r));
         if (r.outcome !== 'succeeded') process.exitCode = 1;
       });

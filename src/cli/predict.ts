@@ -17,6 +17,7 @@ import { createBulkJob } from '../services/bulk/submit.js';
 import { runBulkJob, type BulkProgress } from '../services/bulk/pipeline.js';
 import { getBulkJob, iterateErrors, presentJob } from '../services/bulk/jobs-repo.js';
 import { ERRORS_CSV_HEADER, errorsCsvLines } from '../services/bulk/errors-csv.js';
+import { configuredLimits } from '../services/bulk/readers.js';
 import { createAppPool, prepareDatabase } from '../entrypoints/context.js';
 import { Shutdown } from '../entrypoints/shutdown.js';
 import { formatTable, printResult } from './output.js';
@@ -87,7 +88,7 @@ export function registerPredictCommands(program: Command): void {
         };
         const outcome = await runBulkJob({ sql, engine, log }, principal.userId, job.id, {
           onProgress,
-          limits: { maxLineBytes: config.BULK_MAX_LINE_BYTES },
+          limits: configuredLimits(config),
           chunkRows: chunkRows ?? config.BULK_CHUNK_ROWS,
         });
         bar?.stop();

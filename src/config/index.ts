@@ -211,6 +211,8 @@ export const CONFIG_SPEC = {
   QUEUE_STALLED_INTERVAL_MS: { description: 'how often workers look for stalled jobs (of dead workers) to run again', parse: int(30_000, 500, 3_600_000), defaultText: '30000' },
   BULK_CHUNK_ROWS: { description: 'rows per bulk-upload chunk (one COPY + upsert transaction)', parse: int(5000, 10, 1_000_000), defaultText: '5000' },
   BULK_MAX_LINE_BYTES: { description: 'longest accepted line (row) of a bulk CSV', parse: int(1024 * 1024, 1024, 100 * 1024 * 1024), defaultText: '1048576' },
+  BULK_XLSX_MAX_PART_BYTES: { description: 'most bytes one XLSX part held in memory (shared strings, styles, workbook) may inflate to, counted while inflating', parse: int(200 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024 * 1024), defaultText: '209715200' },
+  BULK_XLSX_MAX_INFLATE_RATIO: { description: 'most bytes a whole XLSX may inflate to per byte of the file (counted; workbooks under 16 MB inflated are exempt)', parse: int(100, 2, 10_000), defaultText: '100' },
   BULK_UPLOAD_DIR: { description: 'where uploaded bulk files wait for a worker (shared by api and workers)', parse: str(), defaultText: '$ACCUNODE_DATA_DIR/uploads' },
   // Backups, PITR and failover (issue 8).
   BACKUP_RETENTION_DAYS: { description: 'untagged logical backups are pruned after this many days (tagged ones are kept until deleted)', parse: int(30, 1, 3650), defaultText: '30' },

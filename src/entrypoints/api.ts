@@ -13,6 +13,7 @@ import { createQueueConnection } from '../queue/connection.js';
 import { createProducers } from '../queue/producers.js';
 import { jobRoutes } from '../http/routes/jobs/routes.js';
 import { bulkUploadDir } from './upload-dir.js';
+import { configuredLimits } from '../services/bulk/readers.js';
 import { buildServices, rateLimitsOf } from './services.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
 import { ReplicaRouter } from '../db/replicas.js';
@@ -102,7 +103,7 @@ export async function startApi(
   const queueConnection = createQueueConnection(deps.redisUrl, 'accunode-api-queue');
   shutdown.add('queue producers', () => queueConnection.quit());
   const producers = createProducers(queueConnection, config.QUEUE_PREFIX);
-  const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors };
+  const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors, readerLimits: configuredLimits(config) };
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
   const ops = await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis);
   const app = await buildApp({

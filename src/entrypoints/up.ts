@@ -5,7 +5,7 @@ import { loadModels } from '../services/model-store.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
 import { startApi } from './api.js';
-import { AppPools } from '../db/app-pools.js';
+import { AppPools, drKeyFromDatabase, endpoint, PRIMARY_CHANNEL } from '../db/app-pools.js';
 
 /**
  * `npm start` (prepare = migrate, roles, seed) or `accunode api` (serve only: the database is
@@ -40,7 +40,10 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     const redis = createRedis(redisInfo.url, 'accunode-api');
     shutdown.add('redis', () => redis.quit());
     const follower = createRedis(redisInfo.url, 'accunode-dr-follow', { forQueue: true });
-    const unfollow = await pools.follow(follower, redis);
+    // Only a change signed with the database's key, to this process's primary or one of its
+    // replicas (DATABASE_READ_URLS), is followed: Redis alone cannot point the app elsewhere.
+    const trust = { key: drKeyFromDatabase(sql), allowed: [endpoint(db.appUrl), ...config.DATABASE_READ_URLS.map(endpoint)] };
+    const unfollow = await pools.follow(follower, redis, PRIMARY_CHANNEL, trust);
     shutdown.add('primary follower', async () => {
       await unfollow();
       follower.disconnect();

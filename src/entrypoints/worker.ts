@@ -17,8 +17,10 @@ import { opsHandlers, type ScheduledHandlers } from '../jobs/handlers.js';
 import { createProcessor } from '../jobs/processor.js';
 import { checkPrefix, createQueueConnection } from '../queue/connection.js';
 import type { BulkRunOptions } from '../services/bulk/pipeline.js';
+import { configuredLimits } from '../services/bulk/readers.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
+import { bulkUploadDir } from './upload-dir.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
 
 export interface WorkerDeps {
@@ -88,7 +90,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions = {}): Runnin
   };
 }
 
-export { bulkUploadDir } from './upload-dir.js';
+export { bulkUploadDir };
 
 /**
  * Starts workers inside an already-wired process (`accunode worker`, or `accunode up`
@@ -110,14 +112,14 @@ export async function startWorkerRole(
       engine: deps.engine,
       log,
       ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}),
-      handlers: opsHandlers({ adminSql: deps.adminSql, config, log, ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
+      handlers: opsHandlers({ adminSql: deps.adminSql, config, log, uploadDir: bulkUploadDir(config), ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
     },
     {
       queues: config.WORKER_QUEUES,
       concurrency: { bulk: config.WORKER_BULK_CONCURRENCY },
       lockDurationMs: config.QUEUE_LOCK_DURATION_MS,
       stalledIntervalMs: config.QUEUE_STALLED_INTERVAL_MS,
-      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: { maxLineBytes: config.BULK_MAX_LINE_BYTES }, deleteFileWhenDone: true },
+      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
     },
   );
   shutdown.add('workers', () => running.close());

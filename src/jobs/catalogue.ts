@@ -63,7 +63,7 @@ export const JOBS: Readonly<Record<JobName, JobSpec>> = Object.freeze({
     attempts: 2,
     backoff: { type: 'fixed', delay: 5 * MIN },
     timeoutMs: 2 * HOUR,
-    description: 'daily maintenance: statistics, sessions idle 30 days, audit logs older than 1 year',
+    description: 'daily maintenance: statistics, sessions idle 30 days, audit logs older than 1 year, orphaned bulk upload files',
   },
   'maintenance.weekly': {
     queue: 'maintenance',

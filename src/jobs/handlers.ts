@@ -28,6 +28,8 @@ export interface OpsHandlerDeps {
   /** monitoring_user pool, when the process has one (else the owner's). */
   monitorSql?: Sql;
   config: MaintenanceDeps['config'] & Partial<OpsDeps['config']>;
+  /** BULK_UPLOAD_DIR, for the daily sweep of orphaned upload files. */
+  uploadDir?: string;
   log?: Logger;
 }
 
@@ -43,6 +45,7 @@ export function opsHandlers(deps: OpsHandlerDeps): ScheduledHandlers {
     ...(deps.redis ? { redis: deps.redis } : {}),
     ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}),
     ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.uploadDir ? { uploadDir: deps.uploadDir } : {}),
   };
   return {
     maintenance: (kind, opts) => runMaintenance(mdeps, kind, opts),

@@ -27,7 +27,7 @@ export const SCHEDULE: readonly ScheduleEntry[] = Object.freeze([
     job: 'maintenance.daily',
     pattern: '0 2 * * *',
     when: 'daily 02:00 UTC',
-    what: 'ANALYZE, delete sessions idle 30 days, delete audit logs older than 1 year',
+    what: 'ANALYZE, delete sessions idle 30 days, delete audit logs older than 1 year, delete bulk upload files no queued or running job will read',
   },
   {
     id: 'backup-daily',

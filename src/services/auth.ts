@@ -5,7 +5,8 @@ import type { Sql, TxSql } from '../db/pool.js';
 import { withAnonymousTx, withUserTx } from '../db/tx.js';
 import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
-import { SessionStore, type CachedSession } from '../cache/sessions.js';
+import { SessionStore, sessionKeyFromDatabase, type CachedSession } from '../cache/sessions.js';
+import { keys } from '../cache/keys.js';
 import * as usersRepo from '../repositories/users.js';
 import * as sessionsRepo from '../repositories/sessions.js';
 import { audit } from '../repositories/audit.js';
@@ -66,7 +67,7 @@ export class AuthService {
   private readonly throttle: LoginThrottle;
 
   constructor(private readonly d: AuthDeps) {
-    this.sessions = new SessionStore(d.redis, d.sessionTtlSeconds);
+    this.sessions = new SessionStore(d.redis, d.sessionTtlSeconds, undefined, sessionKeyFromDatabase(d.sql));
     this.throttle = new LoginThrottle(d.redis, d.log, { ceilingPerHour: d.loginLimitPerHour, knownDays: d.loginKnownIpDays ?? 30 });
   }
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
 import { fieldNamesOf, generateReferenceData, type ModelKind } from '../../src/risk/index.js';
+import { repeatedDeflate, workbookWithSharedStrings } from '../helpers/zip.js';
 
 export type Row = Record<string, string | number | null>;
 
@@ -90,4 +91,19 @@ export async function writeXlsx(
   await ws.commit();
   await wb.commit();
   return file;
+}
+
+export const SST_HEAD = '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">';
+
+/**
+ * An annual workbook whose zip directory declares xl/sharedStrings.xml as 2,000 bytes while its
+ * data inflates to `inflated` bytes of `<si><t>x</t></si>` (the reported attack).
+ */
+export function sharedStringsBomb(dir: string, inflated: number, name = 'shared-strings-bomb.xlsx'): { file: string; inflatedSize: number; size: number } {
+  const unit = '<si><t>x</t></si>';
+  const bomb = repeatedDeflate(SST_HEAD, unit, Math.ceil(inflated / unit.length), '</sst>');
+  const buf = workbookWithSharedStrings(columnsOf('annual'), { stored: bomb.data, declaredSize: 2000 });
+  const file = path.join(dir, name);
+  writeFileSync(file, buf);
+  return { file, inflatedSize: bomb.inflatedSize, size: buf.length };
 }

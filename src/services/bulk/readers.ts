@@ -1,10 +1,13 @@
 /**
  * Streaming readers for bulk files: CSV (csv-parse) and XLSX (exceljs WorkbookReader). Memory
- * stays bounded whatever the file size; hostile files (zip bombs, endless lines, binary data,
- * formulas) end in a BulkFileError with a clear message, never a crashed worker.
+ * stays bounded whatever the file size, and for XLSX whatever its zip directory declares; hostile
+ * files (zip bombs, endless lines, binary data, formulas) end in a BulkFileError with a clear
+ * message, never a crashed worker.
  */
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { pipeline, Readable, Transform } from 'node:stream';
+import { createInflateRaw } from 'node:zlib';
 import { parse } from 'csv-parse';
 import ExcelJS from 'exceljs';
 import { BulkFileError, FORMULA, type Cell } from './values.js';
@@ -14,10 +17,16 @@ export type BulkFormat = 'csv' | 'xlsx';
 export interface ReaderLimits {
   /** Longest accepted CSV record (bytes); a longer line ends the file with an error. */
   maxLineBytes: number;
-  /** Total uncompressed size an XLSX may declare. */
+  /** Total uncompressed size of an XLSX, declared and counted while inflating. */
   maxXlsxUncompressedBytes: number;
-  /** Largest compression ratio of one XLSX part (above 1 MB uncompressed). */
+  /** Largest compression ratio one XLSX part may declare (above 1 MB uncompressed). */
   maxXlsxRatio: number;
+  /** Most bytes one XLSX part held in memory (every part but the worksheets) may inflate to. */
+  maxXlsxPartBytes: number;
+  /** Most bytes a whole XLSX may inflate to per byte of the file, counted (above 16 MB). */
+  maxXlsxInflateRatio: number;
+  /** Memory budget of an XLSX's cached shared strings (characters plus a per-string overhead). */
+  maxSharedStringsBytes: number;
   /** Most data rows accepted in one file. */
   maxRows: number;
 }
@@ -26,8 +35,16 @@ export const DEFAULT_LIMITS: ReaderLimits = {
   maxLineBytes: 1024 * 1024,
   maxXlsxUncompressedBytes: 1024 * 1024 * 1024,
   maxXlsxRatio: 200,
+  maxXlsxPartBytes: 200 * 1024 * 1024,
+  maxXlsxInflateRatio: 100,
+  maxSharedStringsBytes: 256 * 1024 * 1024,
   maxRows: 5_000_000,
 };
+
+/** The limits a deployment configures (BULK_MAX_LINE_BYTES, BULK_XLSX_*); the rest stay default. */
+export function configuredLimits(c: { BULK_MAX_LINE_BYTES: number; BULK_XLSX_MAX_PART_BYTES: number; BULK_XLSX_MAX_INFLATE_RATIO: number }): Partial<ReaderLimits> {
+  return { maxLineBytes: c.BULK_MAX_LINE_BYTES, maxXlsxPartBytes: c.BULK_XLSX_MAX_PART_BYTES, maxXlsxInflateRatio: c.BULK_XLSX_MAX_INFLATE_RATIO };
+}
 
 export interface DataRow {
   /** 1-based line (CSV) or row number (XLSX) in the file, the header being line 1. */
@@ -202,16 +219,19 @@ async function openCsv(path: string, limits: ReaderLimits): Promise<OpenedFile> 
 // XLSX
 // ------------------------------------------------------------------------------------------
 
-interface ZipEntry {
+export interface ZipEntry {
   name: string;
   compressed: number;
   uncompressed: number;
+  method: number;
+  localOffset: number;
 }
 
 /**
  * Reads the zip central directory (without inflating anything) and refuses zip bombs: too much
  * declared uncompressed data, an extreme compression ratio, zip64 or encrypted entries, too many
- * parts, or no workbook part.
+ * parts, or no workbook part. What the directory declares is only a first filter: the entries are
+ * inflated later through inflateEntry(), which counts what actually comes out.
  */
 export async function checkXlsxContainer(path: string, limits: ReaderLimits): Promise<ZipEntry[]> {
   const size = (await stat(path)).size;
@@ -238,31 +258,122 @@ export async function checkXlsxContainer(path: string, limits: ReaderLimits): Pr
     const cd = Buffer.alloc(cdSize);
     await fh.read(cd, 0, cdSize, cdOffset);
     const out: ZipEntry[] = [];
+    const seen = new Set<string>();
     let p = 0;
     let total = 0;
     for (let k = 0; k < entries; k++) {
       if (p + 46 > cd.length || cd.readUInt32LE(p) !== 0x02014b50) throw new BulkFileError('bad_xlsx', 'not a valid XLSX file (corrupt zip directory)');
       const flags = cd.readUInt16LE(p + 8);
+      const method = cd.readUInt16LE(p + 10);
       const compressed = cd.readUInt32LE(p + 20);
       const uncompressed = cd.readUInt32LE(p + 24);
       const nameLen = cd.readUInt16LE(p + 28);
       const extraLen = cd.readUInt16LE(p + 30);
       const commentLen = cd.readUInt16LE(p + 32);
+      const localOffset = cd.readUInt32LE(p + 42);
       const name = cd.toString('utf8', p + 46, p + 46 + nameLen);
       p += 46 + nameLen + extraLen + commentLen;
       if (flags & 1) throw new BulkFileError('bad_xlsx', 'XLSX refused: encrypted (password-protected) workbooks are not accepted');
-      if (compressed === 0xffffffff || uncompressed === 0xffffffff) throw new BulkFileError('zip_bomb', 'XLSX refused: zip64 entries are not accepted');
+      if (compressed === 0xffffffff || uncompressed === 0xffffffff || localOffset === 0xffffffff) throw new BulkFileError('zip_bomb', 'XLSX refused: zip64 entries are not accepted');
+      if (method !== 0 && method !== 8) throw new BulkFileError('bad_xlsx', `XLSX refused: part ${name} uses zip compression method ${method} (only stored and deflated parts are read)`);
+      // Two parts of one name would let what is checked differ from what is read.
+      if (seen.has(name)) throw new BulkFileError('bad_xlsx', `not a valid XLSX file (the archive holds ${name} twice)`);
+      seen.add(name);
       total += uncompressed;
       if (total > limits.maxXlsxUncompressedBytes)
         throw new BulkFileError('zip_bomb', `XLSX refused: it unpacks to more than ${limits.maxXlsxUncompressedBytes} bytes (a zip bomb?)`);
       if (uncompressed > 1024 * 1024 && uncompressed / Math.max(1, compressed) > limits.maxXlsxRatio)
         throw new BulkFileError('zip_bomb', `XLSX refused: part ${name} is compressed ${Math.round(uncompressed / Math.max(1, compressed))}:1 (a zip bomb?)`);
-      out.push({ name, compressed, uncompressed });
+      if (!isWorksheet(name) && uncompressed > limits.maxXlsxPartBytes)
+        throw new BulkFileError('zip_bomb', `XLSX refused: part ${name} unpacks to ${uncompressed} bytes, more than the limit of ${limits.maxXlsxPartBytes} for a part that is held in memory`);
+      out.push({ name, compressed, uncompressed, method, localOffset });
     }
     if (!out.some((e) => e.name === 'xl/workbook.xml')) throw new BulkFileError('wrong_content', 'not an XLSX workbook (a zip without xl/workbook.xml)');
     return out;
   } finally {
     await fh.close();
+  }
+}
+
+const WORKSHEET = /^xl\/worksheets\/sheet(\d+)\.xml$/;
+function isWorksheet(name: string): boolean {
+  return WORKSHEET.test(name);
+}
+
+/**
+ * Counts the bytes every part of one workbook actually inflates to. The zip directory's sizes are
+ * the sender's claim: a part that inflates past what it declared, a part held in memory (all but
+ * the worksheets, which are parsed as a stream) past maxXlsxPartBytes, or the whole past
+ * maxXlsxUncompressedBytes or maxXlsxInflateRatio times the file's size, stops the inflation at
+ * once, before the bytes reach any parser.
+ */
+export class InflationMeter {
+  private total = 0;
+  constructor(
+    private readonly fileSize: number,
+    private readonly limits: ReaderLimits,
+  ) {}
+
+  /** Adds `n` bytes of `entry` (whose count so far, these included, is `entryBytes`); an error when a limit is passed. */
+  add(entry: ZipEntry, entryBytes: number, n: number): BulkFileError | null {
+    this.total += n;
+    if (entryBytes > entry.uncompressed)
+      return new BulkFileError('zip_bomb', `XLSX refused: part ${entry.name} inflates to more than the ${entry.uncompressed} bytes its zip directory declares (a zip bomb?); stopped after ${entryBytes} bytes`);
+    if (!isWorksheet(entry.name) && entryBytes > this.limits.maxXlsxPartBytes)
+      return new BulkFileError('zip_bomb', `XLSX refused: part ${entry.name} inflates to more than ${this.limits.maxXlsxPartBytes} bytes (a zip bomb?)`);
+    if (this.total > this.limits.maxXlsxUncompressedBytes)
+      return new BulkFileError('zip_bomb', `XLSX refused: it inflates to more than ${this.limits.maxXlsxUncompressedBytes} bytes (a zip bomb?)`);
+    // Small workbooks are exempt: a few kilobytes of XML may well compress better than 100:1.
+    if (this.total > RATIO_FLOOR_BYTES && this.total > this.limits.maxXlsxInflateRatio * this.fileSize)
+      return new BulkFileError('zip_bomb', `XLSX refused: it inflates to more than ${this.limits.maxXlsxInflateRatio} times its size of ${this.fileSize} bytes (a zip bomb?)`);
+    return null;
+  }
+}
+
+const RATIO_FLOOR_BYTES = 16 * 1024 * 1024;
+
+/** One part's content, inflated as it is read (back-pressured), counted by the meter. */
+export async function inflateEntry(path: string, fileSize: number, entry: ZipEntry, meter: InflationMeter): Promise<Readable> {
+  const fh = await open(path, 'r');
+  let start: number;
+  try {
+    const local = Buffer.alloc(30);
+    const { bytesRead } = await fh.read(local, 0, 30, entry.localOffset);
+    if (bytesRead < 30 || local.readUInt32LE(0) !== 0x04034b50) throw new BulkFileError('bad_xlsx', `not a valid XLSX file (part ${entry.name} is missing or corrupt)`);
+    start = entry.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+  } finally {
+    await fh.close();
+  }
+  if (start + entry.compressed > fileSize) throw new BulkFileError('bad_xlsx', `not a valid XLSX file (part ${entry.name} runs past the end of the file)`);
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      const over = meter.add(entry, seen, chunk.length);
+      if (over) cb(over);
+      else cb(null, chunk);
+    },
+  });
+  const raw = entry.compressed === 0 ? Readable.from([]) : createReadStream(path, { start, end: start + entry.compressed - 1, highWaterMark: 64 * 1024 });
+  const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = entry.method === 8 ? [raw, createInflateRaw({ chunkSize: 64 * 1024 }), counter] : [raw, counter];
+  pipeline(stages as unknown as [Readable, Transform], (err) => {
+    if (err && !counter.destroyed) counter.destroy(err instanceof BulkFileError ? err : new BulkFileError('bad_xlsx', `not a valid XLSX file (part ${entry.name}: ${err.message})`));
+  });
+  return counter;
+}
+
+/**
+ * Checks a whole workbook at the door: the directory (checkXlsxContainer), then every part
+ * inflated and counted, the output thrown away. Bounded by the same limits as the reader, so a
+ * bomb costs at most what the limits allow.
+ */
+export async function checkXlsxFile(path: string, limits: ReaderLimits = DEFAULT_LIMITS): Promise<void> {
+  const entries = await checkXlsxContainer(path, limits);
+  const size = (await stat(path)).size;
+  const meter = new InflationMeter(size, limits);
+  for (const e of entries) {
+    const s = await inflateEntry(path, size, e, meter);
+    for await (const _ of s);
   }
 }
 
@@ -288,27 +399,118 @@ function xlsxCell(v: unknown, numFmt: () => string | undefined): Cell {
   return String(v);
 }
 
+/** The parts of exceljs's streaming WorkbookReader that BoundedWorkbookReader builds on. */
+interface WorkbookReaderInternals {
+  options: { sharedStrings?: string; styles?: string };
+  _parseRels(entry: Readable): Promise<void>;
+  _parseWorkbook(entry: Readable): Promise<void>;
+  _parseStyles(entry: Readable): Promise<void>;
+  _parseSharedStrings(entry: Readable): AsyncGenerator<unknown>;
+  _parseWorksheet(iterator: AsyncIterable<unknown>, sheetNo: string): Generator<{ eventType: string; value: unknown }>;
+}
+const WorkbookReaderBase = ExcelJS.stream.xlsx.WorkbookReader as unknown as new (input: unknown, options: object) => WorkbookReaderInternals & AsyncIterable<unknown>;
+
+/**
+ * exceljs's streaming reader with the zip layer replaced. Its own (unzipper's Parse) trusts the
+ * sizes the archive declares, inflates each part to the end whatever it yields, and spools
+ * worksheets that come before the shared strings to temporary files; this one reads the parts
+ * the central directory lists through inflateEntry() (every byte counted against the limits),
+ * in an order that needs no spooling (relationships, workbook, styles, shared strings, then the
+ * worksheets), and caps the memory the cached shared strings take.
+ */
+class BoundedWorkbookReader extends WorkbookReaderBase {
+  private readonly open = new Set<Readable>();
+
+  constructor(
+    private readonly file: string,
+    private readonly fileSize: number,
+    private readonly entries: ZipEntry[],
+    private readonly meter: InflationMeter,
+    limits: ReaderLimits,
+  ) {
+    super(file, { sharedStrings: 'cache', styles: 'cache', hyperlinks: 'ignore', worksheets: 'emit', entries: 'ignore' });
+    // exceljs assigns `this.sharedStrings = []` and pushes every string into it: a budget on
+    // that array stops a part of millions of tiny strings from becoming gigabytes of heap.
+    let cache: unknown[] | undefined;
+    Object.defineProperty(this, 'sharedStrings', {
+      configurable: true,
+      get: () => cache,
+      set: (v: unknown[] | undefined) => {
+        cache = Array.isArray(v) ? boundedStrings(limits.maxSharedStringsBytes) : v;
+      },
+    });
+  }
+
+  private async part(e: ZipEntry): Promise<Readable> {
+    const s = await inflateEntry(this.file, this.fileSize, e, this.meter);
+    this.open.add(s);
+    s.once('close', () => this.open.delete(s));
+    return s;
+  }
+
+  async *parse(): AsyncGenerator<{ eventType: string; value: unknown }> {
+    const byName = new Map(this.entries.map((e) => [e.name, e]));
+    const rels = byName.get('xl/_rels/workbook.xml.rels');
+    if (rels) await this._parseRels(await this.part(rels));
+    await this._parseWorkbook(await this.part(byName.get('xl/workbook.xml')!));
+    const styles = byName.get('xl/styles.xml');
+    if (styles) await this._parseStyles(await this.part(styles));
+    const strings = byName.get('xl/sharedStrings.xml');
+    if (strings) {
+      // Drained here: exceljs's generator yields nothing in 'cache' mode.
+      for await (const ignored of this._parseSharedStrings(await this.part(strings))) void ignored;
+    }
+    for (const e of this.entries) {
+      const m = WORKSHEET.exec(e.name);
+      if (m) yield* this._parseWorksheet(await this.part(e), m[1]!);
+    }
+  }
+
+  close(): void {
+    for (const s of this.open) s.destroy();
+    this.open.clear();
+  }
+}
+
+function boundedStrings(budget: number): unknown[] {
+  const arr: unknown[] = [];
+  let used = 0;
+  const push = Array.prototype.push;
+  arr.push = (...items: unknown[]) => {
+    for (const it of items) {
+      // A rough heap cost: V8's per-string and per-slot overhead, plus the characters.
+      used += 40 + sharedStringChars(it);
+      if (used > budget)
+        throw new BulkFileError('zip_bomb', `XLSX refused: its shared strings take more than ${budget} bytes of memory (${arr.length} strings read); save the sheet as CSV or split it`);
+      push.call(arr, it);
+    }
+    return arr.length;
+  };
+  return arr;
+}
+
+function sharedStringChars(v: unknown): number {
+  if (typeof v === 'string') return v.length;
+  const runs = (v as { richText?: Array<{ text?: string | null }> } | null)?.richText;
+  if (Array.isArray(runs)) return runs.reduce((n, r) => n + 64 + (r.text?.length ?? 0), 0);
+  return 0;
+}
+
 async function openXlsx(path: string, limits: ReaderLimits): Promise<OpenedFile> {
-  await checkXlsxContainer(path, limits);
-  const input = createReadStream(path);
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, {
-    sharedStrings: 'cache',
-    styles: 'cache',
-    hyperlinks: 'ignore',
-    worksheets: 'emit',
-    entries: 'emit',
-  });
+  const entries = await checkXlsxContainer(path, limits);
+  const size = (await stat(path)).size;
+  const reader = new BoundedWorkbookReader(path, size, entries, new InflationMeter(size, limits), limits);
   const wrap = (err: unknown): BulkFileError =>
     err instanceof BulkFileError ? err : new BulkFileError('bad_xlsx', `the XLSX file cannot be read: ${(err as Error).message}`);
   let sheetIt: AsyncIterator<unknown>;
   let rowIt: AsyncIterator<XlsxRow>;
   try {
-    sheetIt = (reader as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    sheetIt = reader[Symbol.asyncIterator]();
     const sheet = await sheetIt.next();
     if (sheet.done) throw new BulkFileError('empty_file', 'the workbook has no worksheet');
     rowIt = (sheet.value as AsyncIterable<XlsxRow>)[Symbol.asyncIterator]();
   } catch (err) {
-    input.destroy();
+    reader.close();
     throw wrap(err);
   }
   const toCells = (row: XlsxRow): Cell[] => {
@@ -324,11 +526,11 @@ async function openXlsx(path: string, limits: ReaderLimits): Promise<OpenedFile>
   try {
     first = await rowIt.next();
   } catch (err) {
-    input.destroy();
+    reader.close();
     throw wrap(err);
   }
   if (first.done) {
-    input.destroy();
+    reader.close();
     throw new BulkFileError('empty_file', 'the first worksheet is empty');
   }
   const header = toCells(first.value);
@@ -349,10 +551,10 @@ async function openXlsx(path: string, limits: ReaderLimits): Promise<OpenedFile>
         yield [{ line: r.value.number, cells }];
       }
     } finally {
-      input.destroy();
+      reader.close();
     }
   })();
-  return { format: 'xlsx', header, rows, estimatedRows: null, close: () => input.destroy() };
+  return { format: 'xlsx', header, rows, estimatedRows: null, close: () => reader.close() };
 }
 
 export async function openBulkFile(path: string, limits: ReaderLimits = DEFAULT_LIMITS): Promise<OpenedFile> {

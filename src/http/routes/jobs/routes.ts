@@ -7,7 +7,9 @@
  *
  * The upload is streamed to BULK_UPLOAD_DIR (never buffered), refused with 413 past the size
  * limit, sniffed (CSV or XLSX by content), recorded as the uploader and queued. Jobs are read
- * and cancelled as the caller (row-level security: someone else's job is a 404).
+ * and cancelled as the caller (row-level security: someone else's job is a 404). Admins see the
+ * organization-level jobs of those they manage, never their personal ones (the rule of personal
+ * predictions): a member's personal job is a 404 to them and in no list.
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -30,7 +32,7 @@ import { PageOf, Paging, pageRequest } from '../../schemas.js';
 import { createBulkJob } from '../../../services/bulk/submit.js';
 import { failBulkJob } from '../../../services/bulk/pipeline.js';
 import { ERRORS_CSV_HEADER, errorsCsvLines } from '../../../services/bulk/errors-csv.js';
-import { checkXlsxContainer, DEFAULT_LIMITS, sniffFormat } from '../../../services/bulk/readers.js';
+import { checkXlsxFile, DEFAULT_LIMITS, sniffFormat, type ReaderLimits } from '../../../services/bulk/readers.js';
 import { BulkFileError } from '../../../services/bulk/values.js';
 
 export interface JobRoutesDeps {
@@ -44,6 +46,8 @@ export interface JobRoutesDeps {
   maxUploadBytes: number;
   /** Signs the jobs list's cursors. */
   cursors: Cursors;
+  /** XLSX inflation limits (BULK_XLSX_*), the same the workers apply. */
+  readerLimits?: Partial<ReaderLimits>;
 }
 
 const ACCEPTED_TYPES = new Set([
@@ -149,10 +153,11 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
         if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw err;
         throw Object.assign(new Error(`malformed multipart body: ${(err as Error).message}`), { statusCode: 400 });
       }
-      // A zip that is no workbook, truncated, or a zip bomb is refused at the door (reading only
-      // the zip directory), not queued to fail later in a worker.
+      // A zip that is no workbook, truncated, or a zip bomb is refused at the door, not queued to
+      // fail later in a worker: every part is inflated and counted (output discarded), since the
+      // sizes its directory declares may be lies.
       try {
-        if ((await sniffFormat(dest).catch(() => null)) === 'xlsx') await checkXlsxContainer(dest, DEFAULT_LIMITS);
+        if ((await sniffFormat(dest).catch(() => null)) === 'xlsx') await checkXlsxFile(dest, { ...DEFAULT_LIMITS, ...deps.readerLimits });
       } catch (err) {
         await unlink(dest).catch(() => {});
         if (err instanceof BulkFileError) throw new DomainError('validation_failed', `file: ${err.message}`, [{ field: 'file', message: err.message, code: err.code }]);
@@ -208,7 +213,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
 
   app.get(
     '/jobs/:id',
-    { schema: { summary: 'A bulk job: state, rows processed/succeeded/failed, throughput, ETA', params: IdParams, response: { 200: JobBody, 404: ErrorBody } } },
+    { schema: { summary: 'A bulk job: state, rows processed/succeeded/failed, throughput, ETA; 404 unless it is yours or an organization-level job of someone you manage', params: IdParams, response: { 200: JobBody, 404: ErrorBody } } },
     async (req) => {
       const p = principalOf(req);
       const job = await getBulkJob(deps.sql, p.userId, req.params.id);
@@ -219,7 +224,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
 
   app.get(
     '/jobs/:id/errors',
-    { schema: { summary: 'Row errors of a bulk job as CSV (line, column, value, reason, kind); 404 when the job is not yours', params: IdParams } },
+    { schema: { summary: 'Row errors of a bulk job as CSV (line, column, value, reason, kind); 404 whenever GET /jobs/{id} is', params: IdParams } },
     async (req, reply) => {
       const p = principalOf(req);
       const job = await getBulkJob(deps.sql, p.userId, req.params.id);
@@ -241,7 +246,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
 
   app.delete(
     '/jobs/:id',
-    { schema: { summary: 'Cancel a bulk job (chunks already committed are kept)', params: IdParams, response: { 200: JobBody, 404: ErrorBody, 409: ErrorBody } } },
+    { schema: { summary: 'Cancel a bulk job (chunks already committed are kept; a queued job\'s file is deleted)', params: IdParams, response: { 200: JobBody, 404: ErrorBody, 409: ErrorBody } } },
     async (req) => {
       const p = principalOf(req);
       const before = await getBulkJob(deps.sql, p.userId, req.params.id);
@@ -252,6 +257,14 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
       if (!job) throw new DomainError('not_found', 'job not found');
       // A job that never started leaves the queue now; a running one stops at its next chunk.
       await deps.producers.removeIfWaiting('bulk', job.queue_job_id ?? job.id).catch(() => false);
+      // No worker will read a file whose job was still queued: it goes now (a running job's
+      // worker deletes its own when it stops). Only files in the upload directory: a job made by
+      // `accunode predict bulk` points at the user's own file.
+      if (job.previous_status === 'queued' && job.file_path && path.dirname(path.resolve(job.file_path)) === path.resolve(deps.uploadDir)) {
+        await unlink(job.file_path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') req.log.warn({ err: err.message, job: job.id }, 'could not delete a cancelled upload; the daily sweep will');
+        });
+      }
       return presentJob(job);
     },
   );
