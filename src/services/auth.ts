@@ -6,7 +6,6 @@ import { withAnonymousTx, withUserTx } from '../db/tx.js';
 import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { SessionStore, sessionKeyFromDatabase, type CachedSession } from '../cache/sessions.js';
-import { keys } from '../cache/keys.js';
 import * as usersRepo from '../repositories/users.js';
 import * as sessionsRepo from '../repositories/sessions.js';
 import { audit } from '../repositories/audit.js';
