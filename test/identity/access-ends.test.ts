@@ -174,7 +174,7 @@ describe('the idle timeout', () => {
     const token = await a.login('omA2');
     const key = `session:${sha(token)}`;
     const cached = JSON.parse((await a.redis.get(key))!);
-    await a.redis.set(key, JSON.stringify({ ...cached, w: Date.now() - 120_000 }), 'EX', 86_400);
+    await a.redis.set(key, await a.services.auth.sessions.seal(sha(token), { ...cached, w: Date.now() - 120_000 }), 'EX', 86_400);
     await db.adminSql`update user_sessions set last_activity = now() - interval '2 days' where token_hash = ${sha(token)}`;
     a.services.auth.sessions.forgetLocal();
     expect((await me(a, token)).statusCode).toBe(401);
