@@ -16,6 +16,7 @@ import { bulkUploadDir } from './upload-dir.js';
 import { buildServices, rateLimitsOf } from './services.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
 import { ReplicaRouter } from '../db/replicas.js';
+import { createMailer } from '../services/mailer.js';
 import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
 import { backupDirSource } from '../ops/alarms.js';
 
@@ -83,7 +84,7 @@ export async function startApi(
   // Folds the rollup deltas this process's writes append (any number of processes may run one).
   const compactor = new RollupCompactor(() => deps.sql, log).start();
   shutdown.add('rollup compactor', () => compactor.stop());
-  const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine }, config);
+  const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine, mailer: createMailer(config, log) }, config);
   // LISTEN needs a session of its own, which PgBouncer in transaction mode cannot give: when
   // DATABASE_URL goes through one, DATABASE_LISTEN_URL reaches PostgreSQL directly for it.
   const listenPool = config.DATABASE_LISTEN_URL ? createPool(config.DATABASE_LISTEN_URL, { max: 1, applicationName: 'accunode-listen' }) : null;

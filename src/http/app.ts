@@ -23,6 +23,8 @@ import { predictionRoutes } from './routes/predictions/routes.js';
 import { analyticsRoutes } from './routes/analytics/routes.js';
 import type { AuthService } from '../services/auth.js';
 import type { AdminService } from '../services/admin.js';
+import type { VerificationService } from '../services/verification.js';
+import { verifyRoutes } from './routes/verify/routes.js';
 import type { CompanyService } from '../services/companies.js';
 import type { PredictionService } from '../services/predictions.js';
 import type { AnalyticsService } from '../services/analytics.js';
@@ -37,6 +39,7 @@ import { PortfolioService } from '../services/portfolio.js';
 export interface ApiServices {
   auth: AuthService;
   admin: AdminService;
+  verification: VerificationService;
   companies: CompanyService;
   predictions: PredictionService;
   analytics: AnalyticsService;
@@ -223,7 +226,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (services) {
     await app.register(
       async (api) => {
-        await api.register(authRoutes, { auth: services.auth, admin: services.admin });
+        await api.register(authRoutes, { auth: services.auth, admin: services.admin, verification: services.verification });
+        await api.register(verifyRoutes, { verification: services.verification });
         await api.register(tenantRoutes, { admin: services.admin });
         await api.register(organizationRoutes, { admin: services.admin });
         await api.register(userRoutes, { admin: services.admin });

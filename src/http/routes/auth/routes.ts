@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AuthService } from '../../../services/auth.js';
 import type { AdminService } from '../../../services/admin.js';
+import type { VerificationService } from '../../../services/verification.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { presentSession, presentUser } from '../../presenters.js';
 import { clearSessionCookie, setSessionCookie } from '../../plugins/session-cookie.js';
@@ -15,7 +16,7 @@ const TokenResponse = Type.Object({ token: Type.String(), expires_at: Timestamp,
 // With ?cookie=true the token goes into the httpOnly cookie only, never into script-visible JSON.
 const CookieLoginResponse = Type.Object({ cookie: Type.Literal(true), expires_at: Timestamp, user: UserSchema });
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService }> = async (app, { auth, admin }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService; verification?: VerificationService }> = async (app, { auth, admin, verification }) => {
   const client = (req: { ip: string; headers: Record<string, unknown> }) => ({
     ip: req.ip ?? null,
     userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
@@ -34,6 +35,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     config: { rateLimitClass: 'login' },
   }, async (req, reply) => {
     const { user, session } = await auth.register(req.body, client(req));
+    await verification?.sendAfterRegister(user);
     return reply.status(201).send({ token: session.token, expires_at: session.expires_at.toISOString(), user: presentUser(user) });
   });
 
