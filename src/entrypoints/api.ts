@@ -16,6 +16,7 @@ import { bulkUploadDir } from './upload-dir.js';
 import { buildServices, rateLimitsOf } from './services.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
 import { ReplicaRouter } from '../db/replicas.js';
+import { assertRequestRole } from '../db/request-role.js';
 import { createMailer } from '../services/mailer.js';
 import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
 import { backupDirSource } from '../ops/alarms.js';
@@ -76,11 +77,18 @@ export async function startApi(
   shutdown: Shutdown,
   deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean; onPoolSwitch?: (fn: () => void) => void },
 ): Promise<{ app: FastifyInstance; url: string }> {
+  // Row-level security is written for app_user: a request pool logged in as the owner, a
+  // superuser or a reporting role would serve every tenant's rows (src/db/request-role.ts).
+  await assertRequestRole(deps.sql, 'DATABASE_URL');
   // Read replicas (issue 8): analytics go to a healthy replica under the lag limit, else the primary.
   const replicas = config.DATABASE_READ_URLS.length
-    ? new ReplicaRouter({ urls: config.DATABASE_READ_URLS, lagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS, intervalMs: config.REPLICA_CHECK_INTERVAL_SECONDS * 1000, poolSize: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: 'accunode-api-read', onChange: (s) => log.warn({ replica: s.name, healthy: s.healthy, reason: s.reason }, 'read replica health changed') }).start()
+    ? new ReplicaRouter({ urls: config.DATABASE_READ_URLS, lagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS, intervalMs: config.REPLICA_CHECK_INTERVAL_SECONDS * 1000, poolSize: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: 'accunode-api-read', requireAppUser: true, onChange: (s) => log.warn({ replica: s.name, healthy: s.healthy, reason: s.reason }, 'read replica health changed') })
     : null;
-  if (replicas) shutdown.add('read replicas', () => replicas.close());
+  if (replicas) {
+    shutdown.add('read replicas', () => replicas.close());
+    await replicas.verifyRoles();
+    replicas.start();
+  }
   // Folds the rollup deltas this process's writes append (any number of processes may run one).
   const compactor = new RollupCompactor(() => deps.sql, log).start();
   shutdown.add('rollup compactor', () => compactor.stop());
