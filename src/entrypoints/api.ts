@@ -75,7 +75,7 @@ export async function startApi(
   config: Config,
   log: Logger,
   shutdown: Shutdown,
-  deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean; onPoolSwitch?: (fn: () => void) => void },
+  deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean; onPoolSwitch?: (fn: () => void) => void; metricsToken?: string },
 ): Promise<{ app: FastifyInstance; url: string }> {
   // Row-level security is written for app_user: a request pool logged in as the owner, a
   // superuser or a reporting role would serve every tenant's rows (src/db/request-role.ts).
@@ -114,8 +114,11 @@ export async function startApi(
   const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors };
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
   const ops = await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis);
+  const metricsToken = deps.metricsToken ?? config.METRICS_TOKEN ?? null;
+  if (!metricsToken) log.warn('/metrics is refused: set METRICS_TOKEN (Prometheus sends it as a bearer token)');
   const app = await buildApp({
     statsCollector,
+    metricsToken,
     ops,
     apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: jobDeps }); }],
     log,

@@ -62,6 +62,8 @@ export interface AppDeps {
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
   /** Database/Redis figures for /metrics (read at most every 15 s). */
   statsCollector?: StatsCollector;
+  /** Bearer token /metrics requires (METRICS_TOKEN); absent or null: /metrics is refused. */
+  metricsToken?: string | null;
   /** The built web app served at / (SPA). Default: web/dist when it was built; false: none. */
   webRoot?: string | false;
   /** Operations routes (/api/v1/ops/*) and their monitoring connection; absent: not registered. */
@@ -216,7 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   // First, so its latency histogram sees every route, the refused ones included.
-  await app.register(metricsPlugin, { metrics, ...(deps.statsCollector ? { collector: deps.statsCollector } : {}) });
+  await app.register(metricsPlugin, { metrics, token: deps.metricsToken ?? null, ...(deps.statsCollector ? { collector: deps.statsCollector } : {}) });
   if (deps.services) await app.register(authPlugin, { auth: deps.services.auth });
   await app.register(csrfPlugin);
   await registerRateLimit(app, deps.redis, deps.rateLimits ?? DEFAULT_RATE_LIMITS, (policy) => metrics.rateLimitRejections.inc({ policy }));

@@ -1,11 +1,16 @@
 // Issue 13, item 9: row-level security binds only the roles it was written for. Request pools
-// (primary and replicas) must be app_user; a user cannot re-point its bulk job at another file.
+// (primary and replicas) must be app_user; a user cannot re-point its bulk job at another file;
+// /metrics needs its token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorldApp, type WorldApp } from '../helpers/app.js';
+import { createTestApp, createWorldApp, type WorldApp } from '../helpers/app.js';
 import { withUserTx } from '../../src/db/tx.js';
 import { ReplicaRouter } from '../../src/db/replicas.js';
 import { assertRequestRole } from '../../src/db/request-role.js';
 import { createPool } from '../../src/db/pool.js';
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { generatedSecretFile, resolveGeneratedSecret } from '../../src/config/generated-secret.js';
 
 let wa: WorldApp;
 beforeAll(async () => {
@@ -60,5 +65,38 @@ describe('row-level security holds for the roles it was written for', () => {
       select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = 'public' and c.relrowsecurity and pg_has_role('app_user', c.relowner, 'USAGE')`;
     expect(owned).toEqual([]);
+  });
+});
+
+describe('/metrics', () => {
+  it('is refused without METRICS_TOKEN, and with one answers only a scrape that carries it', async () => {
+    const closed = await wa.t.request({ method: 'GET', url: '/metrics' });
+    expect(closed.statusCode).toBe(403);
+    expect(closed.json().error.message).toMatch(/set METRICS_TOKEN/);
+    expect((await wa.t.request({ method: 'GET', url: '/metrics', token: wa.tok.super })).statusCode).toBe(403);
+
+    const token = 'metrics-token-for-this-test-0123456789';
+    const open = await createTestApp(wa.db, { metricsToken: token });
+    try {
+      const none = await open.request({ method: 'GET', url: '/metrics' });
+      expect(none.statusCode).toBe(401);
+      expect(none.json().error.message).toMatch(/Authorization: Bearer/);
+      expect((await open.request({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+      // A user's session token is not the metrics token, super admin or not.
+      expect((await open.request({ method: 'GET', url: '/metrics', token: wa.tok.super })).statusCode).toBe(401);
+      const ok = await open.request({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${token}` } });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.body).toMatch(/accunode_http_request_duration_seconds/);
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('`up` makes its metrics token once, 0600, and keeps it across restarts', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'accunode-secrets-'));
+    const first = resolveGeneratedSecret(dir, 'metrics.token');
+    expect(first).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(resolveGeneratedSecret(dir, 'metrics.token')).toBe(first);
+    expect(statSync(generatedSecretFile(dir, 'metrics.token')).mode & 0o777).toBe(0o600);
   });
 });
