@@ -96,6 +96,27 @@ export function registerIdentityCommands(program: Command): void {
       );
       printResult(o.json, row, () => formatTable([row]));
     });
+
+  // Production without SMTP_URL cannot mail links: an operator who has confirmed the address
+  // some other way marks it verified (audited as the operator's act).
+  user
+    .command('verify')
+    .description('mark an e-mail address as verified (when the verification e-mail cannot reach the user)')
+    .requiredOption('--email <email>', 'e-mail address of the account')
+    .option('--json', 'print JSON')
+    .action(async (o: { email: string; json?: boolean }) => {
+      const row = await withOwner((sql) =>
+        sql.begin(async (tx) => {
+          const [u] = await tx<{ id: string; email: string; is_verified: boolean }[]>`
+            update users set is_verified = true where lower(email) = lower(${o.email}) returning id, email, is_verified`;
+          if (!u) throw new UsageError(`no account with the e-mail address ${o.email}`);
+          await tx`update email_verifications set used_at = CURRENT_TIMESTAMP where user_id = ${u.id} and used_at is null`;
+          await tx`insert into audit_logs (user_id, action, table_name, row_id) values (null, 'verify_by_operator', 'users', ${u.id})`;
+          return u;
+        }),
+      );
+      printResult(o.json, row, () => formatTable([row]));
+    });
 }
 
 export { UsageError };

@@ -122,6 +122,7 @@ const hostPorts = (raw: string | undefined, name: string): HostPort[] => {
 const PG = ['postgres:', 'postgresql:'];
 const REDIS = ['redis:', 'rediss:'];
 const HTTP = ['http:', 'https:'];
+const SMTP = ['smtp:', 'smtps:'];
 
 const thresholds = (raw: string | undefined, name: string): [number, number, number] => {
   if (raw === undefined || raw === '') return [0.02, 0.05, 0.15];
@@ -167,7 +168,7 @@ export const CONFIG_SPEC = {
   MAINTENANCE_USER_PASSWORD: { secret: true, description: 'password of maintenance_user (generated when absent)', parse: str() },
   SESSION_TTL_SECONDS: { description: 'sliding session lifetime (Redis TTL)', parse: int(86_400, 60, 30 * 86_400), defaultText: '86400' },
   SESSION_ABSOLUTE_TTL_SECONDS: { description: 'absolute cap on a session', parse: int(30 * 86_400, 60, 365 * 86_400), defaultText: '2592000' },
-  PUBLIC_URL: { description: 'the URL browsers reach the app at (e.g. https://risk.example.com); https makes the session cookie Secure even when the proxy in front is not in TRUST_PROXY', parse: url(HTTP), defaultText: '(none: Secure only on requests that arrived over https)' },
+  PUBLIC_URL: { description: 'the URL users reach the web app at (e.g. https://risk.example.com): links in e-mails point here (never taken from a request\'s Host header), and https makes the session cookie Secure even when the proxy in front is not in TRUST_PROXY', parse: url(HTTP), defaultText: 'http://HOST:PORT for links; Secure cookies only on requests that arrived over https' },
   TRUST_PROXY: { description: 'proxies whose X-Forwarded-For is trusted (comma list of addresses/CIDRs)', parse: trustProxy, defaultText: '(none)' },
   RATE_LIMIT_DEFAULT: { description: 'requests per hour per user and endpoint', parse: int(1000, 1, 10_000_000), defaultText: '1000' },
   RATE_LIMIT_PREDICTIONS: { description: 'prediction requests per hour per user and endpoint', parse: int(5000, 1, 10_000_000), defaultText: '5000' },
@@ -233,6 +234,12 @@ export const CONFIG_SPEC = {
   REDIS_SENTINEL_PASSWORD: { secret: true, description: 'password of the Sentinels (requirepass of sentinel.conf), when they have one', parse: str() },
   REDIS_CLUSTER_NODES: { description: 'seed nodes of a Redis Cluster for the queue/session Redis (comma list of host:port); REDIS_URL then only carries credentials and TLS', parse: hostPorts, defaultText: '(none)' },
   REDIS_TLS_CA_FILE: { description: 'PEM CA trusted for rediss:// connections (self-signed or private CA)', parse: str(), defaultText: '(system CAs)' },
+  // Security review (issue 13): e-mail verification and metrics access.
+  SMTP_URL: { secret: true, description: 'SMTP server for e-mail (smtp:// or smtps://user:pass@host:port); without it e-mails go to the log and, outside production, to $ACCUNODE_DATA_DIR/outbox/', parse: url(SMTP), defaultText: '(none)' },
+  MAIL_FROM: { description: 'From: address of the e-mails', parse: reqStr('AccuNode <no-reply@accunode.local>'), defaultText: 'AccuNode <no-reply@accunode.local>' },
+  EMAIL_VERIFY_TTL_SECONDS: { description: 'how long an e-mail verification link works', parse: int(86_400, 300, 30 * 86_400), defaultText: '86400' },
+  RATE_LIMIT_VERIFY_RESEND: { description: 'verification e-mails a user may ask for per hour', parse: int(5, 1, 1000), defaultText: '5' },
+  METRICS_TOKEN: { secret: true, description: 'bearer token Prometheus sends for /metrics (generated into $ACCUNODE_DATA_DIR/secrets/metrics.token by `up` when absent; without one `accunode api` refuses /metrics)', parse: str(), defaultText: '(none)' },
 } satisfies Record<string, VarSpec<unknown>>;
 
 type Spec = typeof CONFIG_SPEC;

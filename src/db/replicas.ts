@@ -3,6 +3,8 @@
 // background (every intervalMs) so choosing a pool costs nothing on the request path; a replica
 // that is down, lagging or slow to answer is skipped until a later check finds it well again.
 import { createPool, type Sql } from './pool.js';
+import { RequestRoleError, requestRoleProblem, roleFacts } from './request-role.js';
+import { ConfigError } from '../config/index.js';
 
 export interface ReplicaState {
   /** host:port/db, no credentials. */
@@ -26,6 +28,11 @@ export interface ReplicaRouterOptions {
   applicationName?: string;
   createPool?: (url: string) => Sql;
   onChange?: (s: ReplicaState) => void;
+  /**
+   * Serving requests (the api): a replica is used only once it is found to log in as app_user
+   * (src/db/request-role.ts). Off for the drill's scratch clusters, which are not tenants' data.
+   */
+  requireAppUser?: boolean;
 }
 
 // Lag: 0 when everything received has been replayed (an idle primary is not "lag"); otherwise
@@ -46,11 +53,36 @@ export class ReplicaRouter {
   private timer: NodeJS.Timeout | null = null;
   private next = 0;
   private checking: Promise<ReplicaState[]> | null = null;
+  /** Per replica: its login role was found fit to serve requests (checked once, see request-role.ts). */
+  private readonly roleChecked: boolean[];
 
   constructor(private readonly o: ReplicaRouterOptions) {
     const make = o.createPool ?? ((url: string) => createPool(url, { max: o.poolSize ?? 5, prepare: o.prepare ?? true, applicationName: o.applicationName ?? 'accunode-read', connectTimeoutSeconds: 3 }));
     this.pools = o.urls.map((u) => make(u));
     this.state = o.urls.map((u) => ({ name: nameOf(u), healthy: false, lag_seconds: null, in_recovery: null, reason: 'not checked yet', checked_at: null }));
+    this.roleChecked = o.urls.map(() => false);
+  }
+
+  /**
+   * Refuses (ConfigError) when a reachable replica logs in as a role that row-level
+   * security does not hold, e.g. analytics_user, whose policies read every tenant: analytics
+   * served from it would mix tenants. A replica unreachable now is checked when it comes up and
+   * stays unused until it passes.
+   */
+  async verifyRoles(): Promise<void> {
+    await Promise.all(
+      this.pools.map(async (pool, i) => {
+        let facts;
+        try {
+          facts = await roleFacts(pool);
+        } catch {
+          return;
+        }
+        const problem = requestRoleProblem(facts);
+        if (problem) throw new ConfigError('DATABASE_READ_URLS', `entry ${i + 1} (${this.state[i]!.name}) ${problem}; give it an app_user URL`);
+        this.roleChecked[i] = true;
+      }),
+    );
   }
 
   /** Starts the background checks (the first one right away). */
@@ -76,14 +108,23 @@ export class ReplicaRouter {
     try {
       let t: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`no answer within ${this.o.checkTimeoutMs ?? 2000} ms`)), this.o.checkTimeoutMs ?? 2000)));
-      const [r] = (await Promise.race([pool.unsafe(LAG_SQL), timeout]).finally(() => clearTimeout(t))) as unknown as Array<{ recovery: boolean; lag: number }>;
+      const query = async () => {
+        if (this.o.requireAppUser && !this.roleChecked[i]) {
+          const problem = requestRoleProblem(await roleFacts(pool));
+          if (problem) throw new RequestRoleError(problem);
+          this.roleChecked[i] = true;
+        }
+        return pool.unsafe(LAG_SQL);
+      };
+      const [r] = (await Promise.race([query(), timeout]).finally(() => clearTimeout(t))) as unknown as Array<{ recovery: boolean; lag: number }>;
       // -1: WAL waits to be replayed and no transaction has been replayed yet: lag unknown.
       const lag = Number(r!.lag);
       const ok = lag >= 0 && lag <= this.o.lagLimitSeconds;
       const reason = ok ? null : lag < 0 ? 'replaying, lag unknown' : `lag ${lag.toFixed(1)} s over the ${this.o.lagLimitSeconds} s limit`;
       next = { name: prev.name, healthy: ok, lag_seconds: lag < 0 ? null : Math.round(lag * 1000) / 1000, in_recovery: r!.recovery, reason, checked_at: new Date() };
     } catch (err) {
-      next = { name: prev.name, healthy: false, lag_seconds: null, in_recovery: null, reason: `down: ${(err as Error).message}`, checked_at: new Date() };
+      const why = err instanceof RequestRoleError ? `refused: ${err.message}` : `down: ${(err as Error).message}`;
+      next = { name: prev.name, healthy: false, lag_seconds: null, in_recovery: null, reason: why, checked_at: new Date() };
     }
     this.state[i] = next;
     if (next.healthy !== prev.healthy) this.o.onChange?.(next);

@@ -17,6 +17,8 @@ import { configuredLimits } from '../services/bulk/readers.js';
 import { buildServices, rateLimitsOf } from './services.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
 import { ReplicaRouter } from '../db/replicas.js';
+import { assertRequestRole } from '../db/request-role.js';
+import { createMailer } from '../services/mailer.js';
 import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
 import { backupDirSource } from '../ops/alarms.js';
 
@@ -74,17 +76,24 @@ export async function startApi(
   config: Config,
   log: Logger,
   shutdown: Shutdown,
-  deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean; onPoolSwitch?: (fn: () => void) => void },
+  deps: { sql: Sql; adminUrl?: string; redis: Redis; redisUrl: string; cacheRedis?: Redis; engine: RiskEngine; modelsReady?: () => boolean; onPoolSwitch?: (fn: () => void) => void; metricsToken?: string },
 ): Promise<{ app: FastifyInstance; url: string }> {
+  // Row-level security is written for app_user: a request pool logged in as the owner, a
+  // superuser or a reporting role would serve every tenant's rows (src/db/request-role.ts).
+  await assertRequestRole(deps.sql, 'DATABASE_URL');
   // Read replicas (issue 8): analytics go to a healthy replica under the lag limit, else the primary.
   const replicas = config.DATABASE_READ_URLS.length
-    ? new ReplicaRouter({ urls: config.DATABASE_READ_URLS, lagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS, intervalMs: config.REPLICA_CHECK_INTERVAL_SECONDS * 1000, poolSize: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: 'accunode-api-read', onChange: (s) => log.warn({ replica: s.name, healthy: s.healthy, reason: s.reason }, 'read replica health changed') }).start()
+    ? new ReplicaRouter({ urls: config.DATABASE_READ_URLS, lagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS, intervalMs: config.REPLICA_CHECK_INTERVAL_SECONDS * 1000, poolSize: config.DATABASE_POOL_SIZE, prepare: config.DATABASE_PREPARE, applicationName: 'accunode-api-read', requireAppUser: true, onChange: (s) => log.warn({ replica: s.name, healthy: s.healthy, reason: s.reason }, 'read replica health changed') })
     : null;
-  if (replicas) shutdown.add('read replicas', () => replicas.close());
+  if (replicas) {
+    shutdown.add('read replicas', () => replicas.close());
+    await replicas.verifyRoles();
+    replicas.start();
+  }
   // Folds the rollup deltas this process's writes append (any number of processes may run one).
   const compactor = new RollupCompactor(() => deps.sql, log).start();
   shutdown.add('rollup compactor', () => compactor.stop());
-  const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine }, config);
+  const services = buildServices({ sql: deps.sql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), replicas, log, engine: deps.engine, mailer: createMailer(config, log) }, config);
   // LISTEN needs a session of its own, which PgBouncer in transaction mode cannot give: when
   // DATABASE_URL goes through one, DATABASE_LISTEN_URL reaches PostgreSQL directly for it.
   const listenPool = config.DATABASE_LISTEN_URL ? createPool(config.DATABASE_LISTEN_URL, { max: 1, applicationName: 'accunode-listen' }) : null;
@@ -106,8 +115,11 @@ export async function startApi(
   const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors, readerLimits: configuredLimits(config) };
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
   const ops = await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis);
+  const metricsToken = deps.metricsToken ?? config.METRICS_TOKEN ?? null;
+  if (!metricsToken) log.warn('/metrics is refused: set METRICS_TOKEN (Prometheus sends it as a bearer token)');
   const app = await buildApp({
     statsCollector,
+    metricsToken,
     ops,
     apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: jobDeps }); }],
     log,

@@ -9,6 +9,8 @@ import { Cursors } from '../repositories/keyset.js';
 import { AuthService } from '../services/auth.js';
 import { AdminService } from '../services/admin.js';
 import { UserCache } from '../services/user-cache.js';
+import { VerificationService } from '../services/verification.js';
+import { LogMailer, type Mailer } from '../services/mailer.js';
 import { CompanyService } from '../services/companies.js';
 import { PredictionService } from '../services/predictions.js';
 import { AnalyticsService } from '../services/analytics.js';
@@ -26,11 +28,14 @@ export interface ServiceConnections {
   replicas?: { get(): Sql | null } | null;
   log: Logger;
   engine: RiskEngine;
+  /** Where e-mails go (createMailer); default: the log only. */
+  mailer?: Mailer;
 }
 
 export function buildServices(
   c: ServiceConnections,
-  config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'> & Partial<Pick<Config, 'LOGIN_KNOWN_IP_DAYS'>>,
+  config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'> &
+    Partial<Pick<Config, 'LOGIN_KNOWN_IP_DAYS' | 'PUBLIC_URL' | 'HOST' | 'PORT' | 'EMAIL_VERIFY_TTL_SECONDS' | 'RATE_LIMIT_VERIFY_RESEND'>>,
 ): ApiServices {
   const cacheRedis = c.cacheRedis ?? c.redis;
   const cache = new CacheAside(cacheRedis, c.log);
@@ -47,12 +52,22 @@ export function buildServices(
     ...(config.LOGIN_KNOWN_IP_DAYS ? { loginKnownIpDays: config.LOGIN_KNOWN_IP_DAYS } : {}),
   });
   const admin = new AdminService({ sql: c.sql, cursors, auth, userCache });
+  const verification = new VerificationService({
+    sql: c.sql,
+    redis: c.redis,
+    log: c.log,
+    mailer: c.mailer ?? new LogMailer(c.log),
+    userCache,
+    publicUrl: config.PUBLIC_URL ?? `http://${config.HOST ?? '127.0.0.1'}:${config.PORT ?? 8000}`,
+    ttlSeconds: config.EMAIL_VERIFY_TTL_SECONDS ?? 86_400,
+    resendPerHour: config.RATE_LIMIT_VERIFY_RESEND ?? 5,
+  });
   const companies = new CompanyService({ sql: c.sql, cursors, cache });
   const replicas = c.replicas;
   const readSql = c.readSql ?? (replicas ? () => replicas.get() : undefined);
   const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(readSql ? { readSql } : {}) });
   const predictions = new PredictionService({ sql: c.sql, cursors, cache, engine: c.engine, companies, analytics });
-  return { auth, admin, companies, predictions, analytics, cache, cursors };
+  return { auth, admin, verification, companies, predictions, analytics, cache, cursors };
 }
 
 export function rateLimitsOf(config: Config): RateLimits {

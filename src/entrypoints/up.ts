@@ -6,6 +6,7 @@ import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './con
 import { Shutdown } from './shutdown.js';
 import { startApi } from './api.js';
 import { AppPools, drKeyFromDatabase, endpoint, PRIMARY_CHANNEL } from '../db/app-pools.js';
+import { generatedSecretFile, resolveGeneratedSecret } from '../config/generated-secret.js';
 
 /**
  * `npm start` (prepare = migrate, roles, seed) or `accunode api` (serve only: the database is
@@ -50,7 +51,10 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     });
     const cacheRedis = config.CACHE_REDIS_URL ? createRedis(config.CACHE_REDIS_URL, 'accunode-cache') : undefined;
     if (cacheRedis) shutdown.add('cache redis', () => cacheRedis.quit());
-    const { url } = await startApi(config, log, shutdown, { sql, onPoolSwitch: (fn) => pools.onSwitch(fn), adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });
+    // All-in-one: a metrics token is made once and kept, so a local Prometheus can read it.
+    const metricsToken = config.METRICS_TOKEN ?? (opts.prepare ? resolveGeneratedSecret(config.dataDir, 'metrics.token') : undefined);
+    if (!config.METRICS_TOKEN && metricsToken) log.info({ file: generatedSecretFile(config.dataDir, 'metrics.token') }, '/metrics needs the bearer token in this file');
+    const { url } = await startApi(config, log, shutdown, { ...(metricsToken ? { metricsToken } : {}), sql, onPoolSwitch: (fn) => pools.onSwitch(fn), adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });
     // All-in-one (`up`, not `api`): the worker and the scheduler run in this process too (issue 6).
     if (opts.prepare) await (await import('./worker.js')).startInProcess(config, log, shutdown, { sql, adminSql: db.adminSql, redisUrl: redisInfo.url, engine, redis, ...(cacheRedis ? { cacheRedis } : {}) });
     process.stdout.write(`AccuNode is running at ${url}  (health: ${url}/health/ready, API: ${url}/api/v1)\n`);

@@ -23,6 +23,8 @@ import { predictionRoutes } from './routes/predictions/routes.js';
 import { analyticsRoutes } from './routes/analytics/routes.js';
 import type { AuthService } from '../services/auth.js';
 import type { AdminService } from '../services/admin.js';
+import type { VerificationService } from '../services/verification.js';
+import { verifyRoutes } from './routes/verify/routes.js';
 import type { CompanyService } from '../services/companies.js';
 import type { PredictionService } from '../services/predictions.js';
 import type { AnalyticsService } from '../services/analytics.js';
@@ -37,6 +39,7 @@ import { PortfolioService } from '../services/portfolio.js';
 export interface ApiServices {
   auth: AuthService;
   admin: AdminService;
+  verification: VerificationService;
   companies: CompanyService;
   predictions: PredictionService;
   analytics: AnalyticsService;
@@ -61,6 +64,8 @@ export interface AppDeps {
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
   /** Database/Redis figures for /metrics (read at most every 15 s). */
   statsCollector?: StatsCollector;
+  /** Bearer token /metrics requires (METRICS_TOKEN); absent or null: /metrics is refused. */
+  metricsToken?: string | null;
   /** The built web app served at / (SPA). Default: web/dist when it was built; false: none. */
   webRoot?: string | false;
   /** Operations routes (/api/v1/ops/*) and their monitoring connection; absent: not registered. */
@@ -215,7 +220,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   // First, so its latency histogram sees every route, the refused ones included.
-  await app.register(metricsPlugin, { metrics, ...(deps.statsCollector ? { collector: deps.statsCollector } : {}) });
+  await app.register(metricsPlugin, { metrics, token: deps.metricsToken ?? null, ...(deps.statsCollector ? { collector: deps.statsCollector } : {}) });
   if (deps.services) await app.register(authPlugin, { auth: deps.services.auth });
   await app.register(csrfPlugin);
   await registerRateLimit(app, deps.redis, deps.rateLimits ?? DEFAULT_RATE_LIMITS, (policy) => metrics.rateLimitRejections.inc({ policy }));
@@ -225,7 +230,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (services) {
     await app.register(
       async (api) => {
-        await api.register(authRoutes, { auth: services.auth, admin: services.admin, secureCookies: secureCookiesFor(deps.publicUrl) });
+        await api.register(authRoutes, { auth: services.auth, admin: services.admin, secureCookies: secureCookiesFor(deps.publicUrl), verification: services.verification });
+        await api.register(verifyRoutes, { verification: services.verification });
         await api.register(tenantRoutes, { admin: services.admin });
         await api.register(organizationRoutes, { admin: services.admin });
         await api.register(userRoutes, { admin: services.admin });

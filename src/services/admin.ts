@@ -326,6 +326,11 @@ export class AdminService {
       if (['org_member', 'org_admin'].includes(resulting.role) && !resulting.organizationId) {
         throw new DomainError('validation_failed', 'organization_id: required for this role', [{ field: 'organization_id', message: 'required for this role' }]);
       }
+      // Mirrors the database's role guard (migration 0043) to say it in the API's words.
+      const scopeChanges = next.role !== undefined || next.organization_id !== undefined || next.tenant_id !== undefined;
+      if (scopeChanges && resulting.role !== 'user' && !before.is_verified && (resulting.role !== before.role || resulting.organizationId !== before.organization_id || resulting.tenantId !== before.tenant_id)) {
+        throw new DomainError('conflict', `this user has not verified the e-mail address ${before.email} yet; an unverified account cannot hold the role ${resulting.role}`);
+      }
       const updated = await usersRepo.updateUser(tx, id, next);
       await audit(tx, p, { action: patch.is_active === false ? 'deactivate' : 'update', table: 'users', rowId: id, before, after: updated }, ip);
       return updated!;

@@ -283,6 +283,8 @@ export class AuthService {
       const code = (err as { code?: string }).code;
       const message = (err as Error).message;
       if (code === 'P0404') throw new DomainError('not_found', message);
+      // The role guard (migration 0043) refuses an unverified address at the last step of the join.
+      if (code === 'P0403' && /not verified/.test(message)) throw new DomainError('forbidden', 'verify your e-mail address before joining an organization: follow the link in the verification e-mail (POST /auth/verify/resend sends a new one)');
       if (code === 'P0403') throw new DomainError('forbidden', message);
       if (code === 'P0409') throw new DomainError('conflict', message);
       if (code === 'P0401') throw new DomainError('unauthorized', message);

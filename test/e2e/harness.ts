@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildApp } from '../../src/http/app.js';
+import { OutboxMailer } from '../../src/services/mailer.js';
 import { buildServices } from '../../src/entrypoints/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/entrypoints/worker.js';
 import { jobRoutes } from '../../src/http/routes/jobs/routes.js';
@@ -50,6 +51,8 @@ export function ensureWebBuild(): string {
 export interface Server {
   url: string;
   app: FastifyInstance;
+  /** The e-mails the app sent (the development outbox: one .eml per message). */
+  outbox: string;
   close(): Promise<void>;
 }
 
@@ -57,7 +60,8 @@ export async function startServer(db: TestDatabase): Promise<Server> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   const engine = await engineOnce();
-  const services = buildServices({ sql: db.appSql, redis, log, engine }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: 1000 });
+  const outbox = mkdtempSync(path.join(os.tmpdir(), 'accunode-e2e-outbox-'));
+  const services = buildServices({ sql: db.appSql, redis, log, engine, mailer: new OutboxMailer(outbox, 'AccuNode <e2e@accunode.local>', log) }, { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: 1000 });
   const prefix = `{accunode-e2e-${randomBytes(4).toString('hex')}}`;
   const connection = createQueueConnection(TEST_REDIS_URL, 'e2e');
   const producers: Producers = createProducers(connection, prefix);
@@ -97,6 +101,7 @@ export async function startServer(db: TestDatabase): Promise<Server> {
   return {
     url,
     app,
+    outbox,
     async close() {
       await workers.close();
       await workerConnection.quit().catch(() => {});

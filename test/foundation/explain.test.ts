@@ -29,11 +29,11 @@ beforeAll(async () => {
   const a = db.adminSql;
   await a`insert into tenants (name) select 'tenant ' || g from generate_series(1, 5) g`;
   await a`insert into organizations (tenant_id, name) select (select id from tenants order by name limit 1 offset (g % 5)), 'org ' || g from generate_series(1, 50) g`;
-  await a`insert into users (tenant_id, organization_id, email, username, role)
-          select o.tenant_id, o.id, 'u' || g || '@x.com', 'u' || g, 'org_member'
+  await a`insert into users (tenant_id, organization_id, email, username, role, is_verified)
+          select o.tenant_id, o.id, 'u' || g || '@x.com', 'u' || g, 'org_member', true
           from generate_series(1, 500) g join lateral (select id, tenant_id from organizations order by name limit 1 offset (g % 50)) o on true`;
-  await a`insert into users (tenant_id, email, username, role) select id, 'ta@x.com', 'ta', 'tenant_admin' from tenants order by name limit 1`;
-  await a`insert into users (email, username, role) values ('sa@x.com', 'sa', 'super_admin')`;
+  await a`insert into users (tenant_id, email, username, role, is_verified) select id, 'ta@x.com', 'ta', 'tenant_admin', true from tenants order by name limit 1`;
+  await a`insert into users (email, username, role, is_verified) values ('sa@x.com', 'sa', 'super_admin', true)`;
   await bulkLoad(a, async (tx) => {
     await tx`insert into companies (symbol, name, sector, access_level, organization_id, created_by)
             select 'C' || g, 'Company ' || g, (${SECTORS}::text[])[1 + g % ${SECTORS.length}],

@@ -1,4 +1,8 @@
 import { randomInt } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { OutboxMailer } from '../../src/services/mailer.js';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -24,12 +28,20 @@ export interface TestApp {
   ip: string;
   request(opts: InjectOptions & { token?: string }): Promise<LightMyRequestResponse>;
   login(login: string, password?: string): Promise<string>;
+  /** Where this app's e-mails are written (the development outbox mailer: a real delivery path). */
+  outbox: string;
+  /** The newest e-mail to this address, as written to the outbox (undefined: none). */
+  lastMail(to: string): { file: string; text: string } | undefined;
+  /** The verification token in the newest e-mail to this address. */
+  verificationToken(to: string): string;
+  /** Follows the verification link mailed to this address, as its owner would (POST /auth/verify). */
+  verifyEmail(to: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function createTestApp(
   db: TestDatabase,
-  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string; publicUrl?: string } = {},
+  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string; publicUrl?: string; verifyResendLimit?: number; metricsToken?: string } = {},
 ): Promise<TestApp> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   // A generous command timeout: on a loaded machine a 1 s timeout made the rate limiter skip
@@ -39,22 +51,43 @@ export async function createTestApp(
     ? new Redis(opts.cacheRedisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true, commandTimeout: 300, retryStrategy: () => 200 })
     : undefined;
   cacheRedis?.on('error', () => {});
+  const outbox = mkdtempSync(path.join(tmpdir(), 'accunode-outbox-'));
   const services = buildServices(
-    { sql: db.appSql, redis, log, engine: await engineOnce(), ...(cacheRedis ? { cacheRedis } : {}) },
-    { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000 },
+    { sql: db.appSql, redis, log, engine: await engineOnce(), ...(cacheRedis ? { cacheRedis } : {}), mailer: new OutboxMailer(outbox, 'AccuNode <test@accunode.local>', log) },
+    { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000, PUBLIC_URL: 'https://accunode.test', RATE_LIMIT_VERIFY_RESEND: opts.verifyResendLimit ?? 1000 },
   );
   if (TEST_APP_PG_PROXY) listenDirect(services, db);
   const rateLimits: RateLimits = { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000, ...opts.rateLimits };
-  const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits, modelsReady: () => true, ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}), ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}), ...(opts.apiPlugins ? { apiPlugins: opts.apiPlugins } : {}) });
+  const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits, modelsReady: () => true, ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}), ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}), ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}), ...(opts.apiPlugins ? { apiPlugins: opts.apiPlugins } : {}) });
   await app.ready();
   const ip = `127.${randomInt(1, 255)}.${randomInt(0, 255)}.${randomInt(1, 255)}`;
   const request = (o: InjectOptions & { token?: string }) => {
     const { token, headers, ...rest } = o;
     return app.inject({ remoteAddress: ip, ...rest, headers: { ...(headers ?? {}), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
   };
+  const lastMail = (to: string) => {
+    const files = readdirSync(outbox).filter((f) => f.endsWith('.eml')).sort();
+    for (const file of files.reverse()) {
+      const text = readFileSync(path.join(outbox, file), 'utf8');
+      if (new RegExp(`^To: ${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\r?$`, 'mi').test(text)) return { file, text };
+    }
+    return undefined;
+  };
+  const verificationToken = (to: string) => {
+    const m = lastMail(to)?.text.match(/\/verify-email\?token=([A-Za-z0-9_-]+)/);
+    if (!m) throw new Error(`no verification e-mail to ${to} in ${outbox}`);
+    return m[1]!;
+  };
   return {
     app,
     ...(cacheRedis ? { cacheRedis } : {}),
+    outbox,
+    lastMail,
+    verificationToken,
+    verifyEmail: async (to) => {
+      const res = await request({ method: 'POST', url: '/api/v1/auth/verify', payload: { token: verificationToken(to) } });
+      if (res.statusCode !== 200) throw new Error(`verifying ${to} failed: ${res.statusCode} ${res.body}`);
+    },
     services,
     redis,
     ip,
@@ -66,6 +99,7 @@ export async function createTestApp(
     },
     close: async () => {
       await app.close();
+      rmSync(outbox, { recursive: true, force: true });
       redis.disconnect();
       cacheRedis?.disconnect();
     },

@@ -44,7 +44,7 @@ const MAX_UPLOAD = 2 * 1024 * 1024;
 /** Routes deliberately outside the corpus: liveness/readiness (checked at the end) and docs. */
 const SKIP = new Set(['GET /health', 'GET /health/ready']);
 /** Routes that work without a session: refused for their body, not for the missing token. */
-const PUBLIC = new Set(['POST /api/v1/auth/register', 'POST /api/v1/auth/login']);
+const PUBLIC = new Set(['POST /api/v1/auth/register', 'POST /api/v1/auth/login', 'POST /api/v1/auth/verify']);
 
 beforeAll(async () => {
   db = await createTestDatabase({ poolSize: 8 });

@@ -42,9 +42,22 @@ describe('bootstrap CLI', () => {
     expect(member.stdout).toMatch(/ana@acme\.example\s+ana\s+org_member/);
     const token = await t.login('root', 'Very-Strong-Pass-1');
     const me = await t.request({ method: 'GET', url: '/api/v1/auth/me', token });
-    expect(me.json()).toMatchObject({ role: 'super_admin', email: 'root@acme.example' });
+    expect(me.json()).toMatchObject({ role: 'super_admin', email: 'root@acme.example', is_verified: true });
     const anaToken = await t.login('ana@acme.example', 'Very-Strong-Pass-2');
     expect((await t.request({ method: 'GET', url: '/api/v1/auth/me', token: anaToken })).json()).toMatchObject({ organization_id: orgId, tenant_id: tenantId });
+  });
+
+  it('user verify marks an address verified when no e-mail can reach it, and retires its links', async () => {
+    const reg = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'offline@acme.example', username: 'offline', password: 'Very-Strong-Pass-4' } });
+    expect(reg.statusCode).toBe(201);
+    const link = t.verificationToken('offline@acme.example');
+    const res = await cli(['user', 'verify', '--email', 'Offline@Acme.example', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ email: 'offline@acme.example', is_verified: true });
+    expect((await t.request({ method: 'POST', url: '/api/v1/auth/verify', payload: { token: link } })).statusCode).toBe(409);
+    const missing = await cli(['user', 'verify', '--email', 'nobody@acme.example']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no account with the e-mail address nobody@acme.example/);
   });
 
   it('refuses bad input with one clear message', async () => {

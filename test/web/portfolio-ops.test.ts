@@ -114,12 +114,16 @@ describe('/ops routes', () => {
     for (const who of ['omA1', 'oaA1', 'uA'] as const) expect((await get('/api/v1/ops/overview', who)).statusCode).toBe(403);
   });
 
-  it('gives tenant admins the overview: health, alarms, maintenance, backups "not configured", replicas', async () => {
-    const res = await get('/api/v1/ops/overview', 'taA');
+  it('gives tenant admins health only: platform-wide alarms, maintenance, backups and replicas are for super admins', async () => {
+    const ta = (await get('/api/v1/ops/overview', 'taA')).json();
+    expect(ta.database.status).toBe('up');
+    expect(ta.redis[0]).toMatchObject({ name: 'redis', status: 'up' });
+    expect(ta).toMatchObject({ alarms: null, maintenance: null, backups: null, replicas: null });
+    expect(ta.notes.join(' ')).toMatch(/platform-wide figures, shown to super admins/);
+    const res = await get('/api/v1/ops/overview', 'super');
     expect(res.statusCode, res.body).toBe(200);
     const o = res.json();
     expect(o.database.status).toBe('up');
-    expect(o.redis[0]).toMatchObject({ name: 'redis', status: 'up' });
     expect(o.alarms.map((a: { name: string }) => a.name)).toContain('AccuNode-DB-HighConnections');
     expect(o.maintenance[0]).toMatchObject({ kind: 'daily', outcome: 'succeeded', rows_affected: 12 });
     expect(o.backups).toMatchObject({ configured: false, note: 'not configured' });

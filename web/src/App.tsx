@@ -10,6 +10,7 @@ import { NewPrediction } from './pages/NewPrediction';
 import { Operations } from './pages/Operations';
 import { Portfolio } from './pages/Portfolio';
 import { SignIn } from './pages/SignIn';
+import { VerificationBanner, VerifyEmail } from './pages/VerifyEmail';
 import { Link, match, navigate, useLocation } from './router';
 
 const NAV: Array<{ to: string; label: string; min?: 'org_admin' | 'tenant_admin' }> = [
@@ -49,14 +50,17 @@ function Page({ path }: { path: string }) {
 
 export function App() {
   const { user, loading, signOut } = useAuth();
-  const { path } = useLocation();
+  const { path, search } = useLocation();
+  // The e-mail link works signed in or not: no redirect to sign-in for it.
+  const verifying = path === '/verify-email';
   const [menuOpen, setMenuOpen] = useState(false);
   const first = useRef(true);
 
   useEffect(() => {
+    if (verifying) return;
     if (!loading && !user && path !== '/sign-in') navigate(`/sign-in${path !== '/' ? `?next=${encodeURIComponent(path + location.search)}` : ''}`, { replace: true });
     if (!loading && user && path === '/sign-in') navigate('/', { replace: true });
-  }, [loading, user, path]);
+  }, [loading, user, path, verifying]);
 
   // Move focus to the page heading on navigation (screen readers announce the new page).
   useEffect(() => {
@@ -70,6 +74,7 @@ export function App() {
   }, [path]);
 
   if (loading) return <Loading what="Starting" />;
+  if (verifying && !user) return <VerifyEmail token={search.get('token')} />;
   if (!user || path === '/sign-in') return <SignIn />;
 
   const active = (to: string) => (to === '/' ? path === '/' : path.startsWith(to) || (to === '/portfolio' && path.startsWith('/companies')));
@@ -105,7 +110,8 @@ export function App() {
           </button>
         </div>
       </header>
-      <Page path={path} />
+      <VerificationBanner />
+      {verifying ? <VerifyEmail token={search.get('token')} /> : <Page path={path} />}
       <footer className="footer muted small">
         Probabilities are model estimates of default within the horizon of each model. <a href="/docs">API documentation</a>
       </footer>

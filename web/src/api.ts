@@ -116,6 +116,8 @@ export interface User {
   tenant_id: string | null;
   organization_id: string | null;
   is_active: boolean;
+  /** The e-mail address was confirmed by its link (needed to join an organization). */
+  is_verified: boolean;
 }
 export type RiskLevel = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export type Kind = 'annual' | 'quarterly';

@@ -9,8 +9,9 @@ interface Overview {
   redis: Array<{ name: string; status: string; latency_ms?: number; error?: string }>;
   alarms: Array<{ name: string; description: string; state: string; since: string | null }> | null;
   maintenance: Array<{ id: number; kind: string; dry_run: boolean; started_at: string; duration_s: number | null; outcome: string; rows_affected: number }> | null;
-  backups: { configured: boolean; count: number | null; last_good_at: string | null; note: string };
-  replicas: { configured: number };
+  /** null for tenant admins: platform-wide figures are for super admins. */
+  backups: { configured: boolean; count: number | null; last_good_at: string | null; note: string } | null;
+  replicas: { configured: number } | null;
   notes: string[];
 }
 interface Figure {
@@ -59,8 +60,10 @@ export function Operations() {
             {ov.data.redis.map((r) => (
               <Stat key={r.name} label={r.name === 'redis' ? 'Redis' : 'Cache Redis'} value={<Level v={r.status} />} hint={r.latency_ms !== undefined ? `${r.latency_ms} ms` : r.error} />
             ))}
-            <Stat label="Backups" value={ov.data.backups.configured ? (ov.data.backups.last_good_at ? 'OK' : 'none yet') : 'not configured'} hint={ov.data.backups.last_good_at ? `last good ${dateTime(ov.data.backups.last_good_at)}` : ov.data.backups.configured ? ov.data.backups.note : 'backups module not set up here'} />
-            <Stat label="Read replicas" value={ov.data.replicas.configured === 0 ? 'not configured' : String(ov.data.replicas.configured)} />
+            {ov.data.backups && (
+              <Stat label="Backups" value={ov.data.backups.configured ? (ov.data.backups.last_good_at ? 'OK' : 'none yet') : 'not configured'} hint={ov.data.backups.last_good_at ? `last good ${dateTime(ov.data.backups.last_good_at)}` : ov.data.backups.configured ? ov.data.backups.note : 'backups module not set up here'} />
+            )}
+            {ov.data.replicas && <Stat label="Read replicas" value={ov.data.replicas.configured === 0 ? 'not configured' : String(ov.data.replicas.configured)} />}
           </div>
           {ov.data.notes.map((n) => (
             <p key={n} className="notice info">
@@ -70,7 +73,7 @@ export function Operations() {
           <div className="grid2">
             <Card title="Alarms" id="o-alarms">
               {ov.data.alarms === null ? (
-                <Empty title="Alarm states unavailable" />
+                <Empty title={superAdmin ? 'Alarm states unavailable' : 'Alarm states are shown to super admins'} />
               ) : (
                 <table className="table compact">
                   <thead>

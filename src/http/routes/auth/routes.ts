@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AuthService } from '../../../services/auth.js';
 import type { AdminService } from '../../../services/admin.js';
+import type { VerificationService } from '../../../services/verification.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { presentSession, presentUser } from '../../presenters.js';
 import { clearSessionCookie, setSessionCookie } from '../../plugins/session-cookie.js';
@@ -19,7 +20,7 @@ export const REGISTERED =
   'If you cannot, one of them was taken: sign in with the account you have, or register again with another username.';
 const CookieLoginResponse = Type.Object({ cookie: Type.Literal(true), expires_at: Timestamp, user: UserSchema });
 
-export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService; secureCookies?: boolean }> = async (app, { auth, admin, secureCookies = false }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: AdminService; secureCookies?: boolean; verification?: VerificationService }> = async (app, { auth, admin, secureCookies = false, verification }) => {
   const client = (req: { ip: string; headers: Record<string, unknown> }) => ({
     ip: req.ip ?? null,
     userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
@@ -38,7 +39,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     },
     config: { rateLimitClass: 'login' },
   }, async (req, reply) => {
-    await auth.register(req.body, client(req));
+    const r = await auth.register(req.body, client(req));
+    // Only a new account gets the link; a taken address gets the same answer and no mail.
+    if (r.created && r.user) await verification?.sendAfterRegister(r.user);
     return reply.status(202).send({ message: REGISTERED });
   });
 

@@ -2,9 +2,10 @@
  * Operations for the web app's Operations page: the same figures as `accunode monitor`,
  * `alarms`, `maintenance history` and backups, read through the operations services.
  *
- *   GET /ops/overview     tenant_admin+   database and Redis health (up, latency), alarm states,
- *                                         recent maintenance runs (outcome only), backup status,
- *                                         replica count
+ *   GET /ops/overview     tenant_admin+   database and Redis health (up, latency); for super admins
+ *                                         also the platform-wide alarm states, recent maintenance
+ *                                         runs (outcome only), backup status and replica count
+ *                                         (null for tenant admins: they are not any tenant's)
  *   GET /ops/monitor      super_admin     the full monitor report (cluster-wide: connections of
  *                                         every database, running queries, largest tables, lag)
  *   GET /ops/alarms       super_admin     alarm states with values and reasons, and transitions
@@ -25,7 +26,7 @@ import { maintenanceHistory } from '../../../ops/maintenance.js';
 import { replicationLag } from '../../../ops/pg.js';
 import { pingMs } from '../../../ops/redis.js';
 import { errMessage, type BackupSource, type OpsDeps } from '../../../ops/types.js';
-import { requireRole } from '../../plugins/auth.js';
+import { principal, requireRole } from '../../plugins/auth.js';
 import { errorResponses } from '../../schemas.js';
 
 /** A backup as `accunode backup list --json` prints it (the backups module provides the list). */
@@ -87,7 +88,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
     preHandler: requireRole('tenant_admin'),
     schema: {
       tags: ['ops'],
-      summary: 'Platform health: database and Redis, alarm states, recent maintenance, backups, replicas (tenant admins and above)',
+      summary: 'Platform health: database and Redis (tenant admins and above); alarm states, recent maintenance, backups and replicas for super admins only (null otherwise)',
       response: {
         200: Type.Object({
           taken_at: Type.String(),
@@ -95,16 +96,19 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
           redis: Type.Array(Any),
           alarms: Type.Union([Type.Array(Any), Type.Null()]),
           maintenance: Type.Union([Type.Array(Any), Type.Null()]),
-          backups: Any,
-          replicas: Any,
+          backups: Type.Union([Any, Type.Null()]),
+          replicas: Type.Union([Any, Type.Null()]),
           notes: Type.Array(Type.String()),
         }),
         ...errorResponses,
       },
     },
     config,
-  }, async () => {
+  }, async (req) => {
     const notes: string[] = [];
+    // Alarms, maintenance, backups and replicas describe the whole platform (every tenant's
+    // load, the operators' schedule): a tenant's admin sees whether the service is up, no more.
+    const platform = principal(req).role === 'super_admin';
     const db = await timed(() => deps.sql`select 1`);
     const redisTargets: Array<[string, Redis]> = [['redis', deps.redis]];
     if (deps.cacheRedis && deps.cacheRedis !== deps.redis) redisTargets.push(['cache redis', deps.cacheRedis]);
@@ -115,7 +119,8 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
     }
     let alarms = null;
     let maintenance = null;
-    if (deps.monitor) {
+    if (!platform) notes.push('alarms, maintenance, backups and replicas are platform-wide figures, shown to super admins');
+    else if (deps.monitor) {
       const m = deps.monitor;
       try {
         const states = await alarmStates(m.sql);
@@ -141,8 +146,8 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
       redis,
       alarms,
       maintenance,
-      backups: await backupStatus(),
-      replicas: { configured: deps.readReplicas },
+      backups: platform ? await backupStatus() : null,
+      replicas: platform ? { configured: deps.readReplicas } : null,
       notes,
     };
   });
