@@ -139,24 +139,10 @@ END $$;
 CREATE TRIGGER trg_users_verification_guard BEFORE INSERT OR UPDATE ON users
   FOR EACH ROW EXECUTE FUNCTION users_verification_guard();
 
--- ---------------------------------------------------------------------------------------------
--- Bulk jobs: the worker opens, and after the run deletes, the file at file_path. The update
--- policy lets a user edit its own jobs, so through app_user a user could point its job at any
--- file the worker can read or delete. The path is written once, by the upload (INSERT); later it
--- may only be cleared (a cancelled or finished job's file removed), never re-pointed.
--- ---------------------------------------------------------------------------------------------
-CREATE FUNCTION bulk_jobs_file_path_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF current_user = 'app_user' AND NEW.file_path IS NOT NULL AND NEW.file_path IS DISTINCT FROM OLD.file_path THEN
-    RAISE EXCEPTION 'file_path is set by the upload and cannot be changed' USING ERRCODE = '42501';
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER trg_bulk_jobs_file_path_guard BEFORE UPDATE OF file_path ON bulk_upload_jobs
-  FOR EACH ROW EXECUTE FUNCTION bulk_jobs_file_path_guard();
+-- Bulk jobs' file_path: fixed once recorded by 0042's trigger (trg_bulk_upload_jobs_fixed).
 
-REVOKE ALL ON FUNCTION users_verification_guard(), bulk_jobs_file_path_guard() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION users_verification_guard(), bulk_jobs_file_path_guard() TO app_user, maintenance_user;
+REVOKE ALL ON FUNCTION users_verification_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION users_verification_guard() TO app_user, maintenance_user;
 
 -- ---------------------------------------------------------------------------------------------
 -- FORCE ROW LEVEL SECURITY on the tenant tables: deliberately not done (docs/security.md,

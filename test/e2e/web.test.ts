@@ -254,7 +254,7 @@ describe.skipIf(!status.run)('web app end to end (Chromium)', () => {
   it('shows an unverified user its state and a resend button; the e-mailed link confirms the address, signed in or not', async () => {
     const email = 'newbie.e2e@example.com';
     const reg = await fetch(server.url + '/api/v1/auth/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, username: 'newbie_e2e', password: TEST_PASSWORD }) });
-    expect(reg.status).toBe(201);
+    expect(reg.status).toBe(202);
     const b = await newBrowser();
     try {
       await signIn(b.page, 'newbie_e2e');

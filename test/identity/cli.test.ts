@@ -49,7 +49,7 @@ describe('bootstrap CLI', () => {
 
   it('user verify marks an address verified when no e-mail can reach it, and retires its links', async () => {
     const reg = await t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'offline@acme.example', username: 'offline', password: 'Very-Strong-Pass-4' } });
-    expect(reg.statusCode).toBe(201);
+    expect(reg.statusCode).toBe(202);
     const link = t.verificationToken('offline@acme.example');
     const res = await cli(['user', 'verify', '--email', 'Offline@Acme.example', '--json']);
     expect(res.code, res.stderr).toBe(0);

@@ -21,15 +21,16 @@ afterAll(async () => {
 });
 
 describe('row-level security holds for the roles it was written for', () => {
-  it('a bulk job cannot be re-pointed at another file through app_user (only cleared)', async () => {
+  it('a bulk job cannot be re-pointed at another file, by its owner or a super admin', async () => {
     const owner = wa.w.users.omA1.id;
     const [job] = await wa.db.adminSql<{ id: string }[]>`
       insert into bulk_upload_jobs (user_id, prediction_type, file_name, file_path, file_format)
       values (${owner}, 'annual', 'a.csv', '/var/lib/accunode/uploads/x.csv', 'csv') returning id`;
-    await expect(withUserTx(wa.db.appSql, owner, (tx) => tx`update bulk_upload_jobs set file_path = '/etc/passwd' where id = ${job!.id}`)).rejects.toThrow(/file_path is set by the upload/);
-    await expect(withUserTx(wa.db.appSql, wa.w.users.super.id, (tx) => tx`update bulk_upload_jobs set file_path = '/etc/shadow' where id = ${job!.id}`)).rejects.toThrow(/file_path/);
-    const cleared = await withUserTx(wa.db.appSql, owner, (tx) => tx`update bulk_upload_jobs set file_path = null, status = 'cancelled' where id = ${job!.id} returning id`);
-    expect(cleared).toHaveLength(1);
+    await expect(withUserTx(wa.db.appSql, owner, (tx) => tx`update bulk_upload_jobs set file_path = '/etc/passwd' where id = ${job!.id}`)).rejects.toThrow(/fixed once recorded/);
+    await expect(withUserTx(wa.db.appSql, wa.w.users.super.id, (tx) => tx`update bulk_upload_jobs set file_path = '/etc/shadow' where id = ${job!.id}`)).rejects.toThrow(/fixed once recorded/);
+    // The job itself still moves on (a cancel), its file untouched.
+    const cancelled = await withUserTx(wa.db.appSql, owner, (tx) => tx`update bulk_upload_jobs set status = 'cancelled' where id = ${job!.id} returning file_path`);
+    expect(cancelled).toEqual([{ file_path: '/var/lib/accunode/uploads/x.csv' }]);
   });
 
   it('the replica pool refuses a DATABASE_READ_URLS entry that logs in as analytics_user (or the owner)', async () => {

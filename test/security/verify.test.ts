@@ -24,8 +24,11 @@ async function register(): Promise<{ email: string; token: string; id: string }>
   n++;
   const email = `newhire${n}.${Date.now()}@corp.example`;
   const res = await wa.t.request({ method: 'POST', url: '/api/v1/auth/register', payload: { email, username: `newhire${n}_${Date.now() % 100000}`, password: 'Sturdy-Password-9' } });
-  expect(res.statusCode, res.body).toBe(201);
-  return { email, token: res.json().token as string, id: res.json().user.id as string };
+  // Registration answers 202 whether or not the address is taken; the account then signs in.
+  expect(res.statusCode, res.body).toBe(202);
+  const token = await wa.t.login(email, 'Sturdy-Password-9');
+  const who = await wa.t.request({ method: 'GET', url: '/api/v1/auth/me', token });
+  return { email, token, id: who.json().id as string };
 }
 const me = async (token: string) => (await wa.t.request({ method: 'GET', url: '/api/v1/auth/me', token })).json();
 const verify = (token: string) => wa.t.request({ method: 'POST', url: '/api/v1/auth/verify', payload: { token } });
@@ -101,7 +104,8 @@ describe('e-mail verification', () => {
     try {
       const email = `limit.${Date.now()}@corp.example`;
       const reg = await limited.request({ method: 'POST', url: '/api/v1/auth/register', payload: { email, username: `limit_${Date.now() % 100000}`, password: 'Sturdy-Password-9' } });
-      const token = reg.json().token as string;
+      expect(reg.statusCode, reg.body).toBe(202);
+      const token = await limited.login(email, 'Sturdy-Password-9');
       const again = () => limited.request({ method: 'POST', url: '/api/v1/auth/verify/resend', token });
       expect((await again()).statusCode).toBe(202);
       expect((await again()).statusCode).toBe(202);
