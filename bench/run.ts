@@ -15,13 +15,6 @@ import type { BenchResult } from './lib.js';
 
 export type { BenchResult };
 
-// The server comes first: the test helpers (and so every bench) read TEST_DATABASE_ADMIN_URL when
-// they are imported, so everything that imports them is loaded dynamically after this.
-const server = await startBenchPostgres();
-process.env.TEST_DATABASE_ADMIN_URL = server.adminUrl;
-process.once('exit', () => server.stop());
-const { BENCH_REDIS_URL } = await import('./lib.js');
-const TEST_PG_ADMIN_URL = server.adminUrl;
 
 interface BenchRecord {
   at: string;
@@ -205,6 +198,26 @@ and their ratio. List and portfolio figures are p50 of one connection's back-to-
 ${lines.join('\n')}
 `;
 }
+
+// `--doc`: rewrite docs/benchmarks.md from bench/results/latest.json, running nothing.
+if (process.argv.includes('--doc')) {
+  const l = readLatest();
+  if (!l) {
+    console.error(`no ${path.relative(root, latestPath)} to write the page from`);
+    process.exit(2);
+  }
+  writeFileSync(docPath, document(l));
+  console.log(`wrote ${path.relative(root, docPath)}`);
+  process.exit(0);
+}
+
+// The server comes first: the test helpers (and so every bench) read TEST_DATABASE_ADMIN_URL when
+// they are imported, so everything that imports them is loaded dynamically after this.
+const server = await startBenchPostgres();
+process.env.TEST_DATABASE_ADMIN_URL = server.adminUrl;
+process.once('exit', () => server.stop());
+const { BENCH_REDIS_URL } = await import('./lib.js');
+const TEST_PG_ADMIN_URL = server.adminUrl;
 
 const only = process.argv.slice(2);
 const files = readdirSync(dir)
