@@ -156,6 +156,25 @@ ${SCALE}
 ${warning}
 ${table(l.benches)}
 
+## How the online paths stay flat as data grows
+
+- **Lists** page by keyset (\`next_cursor\`): each page is a walk of one index per (scope, risk
+  level) merged in sort order (a Merge Append that stops after \`limit\` rows), planned once per
+  connection as a generic plan with parallel workers off, so a page reads about \`limit\` plus one
+  row per walk whatever the tenant holds. Totals come from the rollups (exact) or stop counting
+  at 1,000 (\`total_relation: "gte"\`); an \`offset\` past 1,000 is refused in favour of the cursor.
+- **Summaries** read incrementally maintained rollups (statement-level capture triggers append
+  deltas; a compactor in every api/worker process folds them each second; a read adds the
+  unfolded deltas, so it is exact right after a write). Only the top-risk list reads
+  predictions, a few index pages of them.
+- **Creates** are one round trip: \`app_create_*_prediction()\` sets the caller's context, checks
+  the company, inserts the prediction and its audit row under row-level security.
+- **Partitioning** was not added: at 10M rows every list, summary and create above is already
+  independent of the table's size, and the 2-year archive moves old rows to the archive tables in
+  batches through a \`(created_at)\` index, costing what it moves rather than what the table holds. Time partitions would
+  add a partition key to every unique key (company + period would no longer be enforceable
+  across partitions) for a gain no measurement here showed.
+
 ## When each bench ran
 
 ${runs}
