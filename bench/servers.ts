@@ -9,23 +9,12 @@
 // TEST_DATABASE_ADMIN_URL before loading the benchmarks (which read it at import).
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../src/ops/dr-local.js';
 import { postgresProfile } from '../src/ops/profiles.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function asPostgres(cmd: string, args: string[]): void {
   const root = process.getuid?.() === 0;

