@@ -134,7 +134,8 @@ export async function listCompanies(
 export async function countCompanies(tx: TxSql, f: CompanyFilter, scopes: string[] | null): Promise<Total> {
   const walked = f.q ? null : scopes;
   const rows = walk(tx, { scopes: walked, scopeColumn: 'c.scope_id', fetch: TOTAL_CAP + 1, key: companySortKey('name'), desc: false, ordered: false }, (unit) => tx`
-    select 1 from companies c where ${unit} ${companyFilterSql(tx, f, walked === null)} limit ${TOTAL_CAP + 1}`);
+    select 1 from companies c where ${unit} ${companyFilterSql(tx, f, walked === null)}
+    order by ${orderBy(tx, 'c', companySortKey('name'), false)} limit ${TOTAL_CAP + 1}`);
   const [r] = await tx<{ n: number }[]>`select count(*)::int as n from (${rows}) z`;
   return cappedTotal(r!.n);
 }

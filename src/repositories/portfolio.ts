@@ -157,7 +157,7 @@ export async function countPortfolio(tx: TxSql, f: PortfolioFilter, scopes: stri
   const rows = walk(tx, { scopes: f.q ? null : scopes, scopeColumn: 'c.scope_id', fetch: TOTAL_CAP + 1, key, desc: false, ordered: false }, (unit) => tx`
     select 1 from companies c where ${unit} ${filterSql(tx, f)}
       ${f.riskLevel || f.withPredictions ? tx`and exists (select 1 from company_latest l where l.company_id = c.id ${latestFilterSql(tx, f, 'l')})` : tx``}
-    limit ${TOTAL_CAP + 1}`);
+    order by ${orderBy(tx, 'c', key, false)} limit ${TOTAL_CAP + 1}`);
   const [r] = await tx<{ n: number }[]>`select count(*)::int as n from (${rows}) z`;
   return cappedTotal(r!.n);
 }

@@ -354,7 +354,8 @@ export async function countPredictions(tx: TxSql, kind: ModelKind, f: Prediction
     : { scopes, risks, scopeColumn: 'p.scope_id', riskColumn: 'p.risk_level', fetch: TOTAL_CAP + 1, key, desc: true, ordered: false };
   const rows = walk(tx, opts, (unit) => tx`
     select 1 from ${table} p where ${unit} ${direct && f.riskLevel ? tx`and p.risk_level = ${f.riskLevel}` : tx``}
-      ${filterSql(tx, kind, f, direct || scopes === null)} limit ${TOTAL_CAP + 1}`);
+      ${filterSql(tx, kind, f, direct || scopes === null)}
+    order by ${orderBy(tx, 'p', key, true)} limit ${TOTAL_CAP + 1}`);
   const [r] = await tx<{ n: number }[]>`select count(*)::int as n from (${rows}) z`;
   return cappedTotal(r!.n);
 }
