@@ -22,7 +22,7 @@ import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './con
 import { Shutdown } from './shutdown.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
-import { alertJobs, type AlertJobs } from '../jobs/alerts.js';
+import { AlertDispatcher, alertJobs, type AlertJobs } from '../jobs/alerts.js';
 import { createProducers } from '../queue/producers.js';
 
 export interface WorkerDeps {
@@ -110,6 +110,7 @@ export async function startWorkerRole(
   shutdown.add('worker redis', () => connection.quit());
   const producers = createProducers(connection, config.QUEUE_PREFIX);
   shutdown.add('alert producers', () => producers.close());
+  const alerts = alertJobs({ adminSql: deps.adminSql, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) });
   const running = startWorkers(
     {
       connection,
@@ -118,7 +119,7 @@ export async function startWorkerRole(
       engine: deps.engine,
       log,
       ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}),
-      alerts: alertJobs({ adminSql: deps.adminSql, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) }),
+      alerts,
       handlers: opsHandlers({ adminSql: deps.adminSql, config, log, uploadDir: bulkUploadDir(config), ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
     },
     {
@@ -133,6 +134,9 @@ export async function startWorkerRole(
   // Bulk uploads append rollup deltas in big batches: fold them here too (one process at a time).
   const compactor = new RollupCompactor(() => deps.sql, log).start();
   shutdown.add('rollup compactor', () => compactor.stop());
+  // Alerts of watched companies: the outbox is read every 10 s (and at the end of each bulk upload).
+  const dispatcher = new AlertDispatcher(alerts, (err) => log.warn({ err: err.message }, 'alert dispatch failed; retried at the next interval')).start();
+  shutdown.add('alert dispatcher', () => dispatcher.stop());
   log.info({ queues: config.WORKER_QUEUES, prefix: config.QUEUE_PREFIX }, 'workers started');
   return running;
 }

@@ -40,3 +40,31 @@ export function alertJobs(deps: AlertJobDeps): AlertJobs {
     },
   };
 }
+
+/**
+ * Runs the dispatch every `intervalMs` in a worker process (as RollupCompactor folds rollups),
+ * so an alert from a single create goes out within that interval without a cron tick per
+ * minute in the schedule. Dispatchers in several workers do not collide (the outbox is read
+ * with SKIP LOCKED).
+ */
+export class AlertDispatcher {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(private readonly jobs: AlertJobs, private readonly onError: (err: Error) => void, private readonly intervalMs = 10_000) {}
+
+  start(): this {
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.jobs.dispatch().catch((err: Error) => this.onError(err)).finally(() => (this.running = null));
+    }, this.intervalMs);
+    this.timer.unref();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+}

@@ -57,13 +57,6 @@ export const SCHEDULE: readonly ScheduleEntry[] = Object.freeze([
     when: 'every 5 minutes',
     what: 'evaluate the alarms',
   },
-  {
-    id: 'alerts-dispatch',
-    job: 'alerts.dispatch',
-    pattern: '* * * * *',
-    when: 'every minute',
-    what: 'alerts for watched companies whose predictions changed, and their webhooks',
-  },
 ]);
 
 /** The next `count` ticks of a pattern strictly after `from`. */

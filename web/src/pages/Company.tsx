@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { ExportButtons } from '../components/ExportButtons';
+import { WatchButton } from '../components/WatchButton';
 import { api, finalProbability, type Kind, type Paged, type Prediction } from '../api';
 import { HistoryChart } from '../components/charts';
 import { ComponentModels, ExplanationView } from '../components/PredictionResult';
@@ -77,6 +78,7 @@ export function CompanyPage({ id }: { id: string }) {
             New {kind} prediction
           </Link>
         )}
+        {c && <WatchButton companyId={id} symbol={c.symbol} />}
       </div>
       {history.loading && !history.data && <Loading what="Loading history" />}
       {history.error !== null && <ErrorState error={history.error} retry={history.reload} />}
