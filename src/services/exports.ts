@@ -71,15 +71,43 @@ function csvSink(out: PassThrough, header: readonly string[]): Sink {
   };
 }
 
+/** Bytes of sheet XML the zip stream may hold unprocessed before rows wait for it. */
+const XLSX_MAX_IN_FLIGHT = 4 * 1024 * 1024;
+
+/**
+ * exceljs 4 passes a sheet's XML on to its zip stream without waiting for it (the sheet's
+ * StreamBuf ignores write() returning false), so a 1,000,000-row export grew by 200 MB outside
+ * the heap. Its `_pipe(chunk)` (lib/utils/stream-buf.js) resolves once the zip has taken the
+ * chunk: counting chunks between call and resolution gives the backlog rows must wait for.
+ */
+function trackInFlight(ws: ExcelJS.Worksheet): () => number {
+  let inFlight = 0;
+  const stream = (ws as unknown as { stream?: { _pipe?: (chunk: { length: number }) => Promise<void> } }).stream;
+  const pipe = stream?._pipe?.bind(stream);
+  if (!stream || !pipe) return () => 0;
+  stream._pipe = async (chunk) => {
+    const n = chunk.length;
+    inFlight += n;
+    try {
+      await pipe(chunk);
+    } finally {
+      inFlight -= n;
+    }
+  };
+  return () => inFlight;
+}
+
 function xlsxSink(out: PassThrough, header: readonly string[], sheetName: string): Sink {
   // No shared strings and no styles: both would be kept in memory until the end.
   const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
   let sheets = 0;
   let rowsInSheet = 0;
   let ws: ExcelJS.Worksheet;
+  let inFlight: () => number = () => 0;
   const newSheet = () => {
     sheets++;
     ws = wb.addWorksheet(sheets === 1 ? sheetName : `${sheetName} ${sheets}`);
+    inFlight = trackInFlight(ws);
     ws.addRow([...header]).commit();
     rowsInSheet = 0;
   };
@@ -93,7 +121,10 @@ function xlsxSink(out: PassThrough, header: readonly string[], sheetName: string
       ws.addRow(cells.map((c) => (typeof c === 'string' ? formulaSafe(c) : c))).commit();
       rowsInSheet++;
     },
-    drained: () => waitForDrain(out),
+    drained: async () => {
+      while (!out.destroyed && inFlight() > XLSX_MAX_IN_FLIGHT) await new Promise((r) => setTimeout(r, 5));
+      await waitForDrain(out);
+    },
     end: async () => {
       ws.commit();
       await wb.commit();

@@ -121,7 +121,7 @@ describe.skipIf(!status.run)('exports and alerts end to end (Chromium)', () => {
       await phone.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Alerts/ }).click();
       await phone.page.getByRole('heading', { level: 1, name: 'Alerts' }).waitFor();
       await phone.page.getByTestId('alerts-table').waitFor();
-      const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await phone.page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
       await screenshot(phone.page, 'i17b-05-alerts-phone');
       expect(overflow).toBeLessThanOrEqual(0);
       expect(phone.errors).toEqual([]);
