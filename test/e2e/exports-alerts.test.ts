@@ -113,6 +113,35 @@ describe.skipIf(!status.run)('exports and alerts end to end (Chromium)', () => {
     expect(browser.errors).toEqual([]);
   });
 
+  it('the operations page charts the last 24 hours and refreshes itself', async () => {
+    // 24 hours of 5-minute samples as the alarm job and the api write them, and one alarm transition.
+    await db.adminSql`
+      insert into metric_samples (metric, value, source, taken_at)
+      select m, case m when 'db_connections' then 10 + (g % 7) when 'db_max_connections' then 100 when 'api_latency_p95_ms' then 25 + (g % 12) * 5
+                       when 'app_cache_hit_percent' then 80 + (g % 15) when 'queue_waiting' then g % 4 else 1 end,
+             'e2e', (now() at time zone 'utc') - g * interval '5 minutes'
+      from generate_series(1, 287) g, unnest(array['db_connections', 'db_max_connections', 'api_latency_p95_ms', 'app_cache_hit_percent', 'queue_waiting', 'api_requests_per_s']) m`;
+    await db.adminSql`insert into alarm_transitions (name, from_state, to_state, value, threshold, reason, at) values ('db_connections', 'OK', 'ALARM', 85, 80, '85 % of max_connections', (now() at time zone 'utc') - interval '3 hours')`;
+    const admin = await newBrowser();
+    try {
+      await signIn(admin.page, 'super');
+      await admin.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click();
+      await admin.page.getByRole('heading', { level: 1, name: 'Operations' }).waitFor();
+      const history = admin.page.getByTestId('ops-history');
+      await history.getByRole('img', { name: /Database connections, last 24 hours: in use now \d+/ }).waitFor();
+      await history.getByRole('img', { name: /API latency \(p95\), last 24 hours/ }).waitFor();
+      await admin.page.getByText('85 % of max_connections').waitFor();
+      await admin.page.getByText(/refreshes every 30 s/).waitFor();
+      // The page reads its figures again by itself.
+      const first = await admin.page.waitForResponse((r) => r.url().includes('/api/v1/ops/history'), { timeout: 45_000 });
+      expect(first.status()).toBe(200);
+      await screenshot(admin.page, 'i17b-06-operations-24h');
+      expect(admin.errors).toEqual([]);
+    } finally {
+      await admin.close();
+    }
+  }, 90_000);
+
   it('the alerts page and a company page fit a phone', async () => {
     const phone = await newBrowser({ width: 390, height: 844 });
     try {
