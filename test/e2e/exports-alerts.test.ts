@@ -93,6 +93,7 @@ describe.skipIf(!status.run)('exports and alerts end to end (Chromium)', () => {
     await screenshot(page, 'i17b-03-alerts-inbox');
     await page.getByRole('button', { name: 'Mark all read' }).click();
     await page.getByRole('heading', { name: 'Inbox (0 unread)' }).waitFor();
+    await nav.getByLabel('1 unread').waitFor({ state: 'detached' });
   });
 
   it('sets a webhook and shows its secret once', async () => {

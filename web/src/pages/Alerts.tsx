@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { api, ApiError, request, roleAtLeast } from '../api';
 import { useAuth } from '../auth';
 import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from '../components/ui';
@@ -31,9 +31,15 @@ interface Delivery { id: string; alert_count: number; status: string; attempts: 
 
 const REASON: Record<string, string> = { risk_level: 'risk level changed', implied_rating: 'implied rating changed', pd_move: 'PD moved beyond the threshold' };
 
-/** The unread count (the navigation shows it). */
+const READ_EVENT = 'accunode:alerts-read';
+
+/** The unread count (the navigation shows it), read again when alerts are marked read. */
 export function useUnreadAlerts(): number {
-  const { data } = useAsync(() => api.get<{ unread: number }>('/alerts/unread-count'), []);
+  const { data, reload } = useAsync(() => api.get<{ unread: number }>('/alerts/unread-count'), []);
+  useEffect(() => {
+    window.addEventListener(READ_EVENT, reload);
+    return () => window.removeEventListener(READ_EVENT, reload);
+  }, [reload]);
   return data?.unread ?? 0;
 }
 
@@ -49,6 +55,7 @@ export function Alerts() {
     try {
       await api.post('/alerts/read', { all: true });
       inbox.reload();
+      window.dispatchEvent(new Event(READ_EVENT));
     } finally {
       setBusy(false);
     }
