@@ -3,6 +3,7 @@
 // through the bulk upload unchanged (CSV and XLSX).
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import ExcelJS from 'exceljs';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,5 +184,42 @@ describe('exports', () => {
     expect(year.json().error.message).toMatch(/reporting_year/);
     const anon = await h.t.request({ method: 'GET', url: '/api/v1/exports/portfolio' });
     expect(anon.statusCode).toBe(401);
+  });
+
+  // Last: it adds 50,000 predictions to organization A2.
+  it('a client that goes away mid-download ends the export and its transaction', async () => {
+    await h.db.adminSql`
+      insert into companies (symbol, name, sector, access_level, organization_id, created_by)
+      select 'BIG' || g, 'Big ' || g, 'Materials', 'organization', ${h.w.orgs.A2}, ${h.w.users.omA2.id} from generate_series(1, 5000) g`;
+    await h.db.adminSql`
+      insert into annual_predictions (company_id, created_by, reporting_year, probability, risk_level, confidence)
+      select c.id, c.created_by, (2010 + y)::text, 0.01, 'LOW', 0.8 from companies c cross join generate_series(0, 9) y where c.symbol like 'BIG%'`;
+    const url = await h.t.app.listen({ port: 0, host: '127.0.0.1' });
+    const exporting = async () => (await h.db.adminSql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where datname = ${h.db.name} and usename = 'app_user' and state <> 'idle'`)[0]!.n;
+    const firstBytes = await new Promise<number>((resolve, reject) => {
+      const req = get(`${url}/api/v1/exports/predictions/annual?sector=Materials`, { headers: { authorization: `Bearer ${h.tok.omA2}` } }, (res) => {
+        expect(res.statusCode).toBe(200);
+        res.once('data', (chunk: Buffer) => {
+          // Reading stopped here: the export waits for this reader, inside its transaction.
+          res.pause();
+          setTimeout(() => {
+            void exporting().then((n) => {
+              expect(n).toBeGreaterThan(0);
+              req.destroy();
+              resolve(chunk.length);
+            }, reject);
+          }, 200);
+        });
+      });
+      req.on('error', () => {});
+    });
+    expect(firstBytes).toBeGreaterThan(0);
+    let n = 1;
+    for (let i = 0; i < 200 && n > 0; i++) {
+      n = await exporting();
+      if (n > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(n).toBe(0);
   });
 });
