@@ -61,6 +61,11 @@ export async function deleteWebhook(tx: TxSql, id: string): Promise<boolean> {
   return (await tx`delete from webhooks where id = ${id}`).count === 1;
 }
 
+export async function webhookVisible(tx: TxSql, id: string): Promise<boolean> {
+  const [r] = await tx`select 1 from webhooks where id = ${id}`;
+  return !!r;
+}
+
 export const listDeliveries = (tx: TxSql, webhookId: string, limit: number) => tx<Array<Record<string, unknown>>>`
   select id, bulk_job_id, alert_count, status, attempts, last_status_code, last_error, created_at, last_attempt_at, delivered_at
   from webhook_deliveries where webhook_id = ${webhookId} order by created_at desc, id desc limit ${limit}`;

@@ -152,7 +152,10 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, 
     schema: { tags: ['alerts'], summary: 'The delivery log of a webhook, newest first', params: IdParams, response: Ok },
     config,
   }, async (req) => {
-    const rows = await withUserTx(sql, principal(req).userId, (tx) => repo.listDeliveries(tx, req.params.id, 100));
+    const rows = await withUserTx(sql, principal(req).userId, async (tx) => {
+      if (!(await repo.webhookVisible(tx, req.params.id))) throw new DomainError('not_found', 'webhook not found');
+      return repo.listDeliveries(tx, req.params.id, 100);
+    });
     return { items: rows.map((d) => ({ ...d, created_at: iso(d.created_at), last_attempt_at: iso(d.last_attempt_at), delivered_at: iso(d.delivered_at) })) };
   });
 };
