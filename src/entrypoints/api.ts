@@ -10,7 +10,8 @@ import { createPool } from '../db/pool.js';
 import { createStatsCollector, metrics, type StatsCollector } from '../ops/metrics.js';
 import { monitorUrl } from './context.js';
 import { createQueueConnection } from '../queue/connection.js';
-import { createProducers } from '../queue/producers.js';
+import { createProducers, QUEUE_NAMES } from '../queue/producers.js';
+import type { QueueReader } from '../ops/timeseries.js';
 import { jobRoutes } from '../http/routes/jobs/routes.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { configuredLimits } from '../services/bulk/readers.js';
@@ -27,6 +28,16 @@ import { backupDirSource } from '../ops/alarms.js';
  * like `accunode monitor`; when it cannot log in those figures say so instead of being read as
  * app_user. Read replicas get their own small pools for the lag figures.
  */
+/** Job counts and connected workers per queue, for the operations page. */
+function queueReader(producers: ReturnType<typeof createProducers>): QueueReader {
+  return () => Promise.all(QUEUE_NAMES.map(async (q) => {
+    const queue = producers.queue(q);
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+    const workers = await queue.getWorkers().then((w) => w.length, () => null);
+    return { queue: q, counts, workers };
+  }));
+}
+
 async function opsRoutesDeps(config: Config, log: Logger, shutdown: Shutdown, adminUrl: string | undefined, sql: Sql, redis: Redis, cacheRedis?: Redis): Promise<OpsRoutesDeps> {
   const url = monitorUrl(config, adminUrl);
   let monitor: OpsRoutesDeps['monitor'] = null;
@@ -114,7 +125,7 @@ export async function startApi(
   const producers = createProducers(queueConnection, config.QUEUE_PREFIX);
   const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors, readerLimits: configuredLimits(config) };
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
-  const ops = await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis);
+  const ops = { ...(await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis)), queues: queueReader(producers) };
   const metricsToken = deps.metricsToken ?? config.METRICS_TOKEN ?? null;
   if (!metricsToken) log.warn('/metrics is refused: set METRICS_TOKEN (Prometheus sends it as a bearer token)');
   const app = await buildApp({

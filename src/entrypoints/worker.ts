@@ -22,6 +22,8 @@ import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './con
 import { Shutdown } from './shutdown.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
+import { AlertDispatcher, alertJobs, type AlertJobs } from '../jobs/alerts.js';
+import { createProducers } from '../queue/producers.js';
 
 export interface WorkerDeps {
   connection: Redis;
@@ -32,6 +34,7 @@ export interface WorkerDeps {
   handlers: ScheduledHandlers;
   log: Logger;
   cacheRedis?: Redis;
+  alerts?: AlertJobs;
 }
 
 export interface WorkerOptions {
@@ -58,6 +61,7 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions = {}): Runnin
     log: deps.log,
     ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}),
     shutdown: stopping.signal,
+    ...(deps.alerts ? { alerts: deps.alerts } : {}),
     ...(opts.bulk ? { bulk: opts.bulk } : {}),
   });
   const workers = (opts.queues ?? QUEUE_NAMES).map((q) => {
@@ -104,6 +108,9 @@ export async function startWorkerRole(
 ): Promise<RunningWorkers> {
   const connection = createQueueConnection(deps.redisUrl, 'accunode-worker');
   shutdown.add('worker redis', () => connection.quit());
+  const producers = createProducers(connection, config.QUEUE_PREFIX);
+  shutdown.add('alert producers', () => producers.close());
+  const alerts = alertJobs({ adminSql: deps.adminSql, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) });
   const running = startWorkers(
     {
       connection,
@@ -112,6 +119,7 @@ export async function startWorkerRole(
       engine: deps.engine,
       log,
       ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}),
+      alerts,
       handlers: opsHandlers({ adminSql: deps.adminSql, config, log, uploadDir: bulkUploadDir(config), ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
     },
     {
@@ -126,6 +134,9 @@ export async function startWorkerRole(
   // Bulk uploads append rollup deltas in big batches: fold them here too (one process at a time).
   const compactor = new RollupCompactor(() => deps.sql, log).start();
   shutdown.add('rollup compactor', () => compactor.stop());
+  // Alerts of watched companies: the outbox is read every 10 s (and at the end of each bulk upload).
+  const dispatcher = new AlertDispatcher(alerts, (err) => log.warn({ err: err.message }, 'alert dispatch failed; retried at the next interval')).start();
+  shutdown.add('alert dispatcher', () => dispatcher.stop());
   log.info({ queues: config.WORKER_QUEUES, prefix: config.QUEUE_PREFIX }, 'workers started');
   return running;
 }

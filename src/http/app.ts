@@ -35,6 +35,9 @@ import { defaultWebRoot, registerWebApp, spaFallback } from './static.js';
 import { portfolioRoutes } from './routes/portfolio/routes.js';
 import { opsRoutes, type OpsRoutesDeps } from './routes/ops/routes.js';
 import { PortfolioService } from '../services/portfolio.js';
+import { exportRoutes } from './routes/exports/routes.js';
+import { ExportService } from '../services/exports.js';
+import { alertRoutes } from './routes/alerts/routes.js';
 
 export interface ApiServices {
   auth: AuthService;
@@ -240,6 +243,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(predictionRoutes, { predictions: services.predictions });
         await api.register(analyticsRoutes, { analytics: services.analytics });
         await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });
+        await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values) }) });
+        await api.register(alertRoutes, { sql: deps.sql });
         if (deps.ops) await api.register(opsRoutes, { deps: deps.ops });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);
       },

@@ -28,6 +28,10 @@ export interface JobPayloads {
   'maintenance.monthly': ScheduledPayload;
   'alarms.evaluate': ScheduledPayload;
   'backup.daily': ScheduledPayload;
+  /** Alerts from the outbox of changed predictions of watched companies (jobs/alerts.ts). */
+  'alerts.dispatch': ScheduledPayload;
+  /** One signed webhook delivery of alerts. */
+  'webhooks.deliver': { deliveryId: string };
 }
 export type JobName = keyof JobPayloads;
 
@@ -92,6 +96,21 @@ export const JOBS: Readonly<Record<JobName, JobSpec>> = Object.freeze({
     backoff: { type: 'fixed', delay: 10 * MIN },
     timeoutMs: 55 * MIN,
     description: 'daily backup in the 03:00-04:00 UTC window',
+  },
+  'alerts.dispatch': {
+    queue: 'analytics',
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5_000 },
+    timeoutMs: 5 * MIN,
+    description: 'alerts for watched companies whose prediction changed; queues their webhook deliveries',
+  },
+  'webhooks.deliver': {
+    queue: 'analytics',
+    // Waits of 10 s, 20 s, 40 s … between 8 attempts: about 21 minutes in all.
+    attempts: 8,
+    backoff: { type: 'exponential', delay: 10_000 },
+    timeoutMs: MIN,
+    description: 'deliver one HMAC-signed webhook of alerts (retried with back-off)',
   },
 });
 

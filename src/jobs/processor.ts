@@ -10,6 +10,7 @@ import type { RiskEngine } from '../risk/index.js';
 import { failBulkJob, handBackBulkJob, runBulkJob, type BulkRunOptions } from '../services/bulk/pipeline.js';
 import { JOBS, isJobName, type JobName, type JobPayloads } from './catalogue.js';
 import type { ScheduledHandlers } from './handlers.js';
+import type { AlertJobs } from './alerts.js';
 import { skipReason, tickOf } from './schedule.js';
 
 export interface ProcessorDeps {
@@ -23,6 +24,8 @@ export interface ProcessorDeps {
   bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone'>;
   /** Aborted when the worker shuts down: bulk jobs stop at the next chunk and are handed back. */
   shutdown: AbortSignal;
+  /** Alert dispatch and webhook deliveries (absent: those jobs fail as unavailable). */
+  alerts?: AlertJobs;
 }
 
 class JobTimeout extends Error {}
@@ -68,6 +71,12 @@ export function createProcessor(deps: ProcessorDeps) {
         return deps.handlers.backup();
       case 'analytics.refresh':
         return deps.handlers.analyticsRefresh(job.data as JobPayloads['analytics.refresh']);
+      case 'alerts.dispatch':
+      case 'webhooks.deliver': {
+        if (!deps.alerts) throw new UnrecoverableError('alerts are not configured in this worker');
+        if (name === 'alerts.dispatch') return deps.alerts.dispatch();
+        return deps.alerts.deliver(job as Job<JobPayloads['webhooks.deliver']>);
+      }
     }
   }
 
@@ -90,6 +99,8 @@ export function createProcessor(deps: ProcessorDeps) {
         await job.moveToWait(token);
         throw new WaitingError();
       }
+      // A bulk upload's alerts go out as one batch when it ends, not at the next scheduled dispatch.
+      if (out.status === 'completed' && deps.alerts) await deps.alerts.dispatch().catch((err: Error) => deps.log.warn({ jobId, err: err.message }, 'alert dispatch after bulk upload failed; the schedule retries'));
       return { status: out.status, ...out.progress, ...(out.status === 'failed' ? { error: out.error } : {}) };
     } catch (err) {
       if (err instanceof WaitingError || err instanceof UnrecoverableError) throw err;

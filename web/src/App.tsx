@@ -3,6 +3,7 @@ import { roleAtLeast } from './api';
 import { useAuth } from './auth';
 import { Empty, Loading } from './components/ui';
 import { Admin } from './pages/Admin';
+import { Alerts, useUnreadAlerts } from './pages/Alerts';
 import { Bulk } from './pages/Bulk';
 import { CompanyPage } from './pages/Company';
 import { Dashboard } from './pages/Dashboard';
@@ -18,6 +19,7 @@ const NAV: Array<{ to: string; label: string; min?: 'org_admin' | 'tenant_admin'
   { to: '/portfolio', label: 'Portfolio' },
   { to: '/predict', label: 'New prediction' },
   { to: '/bulk', label: 'Bulk upload' },
+  { to: '/alerts', label: 'Alerts' },
   { to: '/ops', label: 'Operations', min: 'tenant_admin' },
   { to: '/admin', label: 'Administration' },
 ];
@@ -29,6 +31,7 @@ function Page({ path }: { path: string }) {
   if (path === '/predict') return <NewPrediction />;
   if (path === '/bulk') return <Bulk />;
   if (path === '/admin') return <Admin />;
+  if (path === '/alerts') return <Alerts />;
   if (path === '/ops')
     return roleAtLeast(user?.role, 'tenant_admin') ? (
       <Operations />
@@ -46,6 +49,12 @@ function Page({ path }: { path: string }) {
       </Empty>
     </main>
   );
+}
+
+/** The unread alerts beside "Alerts" (re-read on every navigation: keyed by the path). */
+function UnreadBadge() {
+  const n = useUnreadAlerts();
+  return n > 0 ? <span className="count-badge" aria-label={`${n} unread`}>{n}</span> : null;
 }
 
 export function App() {
@@ -96,6 +105,7 @@ export function App() {
               <li key={n.to}>
                 <Link to={n.to} aria-current={active(n.to) ? 'page' : undefined}>
                   {n.label}
+                  {n.to === '/alerts' && <UnreadBadge key={path} />}
                 </Link>
               </li>
             ))}

@@ -92,6 +92,25 @@ export async function request<T>(method: string, path: string, opts: { body?: un
   return (await res.json()) as T;
 }
 
+/** A file the API streams (an export), with the name the server gives it. */
+export async function fetchFile(path: string, query?: Query): Promise<{ blob: Blob; name: string }> {
+  const headers: Record<string, string> = { 'x-requested-with': 'accunode-web' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(withQuery(`/api/v1${path}`, query), { headers, credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.');
+  }
+  if (!res.ok) {
+    if (res.status === 401) onUnauthorized?.();
+    const e = await res.json().catch(() => null);
+    throw new ApiError(res.status, e?.error?.code ?? 'error', e?.error?.message ?? `Request failed (${res.status})`, e?.error?.details);
+  }
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'export';
+  return { blob: await res.blob(), name };
+}
+
 export const api = {
   get: <T>(path: string, query?: Query) => request<T>('GET', path, { query }),
   post: <T>(path: string, body?: unknown, query?: Query) => request<T>('POST', path, { body, query }),

@@ -143,6 +143,8 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
       const replaced = await withUserTx(deps.sql, userId, async (tx) => {
           const j = await lockJob(tx, jobId);
           if (!j || j.status !== 'running' || j.cancel_requested) throw new Cancelled();
+          // Names the upload for the watch triggers (migration 0070): its alerts form one batch.
+          await tx`select set_config('app.bulk_job_id', ${jobId}, true)`;
           const res = await storeChunk(tx, kind, scope, rows);
           const allErrs = errs.slice();
           for (const d of res.denied) allErrs.push({ line: d.line, column: null, value: null, reason: d.reason });

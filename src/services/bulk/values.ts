@@ -140,11 +140,19 @@ export function toNumber(cell: Cell, percentField: boolean): NumberCell {
   return { ok: false, message: `not a number: "${s.length > 40 ? s.slice(0, 40) + '…' : s}"` };
 }
 
+/**
+ * Text an export (or the errors report) escaped against formula evaluation, "'=X", read back
+ * as what it was, "=X": so an exported file uploads again unchanged.
+ */
+export function unescapeFormulaText(s: string): string {
+  return /^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s;
+}
+
 function toText(cell: Cell): string | null | typeof FORMULA {
   if (isMissing(cell)) return null;
   if (typeof cell === 'object') return FORMULA;
   if (typeof cell === 'number') return String(cell);
-  return cell!;
+  return unescapeFormulaText(cell!);
 }
 
 export interface RowError {

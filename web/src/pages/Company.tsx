@@ -1,4 +1,6 @@
 import { useState } from 'react';
+import { ExportButtons } from '../components/ExportButtons';
+import { WatchButton } from '../components/WatchButton';
 import { api, finalProbability, type Kind, type Paged, type Prediction } from '../api';
 import { HistoryChart } from '../components/charts';
 import { ComponentModels, ExplanationView } from '../components/PredictionResult';
@@ -76,6 +78,7 @@ export function CompanyPage({ id }: { id: string }) {
             New {kind} prediction
           </Link>
         )}
+        {c && <WatchButton companyId={id} symbol={c.symbol} />}
       </div>
       {history.loading && !history.data && <Loading what="Loading history" />}
       {history.error !== null && <ErrorState error={history.error} retry={history.reload} />}
@@ -85,7 +88,7 @@ export function CompanyPage({ id }: { id: string }) {
           <Card title={`Probability of default by ${kind === 'annual' ? 'year' : 'quarter'}`} id="c-history">
             <HistoryChart rows={rows} series={series} />
           </Card>
-          <Card title="Predictions and ratios" id="c-ratios">
+          <Card title="Predictions and ratios" id="c-ratios" actions={<ExportButtons path={`/exports/predictions/${kind}`} query={{ company_id: id, sort: 'reporting_year', explain: true }} what={`${kind} history with explanations`} />}>
             <p className="muted small">Select a period to see its component models and explanation.</p>
             <div className="table-wrap">
               <table className="table compact">

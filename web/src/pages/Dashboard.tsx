@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { ExportButtons } from '../components/ExportButtons';
 import { api, type Kind } from '../api';
 import { Histogram, HBars, RiskBars, TrendChart } from '../components/charts';
 import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, Stat, useAsync } from '../components/ui';
@@ -86,7 +87,11 @@ export function Dashboard() {
               <Histogram bins={data.histogram} />
             </Card>
           </div>
-          <Card title="Top-risk companies" id="c-top">
+          <Card
+            title="Top-risk companies"
+            id="c-top"
+            actions={<ExportButtons path={`/exports/predictions/${kind}`} query={{ created_from: data.from, created_to: data.to, sort: '-probability' }} what="this period's predictions, riskiest first" />}
+          >
             {data.top_risk.length === 0 ? (
               <Empty title="Nothing to show" />
             ) : (

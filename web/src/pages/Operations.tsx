@@ -1,4 +1,6 @@
+import { useEffect, useState } from 'react';
 import { api, roleAtLeast } from '../api';
+import { OpsHistory } from '../components/OpsHistory';
 import { useAuth } from '../auth';
 import { Card, Empty, ErrorState, Loading, PageTitle, Stat, useAsync } from '../components/ui';
 import { dateTime, num } from '../format';
@@ -34,22 +36,29 @@ interface MonitorReport {
 
 const LEVEL_CLASS: Record<string, string> = { OK: 'ok', WARN: 'warn', ALARM: 'alarm', INSUFFICIENT_DATA: 'na', UNAVAILABLE: 'na', up: 'ok', down: 'alarm', succeeded: 'ok', failed: 'alarm', running: 'warn', skipped: 'na' };
 const Level = ({ v }: { v: string }) => <span className={`level ${LEVEL_CLASS[v] ?? 'na'}`}>{v.replace('_', ' ')}</span>;
+const REFRESH_MS = 30_000;
 const bytes = (n: number) => (n > 1 << 30 ? `${num(n / (1 << 30), 1)} GB` : n > 1 << 20 ? `${num(n / (1 << 20), 1)} MB` : `${num(n / 1024, 0)} kB`);
 
 export function Operations() {
   const { user } = useAuth();
   const superAdmin = roleAtLeast(user?.role, 'super_admin');
-  const ov = useAsync(() => api.get<Overview>('/ops/overview'), []);
-  const mon = useAsync(() => (superAdmin ? api.get<MonitorReport>('/ops/monitor') : Promise.resolve(null)), [superAdmin]);
+  // Every 30 s the page reads everything again (the figures stay on screen while it does).
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setTick((n) => n + 1), REFRESH_MS);
+    return () => clearInterval(t);
+  }, []);
+  const ov = useAsync(() => api.get<Overview>('/ops/overview'), [tick]);
+  const mon = useAsync(() => (superAdmin ? api.get<MonitorReport>('/ops/monitor') : Promise.resolve(null)), [superAdmin, tick]);
 
   return (
     <main id="main" className="page">
       <PageTitle sub="The figures operators see with `accunode monitor`, `alarms` and `maintenance history`.">Operations</PageTitle>
       <div className="toolbar">
-        <button type="button" className="secondary" onClick={() => { ov.reload(); mon.reload(); }}>
+        <button type="button" className="secondary" onClick={() => setTick((n) => n + 1)}>
           Refresh
         </button>
-        {ov.data && <span className="muted small">Taken {dateTime(ov.data.taken_at)}</span>}
+        {ov.data && <span className="muted small" aria-live="polite">Taken {dateTime(ov.data.taken_at)} · refreshes every 30 s</span>}
       </div>
       {ov.loading && !ov.data && <Loading what="Checking the platform" />}
       {ov.error !== null && <ErrorState error={ov.error} retry={ov.reload} />}
@@ -136,6 +145,7 @@ export function Operations() {
           </div>
         </>
       )}
+      {superAdmin && <OpsHistory tick={tick} />}
       {superAdmin && (
         <Card title="Cluster figures (super admin)" id="o-monitor">
           {mon.loading && !mon.data && <Loading what="Measuring" />}

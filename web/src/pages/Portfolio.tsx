@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { ExportButtons } from '../components/ExportButtons';
 import { api, type Paged } from '../api';
 import { Sparkline } from '../components/charts';
 import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useCursorPages, useDebounced } from '../components/ui';
@@ -130,6 +131,7 @@ export function Portfolio() {
             </table>
           </div>
           <Pager page={data} index={index} onPrev={prev} onNext={next} />
+          <ExportButtons path="/exports/portfolio" query={{ q: dq || undefined, sector: sector || undefined }} what="the portfolio" />
         </>
       )}
     </main>

@@ -27,6 +27,8 @@ import { replicationLag } from '../../../ops/pg.js';
 import { pingMs } from '../../../ops/redis.js';
 import { errMessage, type BackupSource, type OpsDeps } from '../../../ops/types.js';
 import { principal, requireRole } from '../../plugins/auth.js';
+import { metrics } from '../../../ops/metrics.js';
+import { ApiSampler, opsHistory, type QueueReader } from '../../../ops/timeseries.js';
 import { errorResponses } from '../../schemas.js';
 
 /** A backup as `accunode backup list --json` prints it (the backups module provides the list). */
@@ -51,6 +53,10 @@ export interface OpsRoutesDeps {
   backupSource?: BackupSource;
   /** The backups module's list, once it exists; absent = "not configured". */
   listBackups?: () => Promise<BackupListItem[]>;
+  /** The queues' job counts and workers (the api's producers); absent: not shown. */
+  queues?: QueueReader;
+  /** How often the api samples its own figures for the 24-hour charts (default 5 min; 0: never). */
+  sampleIntervalMs?: number;
 }
 
 const Any = Type.Object({}, { additionalProperties: true });
@@ -150,6 +156,33 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
       replicas: platform ? { configured: deps.readReplicas } : null,
       notes,
     };
+  });
+
+  // The api's request, error, latency, cache and queue figures join metric_samples every interval.
+  if (deps.monitor && deps.sampleIntervalMs !== 0) {
+    const sampler = new ApiSampler({ sql: deps.monitor.sql, metrics, ...(deps.queues ? { queues: deps.queues } : {}), ...(deps.monitor.log ? { log: deps.monitor.log } : {}), ...(deps.sampleIntervalMs ? { intervalMs: deps.sampleIntervalMs } : {}) }).start();
+    app.addHook('onClose', async () => sampler.stop());
+  }
+
+  app.get('/ops/history', {
+    preHandler: requireRole('super_admin'),
+    schema: {
+      tags: ['ops'],
+      summary: 'The sampled figures and alarm transitions of the last hours, oldest first (super admin)',
+      querystring: Type.Object({ hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, default: 24 })) }, { additionalProperties: false }),
+      response: { 200: Any, ...errorResponses },
+    },
+    config,
+  }, async (req) => jsonSafe(await opsHistory(monitorDeps().sql, req.query.hours ?? 24)));
+
+  app.get('/ops/queues', {
+    preHandler: requireRole('super_admin'),
+    schema: { tags: ['ops'], summary: 'Jobs per queue and state, and the workers connected to each queue (super admin)', response: { 200: Any, ...errorResponses } },
+    config,
+  }, async () => {
+    // A process without queue producers says so in the answer (the page shows the note).
+    if (!deps.queues) return { taken_at: new Date().toISOString(), queues: null, note: 'queue figures are not available in this process' };
+    return { taken_at: new Date().toISOString(), queues: await deps.queues() };
   });
 
   app.get('/ops/monitor', {
