@@ -120,7 +120,53 @@ export function reportMarkdown(r: TrainReport): string {
   for (const [k, m] of Object.entries(r.validation)) {
     parts.push(`### Calibration: ${k}`, '', md(calibrationRows(m)), '');
   }
+  if (r.comparison) {
+    const c = r.comparison;
+    const before = c.validation.blend;
+    const after = r.validation.blend;
+    parts.push(
+      `## Before and after: ${c.name} ${c.version} on the same validation split`,
+      '',
+      md(
+        (['logistic', 'step', 'gbm', 'blend'] as const).flatMap((k) => {
+          const b = c.validation[k];
+          const a = r.validation[k];
+          return b && a ? [{ component: k, auc_before: b.auc.toFixed(4), auc_after: a.auc.toFixed(4), brier_before: b.brier.toFixed(6), brier_after: a.brier.toFixed(6), calib_err_before: b.calibration_error.toFixed(5), calib_err_after: a.calibration_error.toFixed(5) }] : [];
+        }),
+      ),
+      '',
+    );
+    if (before && after) {
+      parts.push(
+        '### Calibration of the blend by decile, before and after',
+        '',
+        md(
+          after.calibration.map((a, i) => {
+            const b = before.calibration[i];
+            return {
+              decile: a.bucket,
+              mean_predicted_before: b ? (b.mean_predicted * 100).toFixed(3) + '%' : '-',
+              observed_before: b ? (b.observed_rate * 100).toFixed(3) + '%' : '-',
+              mean_predicted_after: (a.mean_predicted * 100).toFixed(3) + '%',
+              observed_after: (a.observed_rate * 100).toFixed(3) + '%',
+            };
+          }),
+        ),
+        '',
+      );
+    }
+  }
   parts.push('## Scorecard', '', md(r.binning.map((b) => ({ ...b, coefficient: r.logistic.coefficients[b.field] }))), '');
+  if (r.curves.length > 0) {
+    parts.push(
+      '## Continuous WoE curves',
+      '',
+      'Each ratio contributes a WoE interpolated linearly between knots (medians of isotonic blocks) and held constant beyond the first and last knot; coverage is the share of training values at or below each end knot.',
+      '',
+      md(r.curves),
+      '',
+    );
+  }
   return parts.join('\n');
 }
 
@@ -192,6 +238,7 @@ export function registerModelCommands(program: Command): void {
     .option('--model-version <version>', 'model version', '1.0.0')
     .option('--not-reference', 'mark as a production model rather than a reference model')
     .option('--no-timestamp', 'leave trained_at null so the artifact is byte-identical across runs')
+    .option('--compare <file>', 'artifact to score on the same validation split for a before/after report (e.g. the shipped model)')
     .option('--json', 'print the report as JSON')
     .action(
       action(
@@ -205,9 +252,12 @@ export function registerModelCommands(program: Command): void {
           modelVersion: string;
           notReference?: boolean;
           timestamp: boolean;
+          compare?: string;
           json?: boolean;
         }) => {
           const ds = await readDataset(opts.kind, opts.data);
+          // Read before training: --compare may name the very file --out is about to overwrite.
+          const compareWith = opts.compare ? validateArtifact(opts.kind, await readArtifact(opts.compare)) : undefined;
           const out = opts.out ?? `${opts.kind}.json`;
           const trainOpts: Parameters<typeof trainModel>[1] = {
             seed: opts.seed,
@@ -217,6 +267,7 @@ export function registerModelCommands(program: Command): void {
             trainedAt: opts.timestamp ? new Date().toISOString() : null,
           };
           if (opts.name) trainOpts.name = opts.name;
+          if (compareWith) trainOpts.compareWith = compareWith;
           const { artifact, report } = trainModel(ds, trainOpts);
           const reportFile = opts.report ?? reportPathFor(out);
           await writeOut(out, JSON.stringify(artifact, null, 1) + '\n');
@@ -228,6 +279,7 @@ export function registerModelCommands(program: Command): void {
               `blend: intercept ${artifact.blend.intercept}, weights ${JSON.stringify(artifact.blend.weights)}`,
               '',
               metricsText('Validation metrics', report.validation),
+              ...(report.comparison ? ['', metricsText(`Before: ${report.comparison.name} ${report.comparison.version} on the same validation split`, report.comparison.validation)] : []),
             ].join('\n'),
           );
         },
