@@ -24,7 +24,12 @@ import {
   type ModelKind,
   type TrainReport,
 } from '../risk/index.js';
-import { defaultModelsDir, MODEL_FILES, readArtifact } from '../services/model-store.js';
+import { defaultModelsDir, loadModels, MODEL_FILES, readArtifact } from '../services/model-store.js';
+import { computeModelDrift, storeModelDrift, type DriftRun } from '../services/model-drift.js';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logging.js';
+import { prepareDatabase } from '../entrypoints/context.js';
+import type { Sql } from '../db/pool.js';
 import { formatTable, printResult } from './output.js';
 
 function parseKind(v: string): ModelKind {
@@ -191,6 +196,42 @@ function modelSummaryRow(a: ModelArtifact) {
   };
 }
 
+/** The owner connection for an operator's model command (drift, backtests), closed afterwards. */
+async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const db = await prepareDatabase(config, log, null, { migrate: false, roles: false });
+  try {
+    return await fn(db.adminSql);
+  } finally {
+    await db.adminSql.end({ timeout: 5 });
+    await db.resolved.stop?.();
+  }
+}
+
+const fix4 = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(4));
+const pct = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : (v * 100).toFixed(1) + '%');
+
+export function driftText(run: DriftRun): string {
+  const out = [`drift of recent predictions (last ${run.window_days} days, since ${run.since}) against each model's training data`, 'PSI: < 0.10 stable, 0.10-0.25 moderate, > 0.25 significant', ''];
+  for (const r of run.reports) {
+    const scope = r.scope === 'all' ? 'all tenants' : `tenant ${r.tenant_name ?? '(companies outside any organization)'}${r.tenant_id ? ` ${r.tenant_id}` : ''}`;
+    out.push(`${r.kind} ${r.model.name} ${r.model.version}, ${scope}: ${r.rows} predictions (${r.pd_rows} by this version), max PSI ${fix4(r.max_psi)} ${r.status}`);
+    if (r.rows === 0) {
+      out.push('  no predictions in the window', '');
+      continue;
+    }
+    out.push(
+      formatTable([
+        ...r.fields.map((f) => ({ input: f.field, psi: fix4(f.psi), status: f.status, missing_training: pct(f.missing_share_training), missing_recent: pct(f.missing_share_recent) })),
+        ...(r.pd ? [{ input: 'PD (final probability)', psi: fix4(r.pd.psi), status: r.pd.status, missing_training: '-', missing_recent: '-' }] : []),
+      ]),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('risk models: reference data, training, evaluation, info, LightGBM import');
 
@@ -333,6 +374,26 @@ export function registerModelCommands(program: Command): void {
           })),
           () => [`models in ${opts.dir}`, formatTable(arts.map(modelSummaryRow))].join('\n'),
         );
+      }),
+    );
+
+  model
+    .command('monitor')
+    .description('drift: population stability index of each ratio and of the PD, recent predictions vs training data, per kind (and per tenant)')
+    .option('--days <n>', 'predictions made in the last N days', parseIntOpt('--days'), 90)
+    .option('--by-tenant', 'also one report per tenant')
+    .option('--store', 'store the run as the latest (what /metrics and the drift alarm read), as the weekly job does')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { days: number; byTenant?: boolean; store?: boolean; json?: boolean }) => {
+        if (opts.days < 1 || opts.days > 3660) throw new Error('--days must be from 1 to 3660');
+        const engine = await loadModels();
+        const run = await withAdminSql(async (sql) => {
+          const r = await computeModelDrift(sql, engine, { days: opts.days, byTenant: !!opts.byTenant });
+          if (opts.store) await storeModelDrift(sql, r);
+          return r;
+        });
+        printResult(opts.json, run, () => driftText(run));
       }),
     );
 

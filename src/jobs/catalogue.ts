@@ -28,6 +28,7 @@ export interface JobPayloads {
   'maintenance.monthly': ScheduledPayload;
   'alarms.evaluate': ScheduledPayload;
   'backup.daily': ScheduledPayload;
+  'model.drift': ScheduledPayload;
 }
 export type JobName = keyof JobPayloads;
 
@@ -92,6 +93,13 @@ export const JOBS: Readonly<Record<JobName, JobSpec>> = Object.freeze({
     backoff: { type: 'fixed', delay: 10 * MIN },
     timeoutMs: 55 * MIN,
     description: 'daily backup in the 03:00-04:00 UTC window',
+  },
+  'model.drift': {
+    queue: 'maintenance',
+    attempts: 2,
+    backoff: { type: 'fixed', delay: 10 * MIN },
+    timeoutMs: 30 * MIN,
+    description: 'weekly model drift: PSI of each ratio and of the PD, recent predictions vs training data (src/jobs/model-drift.ts)',
   },
 });
 

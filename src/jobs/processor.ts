@@ -68,6 +68,8 @@ export function createProcessor(deps: ProcessorDeps) {
         return deps.handlers.backup();
       case 'analytics.refresh':
         return deps.handlers.analyticsRefresh(job.data as JobPayloads['analytics.refresh']);
+      case 'model.drift':
+        return deps.handlers.modelDrift ? deps.handlers.modelDrift() : { outcome: 'skipped', reason: 'no model drift handler in this worker' };
     }
   }
 
