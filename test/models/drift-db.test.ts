@@ -11,6 +11,8 @@ import { runModelDriftJob } from '../../src/jobs/model-drift.js';
 import { createProcessor } from '../../src/jobs/processor.js';
 import { opsHandlers } from '../../src/jobs/handlers.js';
 import { pino } from 'pino';
+import { createMetrics } from '../../src/ops/metrics.js';
+import { collectModelDrift, modelDriftReading } from '../../src/ops/model-drift-metrics.js';
 
 let db: TestDatabase;
 let engine: RiskEngine;
@@ -127,6 +129,27 @@ describe('model drift over stored predictions', () => {
     // The job's own window is the last 90 days of real time; the fixture rows are dated 2026-11-20.
     expect(['ok', 'drift']).toContain(res.outcome);
     expect(await latestModelDrift(db.adminSql)).not.toBeNull();
+  });
+
+  it('feeds /metrics and the drift alarm from the stored run', async () => {
+    await db.adminSql`delete from ops_snapshots where source = 'model-drift'`;
+    expect(await modelDriftReading(db.adminSql)).toMatchObject({ value: null, breach: null });
+    const run = await computeModelDrift(db.adminSql, engine, { days: 30, byTenant: true, now });
+    await storeModelDrift(db.adminSql, run);
+    const reading = await modelDriftReading(db.adminSql);
+    expect(reading.value).toBeCloseTo(run.max_psi, 9);
+    expect(reading.breach).toBe(run.max_psi > 0.25);
+    expect(reading.reason).toMatch(/Tenant B/);
+    const m = createMetrics({ defaultMetrics: false });
+    await collectModelDrift(m, db.adminSql);
+    const text = await m.registry.metrics();
+    const b = run.reports.find((r) => r.tenant_id === tenantB)!;
+    const psiB = b.fields.find((f) => f.field === 'total_debt_to_ebitda')!.psi;
+    expect(text).toContain(`accunode_model_psi{kind="annual",input="total_debt_to_ebitda",tenant="${tenantB}"} ${psiB}`);
+    expect(text).toMatch(/accunode_model_psi\{kind="annual",input="pd",tenant="all"\} [0-9.]+/);
+    expect(text).toMatch(/accunode_model_missing_share\{kind="annual",input="ebit_to_interest_expense",tenant="all"\}/);
+    // No quarterly predictions: no quarterly series rather than a fake 0.
+    expect(text).not.toMatch(/accunode_model_psi\{kind="quarterly"/);
   });
 
   it('rejects a bad window', async () => {
