@@ -5,8 +5,9 @@
  *  - defaulted: its company has a default event in (t, t + horizon]  (the prediction was made
  *    0-12 months before the default);
  *  - survived:  no default of the company in (t, t + horizon], and t + horizon <= asOf (the whole
- *    year has been observed), and t lies in the window the defaulted predictions span (the
- *    non-defaulted population of the same period);
+ *    year has been observed), and t lies in the window a defaulted prediction could have been made
+ *    in, from (earliest default - horizon) to the latest default, among this version's defaults
+ *    (the non-defaulted population of the same period);
  *  - otherwise not counted: follow-up still open, made outside the defaults' window, or made after
  *    the company had already defaulted.
  * Per model version: AUC, Brier, a calibration table (equal-count buckets of predicted PD), and
@@ -91,7 +92,7 @@ export function backtest(predictions: readonly BacktestPrediction[], defaults: r
     byCompany.set(d.company_id, l);
   }
   const excluded = { open_follow_up: 0, outside_window: 0, after_default: 0 };
-  type Labelled = BacktestPrediction & { y: 0 | 1 };
+  type Labelled = BacktestPrediction & { y: 0 | 1; defaultDate?: Date };
   const versions = new Map<string, { name: string; version: string; pos: Labelled[]; neg: BacktestPrediction[] }>();
   for (const p of predictions) {
     const key = `${p.model_name}\u0000${p.model_version}`;
@@ -99,7 +100,8 @@ export function backtest(predictions: readonly BacktestPrediction[], defaults: r
     if (!v) versions.set(key, (v = { name: p.model_name, version: p.model_version, pos: [], neg: [] }));
     const end = addMonths(p.made_at, horizon);
     const dates = byCompany.get(p.company_id) ?? [];
-    if (dates.some((d) => d > p.made_at && d <= end)) v.pos.push({ ...p, y: 1 });
+    const hit = dates.filter((d) => d > p.made_at && d <= end).sort((a, b) => a.getTime() - b.getTime())[0];
+    if (hit) v.pos.push({ ...p, y: 1, defaultDate: hit });
     else if (dates.some((d) => d <= p.made_at)) excluded.after_default++;
     else if (end > opts.asOf) excluded.open_follow_up++;
     else v.neg.push(p);
@@ -108,10 +110,12 @@ export function backtest(predictions: readonly BacktestPrediction[], defaults: r
   for (const v of versions.values()) {
     let window: { from: Date; to: Date } | null = null;
     for (const p of v.pos) {
-      if (!window) window = { from: p.made_at, to: p.made_at };
+      const from = addMonths(p.defaultDate!, -horizon);
+      const to = p.defaultDate!;
+      if (!window) window = { from, to };
       else {
-        if (p.made_at < window.from) window.from = p.made_at;
-        if (p.made_at > window.to) window.to = p.made_at;
+        if (from < window.from) window.from = from;
+        if (to > window.to) window.to = to;
       }
     }
     const neg: Labelled[] = [];
@@ -119,7 +123,7 @@ export function backtest(predictions: readonly BacktestPrediction[], defaults: r
       if (window && p.made_at >= window.from && p.made_at <= window.to) neg.push({ ...p, y: 0 });
       else excluded.outside_window++;
     }
-    const all = [...v.pos, ...neg];
+    const all = [...v.pos, ...neg].map(({ defaultDate: _d, ...r }) => r);
     const pd = all.map((r) => r.pd);
     const y = all.map((r) => r.y);
     const a = all.length > 0 ? auc(pd, y) : NaN;

@@ -16,7 +16,7 @@ describe('backtest on a small labelled fixture', () => {
     p('A', '2024-09-01', 0.2, 'HIGH'), // A defaults 2025-06-01, 9 months later: defaulted
     p('A', '2023-03-01', 0.05, 'HIGH'), // year observed without default, but before the defaults' window
     p('B', '2024-12-01', 0.1, 'HIGH'), // B defaults 2025-09-01: defaulted
-    p('C', '2024-10-01', 0.02, 'MEDIUM'), // survived, inside the window 2024-09-01..2024-12-01
+    p('C', '2024-10-01', 0.02, 'MEDIUM'), // survived, inside the window 2024-06-01..2025-09-01
     p('D', '2024-11-01', 0.15, 'HIGH'), // survived
     p('E', '2024-09-15', 0.01, 'LOW'), // survived
     p('E', '2025-11-01', 0.01, 'LOW'), // its year ends after as-of: follow-up still open
@@ -35,7 +35,8 @@ describe('backtest on a small labelled fixture', () => {
     const v = r.versions.find((x) => x.model_version === '2.0.0')!;
     expect(v.predictions).toBe(5);
     expect(v.defaults).toBe(2);
-    expect(v.window).toEqual({ from: d('2024-09-01').toISOString(), to: d('2024-12-01').toISOString() });
+    // From a year before the first default (A, 2025-06-01) to the last default (B, 2025-09-01).
+    expect(v.window).toEqual({ from: d('2024-06-01').toISOString(), to: d('2025-09-01').toISOString() });
   });
 
   it('computes AUC, Brier and calibration by hand', () => {
