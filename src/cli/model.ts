@@ -26,6 +26,8 @@ import {
 } from '../risk/index.js';
 import { defaultModelsDir, loadModels, MODEL_FILES, readArtifact } from '../services/model-store.js';
 import { computeModelDrift, storeModelDrift, type DriftRun } from '../services/model-drift.js';
+import { backtestOn, labelledHistory } from '../services/defaults.js';
+import type { BacktestReport } from '../risk/index.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logging.js';
 import { prepareDatabase } from '../entrypoints/context.js';
@@ -232,6 +234,26 @@ export function driftText(run: DriftRun): string {
   return out.join('\n');
 }
 
+export function backtestText(kind: ModelKind, r: BacktestReport): string {
+  const out = [
+    `${kind} backtest as of ${r.as_of.slice(0, 10)}: predictions made 0-${r.horizon_months} months before a recorded default vs survivors of the same window`,
+    `not counted: ${r.excluded.open_follow_up} with the year still open, ${r.excluded.outside_window} outside the defaults' window, ${r.excluded.after_default} made after the company's default`,
+    '',
+  ];
+  if (r.versions.length === 0) out.push('no predictions by a known model version');
+  for (const v of r.versions) {
+    out.push(`${v.model_name} ${v.model_version}: ${v.predictions} predictions, ${v.defaults} defaults, AUC ${v.auc === null ? '-' : v.auc.toFixed(4)}, Brier ${v.brier === null ? '-' : v.brier.toFixed(6)}`);
+    if (v.predictions === 0) {
+      out.push('');
+      continue;
+    }
+    const rows = (g: typeof v.by_risk_level, name: string) => g.map((x) => ({ [name]: x.group, predictions: x.predictions, defaults: x.defaults, observed: pct(x.observed_rate), mean_pd: pct(x.mean_pd) }));
+    out.push(formatTable(rows(v.by_risk_level, 'risk_level')), '', formatTable(rows(v.by_implied_rating, 'implied_rating')), '');
+    out.push(formatTable(v.calibration.map((c) => ({ bucket: c.bucket, rows: c.count, defaults: c.defaults, mean_predicted: pct(c.mean_predicted), observed: pct(c.observed_rate) }))), '');
+  }
+  return out.join('\n');
+}
+
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('risk models: reference data, training, evaluation, info, LightGBM import');
 
@@ -271,7 +293,9 @@ export function registerModelCommands(program: Command): void {
     .command('train')
     .description('train a model family from a labelled CSV and write the artifact plus a report')
     .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
-    .requiredOption('--data <file>', 'CSV with the ratio columns and defaulted (0/1)')
+    .option('--data <file>', 'CSV with the ratio columns and defaulted (0/1)')
+    .option('--from-database', 'train on the stored predictions labelled by recorded defaults (see models/README.md, Backtesting)')
+    .option('--tenant <id>', 'with --from-database: only this tenant\'s history')
     .option('--out <file>', 'artifact file (default ./<kind>.json)')
     .option('--report <file>', 'report file (default <out>-report.json; a .md twin is written too)')
     .option('--seed <n>', 'train/validation split seed', parseIntOpt('--seed'), 42)
@@ -285,7 +309,9 @@ export function registerModelCommands(program: Command): void {
       action(
         async (opts: {
           kind: ModelKind;
-          data: string;
+          data?: string;
+          fromDatabase?: boolean;
+          tenant?: string;
           out?: string;
           report?: string;
           seed: number;
@@ -296,7 +322,18 @@ export function registerModelCommands(program: Command): void {
           compare?: string;
           json?: boolean;
         }) => {
-          const ds = await readDataset(opts.kind, opts.data);
+          if (!opts.data === !opts.fromDatabase) throw new Error('give exactly one of --data FILE and --from-database');
+          if (opts.tenant && !opts.fromDatabase) throw new Error('--tenant needs --from-database');
+          if (opts.tenant && !/^[0-9a-f-]{36}$/i.test(opts.tenant)) throw new Error('--tenant must be a tenant id (uuid)');
+          const ds = opts.data
+            ? await readDataset(opts.kind, opts.data)
+            : await withAdminSql(async (sql) => {
+                const h = await labelledHistory(sql, opts.kind, opts.tenant ? { tenantId: opts.tenant } : {});
+                let d = 0;
+                for (const v of h.ds.y) d += v;
+                if (d < 20) throw new Error(`the stored history has ${h.ds.y.length} labelled predictions with ${d} defaults; training needs at least 20 defaults (record defaults with POST /companies/{id}/defaults)`);
+                return h.ds;
+              });
           // Read before training: --compare may name the very file --out is about to overwrite.
           const compareWith = opts.compare ? validateArtifact(opts.kind, await readArtifact(opts.compare)) : undefined;
           const out = opts.out ?? `${opts.kind}.json`;
@@ -304,7 +341,7 @@ export function registerModelCommands(program: Command): void {
             seed: opts.seed,
             version: opts.modelVersion,
             referenceModel: !opts.notReference,
-            dataLabel: path.basename(opts.data),
+            dataLabel: opts.data ? path.basename(opts.data) : `database history${opts.tenant ? ` of tenant ${opts.tenant}` : ''}`,
             trainedAt: opts.timestamp ? new Date().toISOString() : null,
           };
           if (opts.name) trainOpts.name = opts.name;
@@ -394,6 +431,24 @@ export function registerModelCommands(program: Command): void {
           return r;
         });
         printResult(opts.json, run, () => driftText(run));
+      }),
+    );
+
+  model
+    .command('backtest')
+    .description('backtest on recorded defaults: per model version AUC, Brier, calibration, observed default rate per risk level (predictions 0-12 months before each default)')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--as-of <date>', 'evaluate as of this date (YYYY-MM-DD, default today)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind: ModelKind; asOf?: string; json?: boolean }) => {
+        let asOf: Date | undefined;
+        if (opts.asOf !== undefined) {
+          asOf = new Date(`${opts.asOf}T00:00:00Z`);
+          if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.asOf) || Number.isNaN(asOf.getTime())) throw new Error('--as-of must be a date written YYYY-MM-DD');
+        }
+        const report = await withAdminSql((sql) => backtestOn(sql, opts.kind, asOf ? { asOf } : {}));
+        printResult(opts.json, report, () => backtestText(opts.kind, report));
       }),
     );
 

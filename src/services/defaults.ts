@@ -11,7 +11,7 @@ import { forbidden, notFound, validation } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { audit } from '../repositories/audit.js';
 import * as companies from '../repositories/companies.js';
-import { backtest, type BacktestPrediction, type BacktestReport, type DefaultEvent, type ModelKind } from '../risk/index.js';
+import { backtest, fieldNamesOf, type BacktestPrediction, type BacktestReport, type Dataset, type DefaultEvent, type ModelKind } from '../risk/index.js';
 
 export interface DefaultEventView {
   id: string;
@@ -60,6 +60,38 @@ export async function backtestOn(tx: TxSql | Sql, kind: ModelKind, opts: { asOf?
   const p: BacktestPrediction[] = preds.map((r) => ({ ...r, made_at: new Date(r.made_at) }));
   const d: DefaultEvent[] = defaults.map((r) => ({ company_id: r.company_id, default_date: new Date(r.default_date) }));
   return backtest(p, d, { asOf: opts.asOf ?? new Date(), ...(opts.horizonMonths ? { horizonMonths: opts.horizonMonths } : {}) });
+}
+
+/**
+ * A labelled data set from stored history, for `accunode model train --from-database`: every
+ * prediction's ratios, labelled 1 when its company defaulted within 12 months after it and 0 when
+ * a full year passed without one (predictions with the year still open, or made after the
+ * company's default, are left out). With `tenantId`, only that tenant's organizations' rows.
+ */
+export async function labelledHistory(sql: Sql, kind: ModelKind, opts: { asOf?: Date; tenantId?: string; horizonMonths?: number } = {}): Promise<{ ds: Dataset; excluded: number }> {
+  const names = fieldNamesOf(kind);
+  const horizon = opts.horizonMonths ?? 12;
+  const asOf = opts.asOf ?? new Date();
+  const rows = await sql.unsafe<Array<Record<string, string | null> & { label: number | null }>>(
+    `select ${names.map((f) => `p.${f}::text as ${f}`).join(', ')},
+            case when exists (select 1 from company_default_events d where d.company_id = p.company_id
+                               and d.default_date > p.created_at and d.default_date <= p.created_at + make_interval(months => $1)) then 1
+                 when exists (select 1 from company_default_events d where d.company_id = p.company_id and d.default_date <= p.created_at) then null
+                 when p.created_at + make_interval(months => $1) <= $2 then 0
+                 else null end as label
+       from ${TABLE[kind]} p
+       left join organizations o on o.id = p.organization_id
+      where ($3::uuid is null or o.tenant_id = $3::uuid)`,
+    [horizon, asOf, opts.tenantId ?? null],
+  );
+  const kept = rows.filter((r) => r.label !== null);
+  const ds: Dataset = {
+    kind,
+    fields: names,
+    columns: names.map((f) => Float64Array.from(kept, (r) => (r[f] === null ? NaN : Number(r[f])))),
+    y: Uint8Array.from(kept, (r) => r.label!),
+  };
+  return { ds, excluded: rows.length - kept.length };
 }
 
 export class DefaultEventService {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withUserTx } from '../../src/db/tx.js';
 import { createWorldApp, type WorldApp } from '../helpers/app.js';
+import { labelledHistory } from '../../src/services/defaults.js';
 
 let wa: WorldApp;
 beforeAll(async () => {
@@ -91,6 +92,13 @@ describe('backtest report', () => {
     // Tenant B sees neither the default nor those predictions.
     const b = await wa.api('GET', '/models/annual/backtest?as_of=2026-06-30', 'taB');
     expect(b.json().versions.find((x: { model_version: string }) => x.model_version === '2.0.0')).toBeUndefined();
+    // The same history as a labelled training set (train --from-database): the defaulted row 1,
+    // the survivor 0; rows made this year are still open and left out.
+    const h = await labelledHistory(wa.db.adminSql, 'annual', { asOf: new Date('2026-06-30T00:00:00Z') });
+    expect(Array.from(h.ds.y).sort()).toEqual([0, 1]);
+    expect(h.excluded).toBe(6);
+    const onlyB = await labelledHistory(wa.db.adminSql, 'annual', { asOf: new Date('2026-06-30T00:00:00Z'), tenantId: wa.w.tenants.B });
+    expect(onlyB.ds.y).toHaveLength(0);
     const bogus = await wa.api('GET', '/models/bogus/backtest', 'oaA1');
     expect(bogus.statusCode).toBe(422);
     expect(bogus.json().error.message).toMatch(/^kind:/);
