@@ -27,6 +27,8 @@ import {
 import { defaultModelsDir, loadModels, MODEL_FILES, readArtifact } from '../services/model-store.js';
 import { computeModelDrift, storeModelDrift, type DriftRun } from '../services/model-drift.js';
 import { backtestOn, labelledHistory } from '../services/defaults.js';
+import { listModels, promoteModel, registerModel, retireModel, showModel, type ModelVersionRow } from '../services/model-registry.js';
+import { userInfo } from 'node:os';
 import type { BacktestReport } from '../risk/index.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logging.js';
@@ -433,6 +435,91 @@ export function registerModelCommands(program: Command): void {
         printResult(opts.json, run, () => driftText(run));
       }),
     );
+
+  const who = (v?: string): string => v ?? process.env.USER ?? userInfo().username;
+  const versionRow = (r: ModelVersionRow) => ({
+    kind: r.kind,
+    name: r.name,
+    version: r.version,
+    status: r.status,
+    reference: r.reference_model,
+    registered: `${new Date(r.registered_at).toISOString()} by ${r.registered_by}`,
+    promoted: r.promoted_at ? new Date(r.promoted_at).toISOString() : '-',
+    sha256: r.sha256.slice(0, 12),
+  });
+
+  model
+    .command('register')
+    .description('add an artifact to the model registry as a candidate (validated; a version is registered once)')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .argument('<file>', 'model artifact (JSON)')
+    .option('--by <name>', 'who registers it (default: the OS user)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (file: string, opts: { kind: ModelKind; by?: string; json?: boolean }) => {
+        const json = await readArtifact(file);
+        const row = await withAdminSql((sql) => registerModel(sql, opts.kind, json, who(opts.by)));
+        printResult(opts.json, row, () => `registered\n${formatTable([versionRow(row)])}`);
+      }),
+    );
+
+  model
+    .command('list')
+    .description('model versions in the registry, with the champion of each kind')
+    .option('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind?: ModelKind; json?: boolean }) => {
+        const rows = await withAdminSql((sql) => listModels(sql, opts.kind));
+        printResult(opts.json, rows, () => (rows.length === 0 ? 'the registry is empty: the shipped models/*.json apply (accunode model register)' : formatTable(rows.map(versionRow))));
+      }),
+    );
+
+  model
+    .command('show')
+    .description('one registered version: status, validation metrics, history of registration, promotions and retirement')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .argument('<version>', 'model version')
+    .option('--name <name>', 'model name, when several models share the version')
+    .option('--json', 'print JSON (includes the artifact)')
+    .action(
+      action(async (version: string, opts: { kind: ModelKind; name?: string; json?: boolean }) => {
+        const m = await withAdminSql((sql) => showModel(sql, opts.kind, version, opts.name));
+        printResult(opts.json, m, () =>
+          [
+            formatTable([versionRow(m)]),
+            '',
+            m.artifact.validation_metrics ? formatTable(Object.entries(m.artifact.validation_metrics).map(([k, v]) => ({ component: k, auc: v.auc, ks: v.ks, brier: v.brier }))) : 'no validation metrics in the artifact',
+            '',
+            formatTable(m.events.map((e) => ({ at: new Date(e.at).toISOString(), action: e.action, by: e.actor, reason: e.reason ?? '-' }))),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  for (const verb of ['promote', 'retire'] as const) {
+    model
+      .command(verb)
+      .description(verb === 'promote' ? 'make a registered version the champion of its kind (the previous champion becomes a candidate); recorded with who and why' : 'retire a candidate (never the champion); recorded with who and why')
+      .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+      .argument('<version>', 'model version')
+      .option('--name <name>', 'model name, when several models share the version')
+      .requiredOption('--reason <text>', 'why (kept in the registry history)')
+      .option('--by <name>', 'who (default: the OS user)')
+      .option('--json', 'print JSON')
+      .action(
+        action(async (version: string, opts: { kind: ModelKind; name?: string; reason: string; by?: string; json?: boolean }) => {
+          const o = { reason: opts.reason, ...(opts.name ? { name: opts.name } : {}) };
+          if (verb === 'promote') {
+            const r = await withAdminSql((sql) => promoteModel(sql, opts.kind, version, who(opts.by), o));
+            printResult(opts.json, r, () => `champion now\n${formatTable([versionRow(r.champion)])}${r.previous ? `\nprevious champion ${r.previous.name} ${r.previous.version} is a candidate again` : ''}`);
+          } else {
+            const r = await withAdminSql((sql) => retireModel(sql, opts.kind, version, who(opts.by), o));
+            printResult(opts.json, r, () => `retired\n${formatTable([versionRow(r)])}`);
+          }
+        }),
+      );
+  }
 
   model
     .command('backtest')
