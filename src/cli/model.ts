@@ -24,7 +24,16 @@ import {
   type ModelKind,
   type TrainReport,
 } from '../risk/index.js';
-import { defaultModelsDir, MODEL_FILES, readArtifact } from '../services/model-store.js';
+import { defaultModelsDir, loadModels, MODEL_FILES, readArtifact } from '../services/model-store.js';
+import { computeModelDrift, storeModelDrift, type DriftRun } from '../services/model-drift.js';
+import { backtestOn, labelledHistory } from '../services/defaults.js';
+import { listModels, promoteModel, registerModel, retireModel, showModel, type ModelVersionRow } from '../services/model-registry.js';
+import { userInfo } from 'node:os';
+import type { BacktestReport } from '../risk/index.js';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logging.js';
+import { prepareDatabase } from '../entrypoints/context.js';
+import type { Sql } from '../db/pool.js';
 import { formatTable, printResult } from './output.js';
 
 function parseKind(v: string): ModelKind {
@@ -120,7 +129,53 @@ export function reportMarkdown(r: TrainReport): string {
   for (const [k, m] of Object.entries(r.validation)) {
     parts.push(`### Calibration: ${k}`, '', md(calibrationRows(m)), '');
   }
+  if (r.comparison) {
+    const c = r.comparison;
+    const before = c.validation.blend;
+    const after = r.validation.blend;
+    parts.push(
+      `## Before and after: ${c.name} ${c.version} on the same validation split`,
+      '',
+      md(
+        (['logistic', 'step', 'gbm', 'blend'] as const).flatMap((k) => {
+          const b = c.validation[k];
+          const a = r.validation[k];
+          return b && a ? [{ component: k, auc_before: b.auc.toFixed(4), auc_after: a.auc.toFixed(4), brier_before: b.brier.toFixed(6), brier_after: a.brier.toFixed(6), calib_err_before: b.calibration_error.toFixed(5), calib_err_after: a.calibration_error.toFixed(5) }] : [];
+        }),
+      ),
+      '',
+    );
+    if (before && after) {
+      parts.push(
+        '### Calibration of the blend by decile, before and after',
+        '',
+        md(
+          after.calibration.map((a, i) => {
+            const b = before.calibration[i];
+            return {
+              decile: a.bucket,
+              mean_predicted_before: b ? (b.mean_predicted * 100).toFixed(3) + '%' : '-',
+              observed_before: b ? (b.observed_rate * 100).toFixed(3) + '%' : '-',
+              mean_predicted_after: (a.mean_predicted * 100).toFixed(3) + '%',
+              observed_after: (a.observed_rate * 100).toFixed(3) + '%',
+            };
+          }),
+        ),
+        '',
+      );
+    }
+  }
   parts.push('## Scorecard', '', md(r.binning.map((b) => ({ ...b, coefficient: r.logistic.coefficients[b.field] }))), '');
+  if (r.curves.length > 0) {
+    parts.push(
+      '## Continuous WoE curves',
+      '',
+      'Each ratio contributes a WoE interpolated linearly between knots (medians of isotonic blocks) and held constant beyond the first and last knot; coverage is the share of training values at or below each end knot.',
+      '',
+      md(r.curves),
+      '',
+    );
+  }
   return parts.join('\n');
 }
 
@@ -143,6 +198,62 @@ function modelSummaryRow(a: ModelArtifact) {
     auc: vm.blend ? vm.blend.auc.toFixed(4) : '-',
     brier: vm.blend ? vm.blend.brier.toFixed(6) : '-',
   };
+}
+
+/** The owner connection for an operator's model command (drift, backtests), closed afterwards. */
+async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
+  const db = await prepareDatabase(config, log, null, { migrate: false, roles: false });
+  try {
+    return await fn(db.adminSql);
+  } finally {
+    await db.adminSql.end({ timeout: 5 });
+    await db.resolved.stop?.();
+  }
+}
+
+const fix4 = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(4));
+const pct = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : (v * 100).toFixed(1) + '%');
+
+export function driftText(run: DriftRun): string {
+  const out = [`drift of recent predictions (last ${run.window_days} days, since ${run.since}) against each model's training data`, 'PSI: < 0.10 stable, 0.10-0.25 moderate, > 0.25 significant', ''];
+  for (const r of run.reports) {
+    const scope = r.scope === 'all' ? 'all tenants' : `tenant ${r.tenant_name ?? '(companies outside any organization)'}${r.tenant_id ? ` ${r.tenant_id}` : ''}`;
+    out.push(`${r.kind} ${r.model.name} ${r.model.version}, ${scope}: ${r.rows} predictions (${r.pd_rows} by this version), max PSI ${fix4(r.max_psi)} ${r.status}`);
+    if (r.rows === 0) {
+      out.push('  no predictions in the window', '');
+      continue;
+    }
+    out.push(
+      formatTable([
+        ...r.fields.map((f) => ({ input: f.field, psi: fix4(f.psi), status: f.status, missing_training: pct(f.missing_share_training), missing_recent: pct(f.missing_share_recent) })),
+        ...(r.pd ? [{ input: 'PD (final probability)', psi: fix4(r.pd.psi), status: r.pd.status, missing_training: '-', missing_recent: '-' }] : []),
+      ]),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+export function backtestText(kind: ModelKind, r: BacktestReport): string {
+  const out = [
+    `${kind} backtest as of ${r.as_of.slice(0, 10)}: predictions made 0-${r.horizon_months} months before a recorded default vs survivors of the same window`,
+    `not counted: ${r.excluded.open_follow_up} with the year still open, ${r.excluded.outside_window} outside the defaults' window, ${r.excluded.after_default} made after the company's default`,
+    '',
+  ];
+  if (r.versions.length === 0) out.push('no predictions by a known model version');
+  for (const v of r.versions) {
+    out.push(`${v.model_name} ${v.model_version}: ${v.predictions} predictions, ${v.defaults} defaults, AUC ${v.auc === null ? '-' : v.auc.toFixed(4)}, Brier ${v.brier === null ? '-' : v.brier.toFixed(6)}`);
+    if (v.predictions === 0) {
+      out.push('');
+      continue;
+    }
+    const rows = (g: typeof v.by_risk_level, name: string) => g.map((x) => ({ [name]: x.group, predictions: x.predictions, defaults: x.defaults, observed: pct(x.observed_rate), mean_pd: pct(x.mean_pd) }));
+    out.push(formatTable(rows(v.by_risk_level, 'risk_level')), '', formatTable(rows(v.by_implied_rating, 'implied_rating')), '');
+    out.push(formatTable(v.calibration.map((c) => ({ bucket: c.bucket, rows: c.count, defaults: c.defaults, mean_predicted: pct(c.mean_predicted), observed: pct(c.observed_rate) }))), '');
+  }
+  return out.join('\n');
 }
 
 export function registerModelCommands(program: Command): void {
@@ -184,7 +295,9 @@ export function registerModelCommands(program: Command): void {
     .command('train')
     .description('train a model family from a labelled CSV and write the artifact plus a report')
     .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
-    .requiredOption('--data <file>', 'CSV with the ratio columns and defaulted (0/1)')
+    .option('--data <file>', 'CSV with the ratio columns and defaulted (0/1)')
+    .option('--from-database', 'train on the stored predictions labelled by recorded defaults (see models/README.md, Backtesting)')
+    .option('--tenant <id>', 'with --from-database: only this tenant\'s history')
     .option('--out <file>', 'artifact file (default ./<kind>.json)')
     .option('--report <file>', 'report file (default <out>-report.json; a .md twin is written too)')
     .option('--seed <n>', 'train/validation split seed', parseIntOpt('--seed'), 42)
@@ -192,12 +305,15 @@ export function registerModelCommands(program: Command): void {
     .option('--model-version <version>', 'model version', '1.0.0')
     .option('--not-reference', 'mark as a production model rather than a reference model')
     .option('--no-timestamp', 'leave trained_at null so the artifact is byte-identical across runs')
+    .option('--compare <file>', 'artifact to score on the same validation split for a before/after report (e.g. the shipped model)')
     .option('--json', 'print the report as JSON')
     .action(
       action(
         async (opts: {
           kind: ModelKind;
-          data: string;
+          data?: string;
+          fromDatabase?: boolean;
+          tenant?: string;
           out?: string;
           report?: string;
           seed: number;
@@ -205,18 +321,33 @@ export function registerModelCommands(program: Command): void {
           modelVersion: string;
           notReference?: boolean;
           timestamp: boolean;
+          compare?: string;
           json?: boolean;
         }) => {
-          const ds = await readDataset(opts.kind, opts.data);
+          if (!opts.data === !opts.fromDatabase) throw new Error('give exactly one of --data FILE and --from-database');
+          if (opts.tenant && !opts.fromDatabase) throw new Error('--tenant needs --from-database');
+          if (opts.tenant && !/^[0-9a-f-]{36}$/i.test(opts.tenant)) throw new Error('--tenant must be a tenant id (uuid)');
+          const ds = opts.data
+            ? await readDataset(opts.kind, opts.data)
+            : await withAdminSql(async (sql) => {
+                const h = await labelledHistory(sql, opts.kind, opts.tenant ? { tenantId: opts.tenant } : {});
+                let d = 0;
+                for (const v of h.ds.y) d += v;
+                if (d < 20) throw new Error(`the stored history has ${h.ds.y.length} labelled predictions with ${d} defaults; training needs at least 20 defaults (record defaults with POST /companies/{id}/defaults)`);
+                return h.ds;
+              });
+          // Read before training: --compare may name the very file --out is about to overwrite.
+          const compareWith = opts.compare ? validateArtifact(opts.kind, await readArtifact(opts.compare)) : undefined;
           const out = opts.out ?? `${opts.kind}.json`;
           const trainOpts: Parameters<typeof trainModel>[1] = {
             seed: opts.seed,
             version: opts.modelVersion,
             referenceModel: !opts.notReference,
-            dataLabel: path.basename(opts.data),
+            dataLabel: opts.data ? path.basename(opts.data) : `database history${opts.tenant ? ` of tenant ${opts.tenant}` : ''}`,
             trainedAt: opts.timestamp ? new Date().toISOString() : null,
           };
           if (opts.name) trainOpts.name = opts.name;
+          if (compareWith) trainOpts.compareWith = compareWith;
           const { artifact, report } = trainModel(ds, trainOpts);
           const reportFile = opts.report ?? reportPathFor(out);
           await writeOut(out, JSON.stringify(artifact, null, 1) + '\n');
@@ -228,6 +359,7 @@ export function registerModelCommands(program: Command): void {
               `blend: intercept ${artifact.blend.intercept}, weights ${JSON.stringify(artifact.blend.weights)}`,
               '',
               metricsText('Validation metrics', report.validation),
+              ...(report.comparison ? ['', metricsText(`Before: ${report.comparison.name} ${report.comparison.version} on the same validation split`, report.comparison.validation)] : []),
             ].join('\n'),
           );
         },
@@ -281,6 +413,129 @@ export function registerModelCommands(program: Command): void {
           })),
           () => [`models in ${opts.dir}`, formatTable(arts.map(modelSummaryRow))].join('\n'),
         );
+      }),
+    );
+
+  model
+    .command('monitor')
+    .description('drift: population stability index of each ratio and of the PD, recent predictions vs training data, per kind (and per tenant)')
+    .option('--days <n>', 'predictions made in the last N days', parseIntOpt('--days'), 90)
+    .option('--by-tenant', 'also one report per tenant')
+    .option('--store', 'store the run as the latest (what /metrics and the drift alarm read), as the weekly job does')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { days: number; byTenant?: boolean; store?: boolean; json?: boolean }) => {
+        if (opts.days < 1 || opts.days > 3660) throw new Error('--days must be from 1 to 3660');
+        const engine = await loadModels();
+        const run = await withAdminSql(async (sql) => {
+          const r = await computeModelDrift(sql, engine, { days: opts.days, byTenant: !!opts.byTenant });
+          if (opts.store) await storeModelDrift(sql, r);
+          return r;
+        });
+        printResult(opts.json, run, () => driftText(run));
+      }),
+    );
+
+  const who = (v?: string): string => v ?? process.env.USER ?? userInfo().username;
+  const versionRow = (r: ModelVersionRow) => ({
+    kind: r.kind,
+    name: r.name,
+    version: r.version,
+    status: r.status,
+    reference: r.reference_model,
+    registered: `${new Date(r.registered_at).toISOString()} by ${r.registered_by}`,
+    promoted: r.promoted_at ? new Date(r.promoted_at).toISOString() : '-',
+    sha256: r.sha256.slice(0, 12),
+  });
+
+  model
+    .command('register')
+    .description('add an artifact to the model registry as a candidate (validated; a version is registered once)')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .argument('<file>', 'model artifact (JSON)')
+    .option('--by <name>', 'who registers it (default: the OS user)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (file: string, opts: { kind: ModelKind; by?: string; json?: boolean }) => {
+        const json = await readArtifact(file);
+        const row = await withAdminSql((sql) => registerModel(sql, opts.kind, json, who(opts.by)));
+        printResult(opts.json, row, () => `registered\n${formatTable([versionRow(row)])}`);
+      }),
+    );
+
+  model
+    .command('list')
+    .description('model versions in the registry, with the champion of each kind')
+    .option('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind?: ModelKind; json?: boolean }) => {
+        const rows = await withAdminSql((sql) => listModels(sql, opts.kind));
+        printResult(opts.json, rows, () => (rows.length === 0 ? 'the registry is empty: the shipped models/*.json apply (accunode model register)' : formatTable(rows.map(versionRow))));
+      }),
+    );
+
+  model
+    .command('show')
+    .description('one registered version: status, validation metrics, history of registration, promotions and retirement')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .argument('<version>', 'model version')
+    .option('--name <name>', 'model name, when several models share the version')
+    .option('--json', 'print JSON (includes the artifact)')
+    .action(
+      action(async (version: string, opts: { kind: ModelKind; name?: string; json?: boolean }) => {
+        const m = await withAdminSql((sql) => showModel(sql, opts.kind, version, opts.name));
+        printResult(opts.json, m, () =>
+          [
+            formatTable([versionRow(m)]),
+            '',
+            m.artifact.validation_metrics ? formatTable(Object.entries(m.artifact.validation_metrics).map(([k, v]) => ({ component: k, auc: v.auc, ks: v.ks, brier: v.brier }))) : 'no validation metrics in the artifact',
+            '',
+            formatTable(m.events.map((e) => ({ at: new Date(e.at).toISOString(), action: e.action, by: e.actor, reason: e.reason ?? '-' }))),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  for (const verb of ['promote', 'retire'] as const) {
+    model
+      .command(verb)
+      .description(verb === 'promote' ? 'make a registered version the champion of its kind (the previous champion becomes a candidate); recorded with who and why' : 'retire a candidate (never the champion); recorded with who and why')
+      .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+      .argument('<version>', 'model version')
+      .option('--name <name>', 'model name, when several models share the version')
+      .requiredOption('--reason <text>', 'why (kept in the registry history)')
+      .option('--by <name>', 'who (default: the OS user)')
+      .option('--json', 'print JSON')
+      .action(
+        action(async (version: string, opts: { kind: ModelKind; name?: string; reason: string; by?: string; json?: boolean }) => {
+          const o = { reason: opts.reason, ...(opts.name ? { name: opts.name } : {}) };
+          if (verb === 'promote') {
+            const r = await withAdminSql((sql) => promoteModel(sql, opts.kind, version, who(opts.by), o));
+            printResult(opts.json, r, () => `champion now\n${formatTable([versionRow(r.champion)])}${r.previous ? `\nprevious champion ${r.previous.name} ${r.previous.version} is a candidate again` : ''}`);
+          } else {
+            const r = await withAdminSql((sql) => retireModel(sql, opts.kind, version, who(opts.by), o));
+            printResult(opts.json, r, () => `retired\n${formatTable([versionRow(r)])}`);
+          }
+        }),
+      );
+  }
+
+  model
+    .command('backtest')
+    .description('backtest on recorded defaults: per model version AUC, Brier, calibration, observed default rate per risk level (predictions 0-12 months before each default)')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--as-of <date>', 'evaluate as of this date (YYYY-MM-DD, default today)')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind: ModelKind; asOf?: string; json?: boolean }) => {
+        let asOf: Date | undefined;
+        if (opts.asOf !== undefined) {
+          asOf = new Date(`${opts.asOf}T00:00:00Z`);
+          if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.asOf) || Number.isNaN(asOf.getTime())) throw new Error('--as-of must be a date written YYYY-MM-DD');
+        }
+        const report = await withAdminSql((sql) => backtestOn(sql, opts.kind, asOf ? { asOf } : {}));
+        printResult(opts.json, report, () => backtestText(opts.kind, report));
       }),
     );
 

@@ -19,6 +19,8 @@ import { organizationRoutes } from './routes/organizations/routes.js';
 import { userRoutes } from './routes/users/routes.js';
 import { auditRoutes } from './routes/audit/routes.js';
 import { companyRoutes } from './routes/companies/routes.js';
+import { defaultEventRoutes } from './routes/defaults/routes.js';
+import { DefaultEventService } from '../services/defaults.js';
 import { predictionRoutes } from './routes/predictions/routes.js';
 import { analyticsRoutes } from './routes/analytics/routes.js';
 import type { AuthService } from '../services/auth.js';
@@ -240,6 +242,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(userRoutes, { admin: services.admin });
         await api.register(auditRoutes, { admin: services.admin });
         await api.register(companyRoutes, { companies: services.companies });
+        await api.register(defaultEventRoutes, { defaults: new DefaultEventService({ sql: deps.sql }) });
         await api.register(predictionRoutes, { predictions: services.predictions });
         await api.register(analyticsRoutes, { analytics: services.analytics });
         await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });

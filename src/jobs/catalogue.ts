@@ -32,6 +32,7 @@ export interface JobPayloads {
   'alerts.dispatch': ScheduledPayload;
   /** One signed webhook delivery of alerts. */
   'webhooks.deliver': { deliveryId: string };
+  'model.drift': ScheduledPayload;
 }
 export type JobName = keyof JobPayloads;
 
@@ -111,6 +112,13 @@ export const JOBS: Readonly<Record<JobName, JobSpec>> = Object.freeze({
     backoff: { type: 'exponential', delay: 10_000 },
     timeoutMs: MIN,
     description: 'deliver one HMAC-signed webhook of alerts (retried with back-off)',
+  },
+  'model.drift': {
+    queue: 'maintenance',
+    attempts: 2,
+    backoff: { type: 'fixed', delay: 10 * MIN },
+    timeoutMs: 30 * MIN,
+    description: 'weekly model drift: PSI of each ratio and of the PD, recent predictions vs training data (src/jobs/model-drift.ts)',
   },
 });
 

@@ -12,6 +12,7 @@ import type { Logger } from '../logging.js';
 import { runMaintenance, type MaintenanceDeps, type MaintenanceKind } from '../ops/maintenance.js';
 import { runDailyBackup } from '../ops/backup-job.js';
 import type { JobPayloads } from './catalogue.js';
+import { runModelDriftJob } from './model-drift.js';
 
 export interface ScheduledHandlers {
   /** Daily/weekly/monthly maintenance; the run is recorded in maintenance_runs by the ops service. */
@@ -19,6 +20,8 @@ export interface ScheduledHandlers {
   evaluateAlarms(): Promise<unknown>;
   backup(): Promise<unknown>;
   analyticsRefresh(payload: JobPayloads['analytics.refresh']): Promise<unknown>;
+  /** Weekly model drift (src/jobs/model-drift.ts); optional so handler stubs need not name it. */
+  modelDrift?(): Promise<unknown>;
 }
 
 export interface OpsHandlerDeps {
@@ -66,5 +69,6 @@ export function opsHandlers(deps: OpsHandlerDeps): ScheduledHandlers {
     // Daily backup (issue 8): logical backup + verify + prune + Redis snapshot.
     backup: () => runDailyBackup({ adminSql: deps.adminSql, ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.log ? { log: deps.log } : {}) }),
     analyticsRefresh: notAvailable('analytics aggregation'),
+    modelDrift: () => runModelDriftJob({ adminSql: deps.adminSql, ...(deps.log ? { log: deps.log } : {}) }),
   };
 }

@@ -77,6 +77,8 @@ export function createProcessor(deps: ProcessorDeps) {
         if (name === 'alerts.dispatch') return deps.alerts.dispatch();
         return deps.alerts.deliver(job as Job<JobPayloads['webhooks.deliver']>);
       }
+      case 'model.drift':
+        return deps.handlers.modelDrift ? deps.handlers.modelDrift() : { outcome: 'skipped', reason: 'no model drift handler in this worker' };
     }
   }
 

@@ -57,6 +57,13 @@ export const SCHEDULE: readonly ScheduleEntry[] = Object.freeze([
     when: 'every 5 minutes',
     what: 'evaluate the alarms',
   },
+  {
+    id: 'model-drift-weekly',
+    job: 'model.drift',
+    pattern: '0 5 * * 1',
+    when: 'Mondays 05:00 UTC',
+    what: 'model drift: PSI of each ratio and of the PD over the last 90 days of predictions vs the training data, per kind and tenant',
+  },
 ]);
 
 /** The next `count` ticks of a pattern strictly after `from`. */

@@ -14,6 +14,8 @@ import type { Sql } from '../db/pool.js';
 import { connectionCounts, databaseTotals, pgStatStatementsStatus, replicationLag, slowCallsBetween, statementCounters } from './pg.js';
 import { cpuSeconds, memoryFigure, num, parseInfo, round1 } from './redis.js';
 import { errMessage, type BackupSource, type OpsConfig, type OpsDeps } from './types.js';
+import { modelDriftReading } from './model-drift-metrics.js';
+import { PSI_SIGNIFICANT } from '../risk/drift.js';
 
 export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
 
@@ -37,6 +39,7 @@ export const ALARMS: readonly AlarmDef[] = [
   { name: 'AccuNode-Redis-HighEvictions', description: 'Redis evicts keys', unit: 'keys', periods: () => 1, threshold: (c) => `> ${c.ALARM_REDIS_EVICTIONS} per period` },
   { name: 'AccuNode-DB-ReplicaLag', description: 'a read replica lags behind the primary', unit: 's', periods: () => 1, threshold: (c) => `> ${c.REPLICA_LAG_LIMIT_SECONDS} s` },
   { name: 'AccuNode-Backup-Stale', description: 'the last good backup is older than its schedule', unit: 'h', periods: () => 1, threshold: (c) => `> ${c.BACKUP_MAX_AGE_HOURS} h` },
+  { name: 'AccuNode-Model-Drift', description: 'recent predictions have shifted from a model\'s training data (PSI, all tenants)', unit: 'PSI', periods: () => 1, threshold: () => `> ${PSI_SIGNIFICANT}` },
 ];
 export const ALARM_NAMES: readonly string[] = ALARMS.map((a) => a.name);
 
@@ -266,6 +269,14 @@ export async function evaluateAlarms(deps: OpsDeps, opts: { now?: Date } = {}): 
     }
   } catch (err) {
     readings.set('AccuNode-Backup-Stale', { value: null, breach: null, reason: `unavailable: ${errMessage(err)}`, threshold: null, periodic: false });
+  }
+
+  // Model drift (issue 15): the latest stored drift run.
+  try {
+    const d = await modelDriftReading(sql);
+    readings.set('AccuNode-Model-Drift', { ...d, threshold: PSI_SIGNIFICANT, periodic: false });
+  } catch (err) {
+    readings.set('AccuNode-Model-Drift', { value: null, breach: null, reason: `unavailable: ${errMessage(err)}`, threshold: null, periodic: false });
   }
 
   // States, transitions, notifications.

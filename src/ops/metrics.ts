@@ -17,6 +17,7 @@ import { connectionCounts, databaseTotals, pgStatStatementsStatus, replicationLa
 import { cpuSeconds, memoryFigure, num, parseInfo, totalKeys } from './redis.js';
 import { errMessage, type ReplicaConn } from './types.js';
 import type { Logger } from '../logging.js';
+import { collectModelDrift } from './model-drift-metrics.js';
 
 export interface AppMetrics {
   registry: Registry;
@@ -52,6 +53,10 @@ export interface AppMetrics {
   backupMaxAge: Gauge;
   statsCollectedAt: Gauge;
   statsCollectErrors: Counter<'source'>;
+  /** Model drift (issue 15), from the latest stored run: src/ops/model-drift-metrics.ts. */
+  modelPsi: Gauge<'kind' | 'input' | 'tenant'>;
+  modelMissingShare: Gauge<'kind' | 'input' | 'tenant'>;
+  modelDriftComputedAt: Gauge;
 }
 
 export function createMetrics(opts: { registry?: Registry; defaultMetrics?: boolean } = {}): AppMetrics {
@@ -112,6 +117,9 @@ export function createMetrics(opts: { registry?: Registry; defaultMetrics?: bool
     redisMisses: new Counter({ name: 'accunode_redis_keyspace_misses_total', help: 'keyspace_misses', labelNames: ['instance'], registers: r }),
     backupLastSuccess: new Gauge({ name: 'accunode_backup_last_success_timestamp_seconds', help: 'time of the last good backup; absent when no backup source is configured', labelNames: ['source'], registers: r }),
     backupMaxAge: new Gauge({ name: 'accunode_backup_max_age_seconds', help: 'BACKUP_MAX_AGE_HOURS in seconds', registers: r }),
+    modelPsi: new Gauge({ name: 'accunode_model_psi', help: 'population stability index, recent predictions vs training data, per model kind, input (ratio or "pd") and tenant ("all" = every tenant)', labelNames: ['kind', 'input', 'tenant'], registers: r }),
+    modelMissingShare: new Gauge({ name: 'accunode_model_missing_share', help: 'share of recent predictions with the ratio not reported', labelNames: ['kind', 'input', 'tenant'], registers: r }),
+    modelDriftComputedAt: new Gauge({ name: 'accunode_model_drift_computed_timestamp_seconds', help: 'time of the latest model drift run', registers: r }),
     statsCollectedAt: new Gauge({ name: 'accunode_stats_collected_timestamp_seconds', help: 'when the database/Redis figures were last read', registers: r }),
     statsCollectErrors: new Counter({ name: 'accunode_stats_collect_errors_total', help: 'failed collections by source', labelNames: ['source'], registers: r }),
   };
@@ -179,6 +187,11 @@ export function createStatsCollector(m: AppMetrics, deps: StatsCollectorDeps): S
         select coalesce(sum(calls), 0)::float8 as calls from pg_stat_statements where mean_exec_time > ${deps.slowQueryMs ?? 1000}`;
       m.pgSlowStatementCalls.set({ threshold_ms: String(deps.slowQueryMs ?? 1000) }, r?.calls ?? 0);
     }
+    // Its own failure (e.g. a role without ops_snapshots) must not blank the database figures.
+    await collectModelDrift(m, sql).catch((err) => {
+      m.statsCollectErrors.inc({ source: 'model_drift' });
+      deps.log?.warn({ err: errMessage(err) }, 'model drift metrics unavailable');
+    });
     const lag = await replicationLag(sql, deps.replicas ?? []);
     m.pgReplicationLag.reset();
     for (const l of lag) if (l.lag_seconds !== null) m.pgReplicationLag.set({ replica: l.replica }, l.lag_seconds);

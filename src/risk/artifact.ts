@@ -32,6 +32,22 @@ export interface FieldBinningJson {
   missing: SpecialBinJson;
   /** Present for ratios whose negative values mean distress (negative EBITDA / equity). */
   negative: SpecialBinJson | null;
+  /**
+   * Continuous WoE curve: knots at the medians of isotonic blocks of the training values, WoE
+   * strictly monotone in the risk direction, linearly interpolated between knots and constant
+   * beyond the first and last knot. Absent in older artifacts, which then score bin by bin.
+   */
+  curve?: CurveJson;
+}
+
+export interface CurveJson {
+  method: 'isotonic_interpolated';
+  /** Knot positions, strictly increasing. */
+  x: number[];
+  /** WoE at each knot, strictly monotone in the field's risk direction. */
+  woe: number[];
+  /** Share of training values at or below the first knot and at or below the last knot. */
+  coverage: [number, number];
 }
 
 export interface StepBandJson {
@@ -113,6 +129,19 @@ export interface ModelArtifact {
   confidence: ConfidenceJson;
   training?: Record<string, unknown>;
   validation_metrics?: Record<string, { auc: number; ks: number; brier: number; calibration_error: number }>;
+  /** Training-split distributions that drift monitoring compares recent predictions against. */
+  monitoring?: MonitoringJson;
+}
+
+/**
+ * Reference distributions for the population stability index: the final PD's bins (the training
+ * split's deciles, as (low, high] intervals over pd_edges) with row counts. Ratio distributions are
+ * the scorecard bins' own counts (plus Missing and Negative), so they need no copy here.
+ */
+export interface MonitoringJson {
+  rows: number;
+  pd_edges: number[];
+  pd_counts: number[];
 }
 
 export class ArtifactError extends Error {
@@ -192,6 +221,22 @@ function checkIntervals(c: Checker, items: Array<{ low: number | null; high: num
     const lo = items[i]!.low;
     if (lo !== null && !(h > lo)) c.fail(`${path}[${i}]`, 'interval must have low < high');
   }
+}
+
+function checkCurve(c: Checker, v: unknown, path: string, direction: 'increasing' | 'decreasing'): CurveJson {
+  const o = c.obj(v, path);
+  if (o.method !== 'isotonic_interpolated') c.fail(`${path}.method`, 'must be "isotonic_interpolated"');
+  const x = c.nums(o.x, `${path}.x`);
+  if (x.length === 0) c.fail(`${path}.x`, 'needs at least one knot');
+  const woe = c.nums(o.woe, `${path}.woe`, x.length);
+  const sign = direction === 'increasing' ? 1 : -1;
+  for (let i = 1; i < x.length; i++) {
+    if (!(x[i]! > x[i - 1]!)) c.fail(`${path}.x[${i}]`, 'knots must be strictly increasing');
+    // Monotone is what makes the PD move the right way; a flat or reversed segment is a broken model.
+    if (!(sign * (woe[i]! - woe[i - 1]!) > 0)) c.fail(`${path}.woe[${i}]`, `WoE must be strictly ${direction} across knots`);
+  }
+  const cov = c.nums(o.coverage, `${path}.coverage`, 2);
+  return { method: 'isotonic_interpolated', x, woe, coverage: [cov[0]!, cov[1]!] };
 }
 
 export function validateTree(c: Checker, v: unknown, path: string, nFeatures: number): TreeJson {
@@ -310,13 +355,15 @@ export function validateArtifact(expectedKind: ModelKind, v: unknown): ModelArti
       return { ...checkSpecial(c, bo, bp), low: c.numOrNull(bo.low, `${bp}.low`), high: c.numOrNull(bo.high, `${bp}.high`) };
     });
     checkIntervals(c, bins, `${p}.bins`);
-    return {
+    const out: FieldBinningJson = {
       field: name,
       direction: b.direction,
       bins,
       missing: checkSpecial(c, b.missing, `${p}.missing`),
       negative: b.negative === null || b.negative === undefined ? null : checkSpecial(c, b.negative, `${p}.negative`),
     };
+    if (b.curve !== undefined) out.curve = checkCurve(c, b.curve, `${p}.curve`, b.direction);
+    return out;
   });
   const lg = c.obj(sc.logistic, '$.scorecard.logistic');
   const coefO = c.obj(lg.coefficients, '$.scorecard.logistic.coefficients');
@@ -389,6 +436,16 @@ export function validateArtifact(expectedKind: ModelKind, v: unknown): ModelArti
     confidence: { field_weights, disagreement_scale, formula: typeof cf.formula === 'string' ? cf.formula : '' },
   };
   if (o.training !== undefined) art.training = c.obj(o.training, '$.training');
+  if (o.monitoring !== undefined) {
+    const m = c.obj(o.monitoring, '$.monitoring');
+    const pd_edges = c.nums(m.pd_edges, '$.monitoring.pd_edges');
+    for (let i = 1; i < pd_edges.length; i++) if (!(pd_edges[i]! > pd_edges[i - 1]!)) c.fail(`$.monitoring.pd_edges[${i}]`, 'edges must be strictly increasing');
+    const pd_counts = c.nums(m.pd_counts, '$.monitoring.pd_counts', pd_edges.length + 1);
+    pd_counts.forEach((v, i) => {
+      if (!Number.isInteger(v) || v < 0) c.fail(`$.monitoring.pd_counts[${i}]`, 'expected a non-negative integer');
+    });
+    art.monitoring = { rows: c.int(m.rows, '$.monitoring.rows', 0), pd_edges, pd_counts };
+  }
   if (o.validation_metrics !== undefined) {
     art.validation_metrics = c.obj(o.validation_metrics, '$.validation_metrics') as ModelArtifact['validation_metrics'];
   }

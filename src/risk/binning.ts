@@ -8,16 +8,20 @@
  *  3. merges the closest-rate neighbours until at most maxBins remain.
  * Merging neighbours of a monotone sequence keeps it monotone, so steps 2-3 never undo step 1.
  */
-import type { BinJson, FieldBinningJson, SpecialBinJson, StepBandJson } from './artifact.js';
+import type { BinJson, CurveJson, FieldBinningJson, SpecialBinJson, StepBandJson } from './artifact.js';
 import type { FieldMeta } from './fields.js';
 
 export interface BinningOptions {
   initialBins: number;
   minBinShare: number;
   maxBins: number;
+  /** Equal-frequency blocks the continuous curve starts from (0 = no curve: bin-by-bin scoring). */
+  curveBlocks: number;
+  /** Most knots a curve keeps; the closest-WoE neighbours are merged beyond it. */
+  curveMaxKnots: number;
 }
 
-export const DEFAULT_BINNING: BinningOptions = { initialBins: 20, minBinShare: 0.05, maxBins: 8 };
+export const DEFAULT_BINNING: BinningOptions = { initialBins: 20, minBinShare: 0.05, maxBins: 8, curveBlocks: 100, curveMaxKnots: 32 };
 
 interface WorkBin {
   /** Inclusive upper edge (last value in the bin). */
@@ -136,7 +140,105 @@ function special(count: number, defaults: number, woe: number): SpecialBinJson {
   return { count, defaults, default_rate: r6(rate({ count, defaults })), woe: r6(woe) };
 }
 
-export function fitFieldBinning(meta: FieldMeta, x: Float64Array, y: Uint8Array, opts: BinningOptions = DEFAULT_BINNING): FieldBinningJson {
+/** A run of sorted training values [start, end) with its label counts. */
+interface Block {
+  start: number;
+  end: number;
+  count: number;
+  defaults: number;
+  woe: number;
+}
+
+function mergeBlock(a: Block, b: Block): Block {
+  return { start: Math.min(a.start, b.start), end: Math.max(a.end, b.end), count: a.count + b.count, defaults: a.defaults + b.defaults, woe: 0 };
+}
+
+/** Smallest WoE step kept between knots: rounding to 6 decimals must not create a flat segment. */
+const MIN_WOE_STEP = 1e-4;
+
+/**
+ * Continuous WoE curve over sorted regular values: equal-frequency blocks, pool-adjacent-violators
+ * until the default rate is strictly monotone (isotonic regression), smoothed WoE per block, blocks
+ * re-pooled while neighbouring WoE differ by less than MIN_WOE_STEP, then at most maxKnots blocks.
+ * Each surviving block contributes one knot at the median of its values; scoring interpolates
+ * linearly between knots, so every change of the ratio between the outer knots moves the WoE.
+ */
+export function fitCurve(sv: Float64Array, sl: Uint8Array, sign: 1 | -1, p0: number, strength: number, blocks: number, maxKnots: number): CurveJson | undefined {
+  const n = sv.length;
+  if (n === 0 || blocks <= 0) return undefined;
+  const target = Math.max(1, Math.ceil(n / blocks));
+  let bs: Block[] = [];
+  let i = 0;
+  let cur: Block | null = null;
+  while (i < n) {
+    let j = i;
+    let d = 0;
+    while (j < n && sv[j] === sv[i]) d += sl[j++]!;
+    if (!cur) cur = { start: i, end: i, count: 0, defaults: 0, woe: 0 };
+    cur.end = j;
+    cur.count += j - i;
+    cur.defaults += d;
+    if (cur.count >= target) {
+      bs.push(cur);
+      cur = null;
+    }
+    i = j;
+  }
+  if (cur) {
+    if (bs.length > 0) bs[bs.length - 1] = mergeBlock(bs[bs.length - 1]!, cur);
+    else bs.push(cur);
+  }
+  bs = poolAdjacentViolators(bs, sign, mergeBlock);
+  const woeOf = (b: Block): number => smoothedWoe(b.count, b.defaults, p0, strength, p0);
+  // Smoothing shrinks small blocks toward the portfolio and can reorder near-equal neighbours:
+  // pool again on the smoothed WoE, with a minimum step, so the curve is strictly monotone.
+  const stack: Block[] = [];
+  for (const b0 of bs) {
+    let b = { ...b0, woe: woeOf(b0) };
+    while (stack.length > 0 && sign * (b.woe - stack[stack.length - 1]!.woe) < MIN_WOE_STEP) {
+      const m = mergeBlock(stack.pop()!, b);
+      m.woe = woeOf(m);
+      b = m;
+    }
+    stack.push(b);
+  }
+  bs = stack;
+  while (bs.length > maxKnots) {
+    let best = 0;
+    for (let k = 1; k + 1 < bs.length; k++) if (Math.abs(bs[k + 1]!.woe - bs[k]!.woe) < Math.abs(bs[best + 1]!.woe - bs[best]!.woe)) best = k;
+    const m = mergeBlock(bs[best]!, bs[best + 1]!);
+    m.woe = woeOf(m);
+    bs.splice(best, 2, m);
+  }
+  const median = (b: Block): number => {
+    const mid = b.start + (b.end - b.start - 1) / 2;
+    return (sv[Math.floor(mid)]! + sv[Math.ceil(mid)]!) / 2;
+  };
+  const x: number[] = [];
+  const woe: number[] = [];
+  for (const b of bs) {
+    const xv = r6(median(b));
+    const wv = r6(b.woe);
+    // Medians of disjoint sorted runs increase; guard against rounding collapsing two of them.
+    if (x.length > 0 && (xv <= x[x.length - 1]! || sign * (wv - woe[woe.length - 1]!) <= 0)) continue;
+    x.push(xv);
+    woe.push(wv);
+  }
+  const below = (v: number): number => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (sv[m]! <= v) lo = m + 1;
+      else hi = m;
+    }
+    return lo / n;
+  };
+  return { method: 'isotonic_interpolated', x, woe, coverage: [r6(below(x[0]!)), r6(below(x[x.length - 1]!))] };
+}
+
+export function fitFieldBinning(meta: FieldMeta, x: Float64Array, y: Uint8Array, options: Partial<BinningOptions> = {}): FieldBinningJson {
+  const opts: BinningOptions = { ...DEFAULT_BINNING, ...options };
   const n = x.length;
   let totalDefaults = 0;
   for (let i = 0; i < n; i++) totalDefaults += y[i]!;
@@ -190,6 +292,7 @@ export function fitFieldBinning(meta: FieldMeta, x: Float64Array, y: Uint8Array,
     });
   });
   if (out.length === 0) out.push({ low: null, high: null, count: 0, defaults: 0, default_rate: 0, woe: 0 });
+  const curve = fitCurve(sv, sl, sign, p0, strength, opts.curveBlocks, opts.curveMaxKnots);
 
   // Missing: its own observed evidence, shrunk toward the portfolio (WoE 0) when rare.
   const missing = special(missN, missD, missN > 0 ? smoothedWoe(missN, missD, p0, strength, p0) : 0);
@@ -199,10 +302,15 @@ export function fitFieldBinning(meta: FieldMeta, x: Float64Array, y: Uint8Array,
     // and never rate it safer than that bin.
     const riskiest = sign > 0 ? out[out.length - 1]! : out[0]!;
     const topRate = Math.max(riskiest.default_rate, p0);
-    const w = negN > 0 ? smoothedWoe(negN, negD, topRate, strength, p0) : riskiest.woe;
-    negative = special(negN, negD, Math.max(w, riskiest.woe));
+    // The curve's riskiest knot can sit above the coarse bin's WoE; negatives stay at least as risky.
+    const curveTop = curve ? (sign > 0 ? curve.woe[curve.woe.length - 1]! : curve.woe[0]!) : -Infinity;
+    const floor = Math.max(riskiest.woe, curveTop);
+    const w = negN > 0 ? smoothedWoe(negN, negD, topRate, strength, p0) : floor;
+    negative = special(negN, negD, Math.max(w, floor));
   }
-  return { field: meta.name, direction: meta.risk, bins: out, missing, negative };
+  const result: FieldBinningJson = { field: meta.name, direction: meta.risk, bins: out, missing, negative };
+  if (curve) result.curve = curve;
+  return result;
 }
 
 export interface StepBandOptions {

@@ -49,3 +49,5 @@ export { trainModel, evaluateModel, fitBlend, withReplacedGbm, type TrainOptions
 export { generateReferenceData, RATINGS, RATING_MIX, TARGET_DEFAULT_RATES } from './reference-data.js';
 export { parseLabelledCsv, datasetToCsv, subset, type Dataset } from './dataset.js';
 export { computeMetrics, auc, ks, brier, calibrationTable, type Metrics, type CalibrationRow } from './metrics.js';
+export { computeDrift, driftStatus, psi, PSI_FLOOR, PSI_MODERATE, PSI_SIGNIFICANT, type DriftReport, type DriftStatus, type FieldDrift } from './drift.js';
+export { backtest, type BacktestPrediction, type BacktestReport, type BacktestVersion, type DefaultEvent, type GroupRow } from './backtest.js';

@@ -15,6 +15,11 @@ export interface LogisticFit {
 export interface LogisticOptions {
   l2?: number;
   nonNegative?: boolean;
+  /**
+   * Lower bound on every slope (implies nonNegative): fitted as slope = minSlope + gamma with
+   * gamma >= 0, so a ratio collinear with another still keeps its known direction in the score.
+   */
+  minSlope?: number;
   maxIterations?: number;
 }
 
@@ -47,7 +52,7 @@ function choleskySolve(a: Float64Array, b: Float64Array, p: number): Float64Arra
   return x;
 }
 
-function fitActive(columns: readonly Float64Array[], y: ArrayLike<number>, l2: number, maxIt: number): LogisticFit {
+function fitActive(columns: readonly Float64Array[], y: ArrayLike<number>, l2: number, maxIt: number, offset: Float64Array | null): LogisticFit {
   const n = y.length;
   const p = columns.length + 1;
   const beta = new Float64Array(p);
@@ -60,6 +65,7 @@ function fitActive(columns: readonly Float64Array[], y: ArrayLike<number>, l2: n
   let it = 0;
   for (; it < maxIt; it++) {
     eta.fill(beta[0]!);
+    if (offset) for (let i = 0; i < n; i++) eta[i] = eta[i]! + offset[i]!;
     for (let j = 1; j < p; j++) {
       const c = columns[j - 1]!;
       const b = beta[j]!;
@@ -105,16 +111,23 @@ export function fitLogistic(columns: readonly Float64Array[], y: ArrayLike<numbe
   const l2 = opts.l2 ?? 1;
   const maxIt = opts.maxIterations ?? 50;
   const active = columns.map((_, j) => j);
+  const floor = opts.minSlope ?? 0;
+  let offset: Float64Array | null = null;
+  if (floor > 0) {
+    offset = new Float64Array(y.length);
+    for (const c of columns) for (let i = 0; i < offset.length; i++) offset[i] = offset[i]! + floor * c[i]!;
+  }
   for (;;) {
     const fit = fitActive(
       active.map((j) => columns[j]!),
       y,
       l2,
       maxIt,
+      offset,
     );
-    const full = new Array<number>(columns.length).fill(0);
-    active.forEach((j, k) => (full[j] = fit.coefficients[k]!));
-    if (!opts.nonNegative) return { ...fit, coefficients: full };
+    const full = new Array<number>(columns.length).fill(floor);
+    active.forEach((j, k) => (full[j] = floor + fit.coefficients[k]!));
+    if (!opts.nonNegative && !(floor > 0)) return { ...fit, coefficients: full };
     let worst = -1;
     let worstVal = 0;
     active.forEach((j, k) => {

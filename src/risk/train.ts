@@ -3,7 +3,7 @@
  * bands (step model) -> GBM (quarterly) -> stacker on validation -> metrics. Pure and deterministic
  * for a given data set and seed.
  */
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type FieldBinningJson, type GbmJson, type ModelArtifact, type ScorecardJson } from './artifact.js';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type FieldBinningJson, type GbmJson, type ModelArtifact, type MonitoringJson, type ScorecardJson } from './artifact.js';
 import { DEFAULT_BINNING, DEFAULT_STEP_BANDS, fitFieldBinning, fitStepBands, type BinningOptions, type StepBandOptions } from './binning.js';
 import { subset, type Dataset } from './dataset.js';
 import { compileModel, scoreColumns, type CompiledModel } from './engine.js';
@@ -25,10 +25,14 @@ export interface TrainOptions {
   referenceModel?: boolean;
   dataLabel?: string;
   l2?: number;
+  /** Smallest scorecard slope on a WoE feature (default 0.03). */
+  minSlope?: number;
   binning?: Partial<BinningOptions>;
   stepBands?: Partial<StepBandOptions>;
   gbm?: Partial<GbmTrainOptions>;
   disagreementScale?: number;
+  /** Another artifact of the kind (e.g. the shipped model) to evaluate on the same validation split. */
+  compareWith?: ModelArtifact;
 }
 
 export type ComponentName = 'logistic' | 'step' | 'gbm' | 'blend';
@@ -45,6 +49,10 @@ export interface TrainReport {
   binning: Array<{ field: string; bins: number; missing_rate: number; missing_woe: number; iv: number }>;
   /** Metrics on the validation split, per component and for the blend. */
   validation: Partial<Record<ComponentName, Metrics>>;
+  /** The same validation split scored by `compareWith` ("before"), when given. */
+  comparison?: { name: string; version: string; validation: Partial<Record<ComponentName, Metrics>> };
+  /** Per ratio, the continuous curve's knots and which share of training values lies inside them. */
+  curves: Array<{ field: string; knots: number; first_knot: number; last_knot: number; coverage_low: number; coverage_high: number }>;
 }
 
 const SCORE_SCALE = { base_score: 600, base_odds: 50, pdo: 20 };
@@ -124,8 +132,10 @@ export function trainModel(ds: Dataset, opts: TrainOptions = {}): { artifact: Mo
   });
   const l2 = opts.l2 ?? 1;
   // WoE is oriented so that larger = riskier; a negative slope would flip a ratio's known risk
-  // direction (collinearity), so slopes are constrained non-negative.
-  const fit = fitLogistic(woeCols, train.y, { l2, nonNegative: true });
+  // direction (collinearity), so slopes are constrained non-negative, and kept at least minSlope so
+  // that every ratio moves the PD (quick ratio, nearly collinear with current ratio, would drop to 0).
+  const minSlope = opts.minSlope ?? 0.03;
+  const fit = fitLogistic(woeCols, train.y, { l2, nonNegative: true, minSlope });
   const coefficients = Object.fromEntries(fields.map((f, j) => [f.name, r6(fit.coefficients[j]!)]));
   const intercept = r6(fit.intercept);
 
@@ -161,6 +171,7 @@ export function trainModel(ds: Dataset, opts: TrainOptions = {}): { artifact: Mo
   // Stacker on the validation split: logistic regression on the components' log-odds.
   artifact.blend = fitBlend(artifact, val);
   const model = compileModel(kind, artifact);
+  artifact.monitoring = pdReference(scoreColumns(model, train.columns).final);
   const validation = evaluateModel(model, val);
   artifact.validation_metrics = Object.fromEntries(
     Object.entries(validation).map(([k, m]) => [k, { auc: m.auc, ks: m.ks, brier: m.brier, calibration_error: m.calibration_error }]),
@@ -174,6 +185,7 @@ export function trainModel(ds: Dataset, opts: TrainOptions = {}): { artifact: Mo
     validation_rows: nVal,
     seed,
     data: opts.dataLabel ?? 'in-memory',
+    min_slope: minSlope,
     binning: { ...DEFAULT_BINNING, ...opts.binning },
     step_bands: { ...DEFAULT_STEP_BANDS, ...opts.stepBands },
   };
@@ -194,8 +206,43 @@ export function trainModel(ds: Dataset, opts: TrainOptions = {}): { artifact: Mo
       iv: informationValue(b),
     })),
     validation,
+    curves: binning.flatMap((b) =>
+      b.curve
+        ? [{ field: b.field, knots: b.curve.x.length, first_knot: b.curve.x[0]!, last_knot: b.curve.x[b.curve.x.length - 1]!, coverage_low: b.curve.coverage[0], coverage_high: b.curve.coverage[1] }]
+        : [],
+    ),
   };
+  if (opts.compareWith) {
+    const before = compileModel(kind, opts.compareWith);
+    report.comparison = { name: before.ref.name, version: before.ref.version, validation: evaluateModel(before, val) };
+  }
   return { artifact, report };
+}
+
+/** Training PD deciles as PSI reference bins: 9 inner edges (rounded, de-duplicated) and counts. */
+export function pdReference(pd: Float64Array, bins = 10): MonitoringJson {
+  const sorted = Float64Array.from(pd, r6).sort();
+  const n = sorted.length;
+  const edges: number[] = [];
+  for (let b = 1; b < bins; b++) {
+    const e = sorted[Math.min(n - 1, Math.floor((b * n) / bins))]!;
+    if (edges.length === 0 || e > edges[edges.length - 1]!) edges.push(e);
+  }
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  for (let i = 0; i < n; i++) counts[binOf(edges, sorted[i]!)]!++;
+  return { rows: n, pd_edges: edges, pd_counts: counts };
+}
+
+/** Index of the (low, high] interval over `edges` holding v: 0 .. edges.length. */
+export function binOf(edges: ArrayLike<number>, v: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (v > edges[m]!) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
 }
 
 /**

@@ -30,18 +30,21 @@ beforeAll(async () => {
 // Golden vectors: fixed inputs -> outputs of the shipped models. Regenerating models/ changes these
 // on purpose; update them together with the model files (see models/README.md).
 const ANNUAL_GOLDEN: Array<{ input: AnnualRatios; expected: Record<string, unknown> }> = [
-  { input: { long_term_debt_to_total_capital: 35, total_debt_to_ebitda: 1.8, net_income_margin: 9, ebit_to_interest_expense: 8, return_on_assets: 7 }, expected: { probability: 0.000189, logistic_probability: 0.000146, step_probability: 0.000224, risk_level: 'LOW', confidence: 0.752076 } },
-  { input: { long_term_debt_to_total_capital: 48, total_debt_to_ebitda: 3.5, net_income_margin: 4, ebit_to_interest_expense: 2.5, return_on_assets: 4 }, expected: { probability: 0.002854, logistic_probability: 0.002486, step_probability: 0.002678, risk_level: 'LOW', confidence: 0.951377 } },
-  { input: { long_term_debt_to_total_capital: 90, total_debt_to_ebitda: 7.9, net_income_margin: -5, ebit_to_interest_expense: 0.4, return_on_assets: -4 }, expected: { probability: 0.265375, logistic_probability: 0.275574, step_probability: 0.23166, risk_level: 'CRITICAL', confidence: 0.856451 } },
-  { input: { long_term_debt_to_total_capital: null, total_debt_to_ebitda: -4, net_income_margin: 1, ebit_to_interest_expense: null, return_on_assets: 1 }, expected: { probability: 0.033898, logistic_probability: 0.033578, step_probability: 0.01874, risk_level: 'MEDIUM', confidence: 0.302441 } },
-  { input: { long_term_debt_to_total_capital: null, total_debt_to_ebitda: null, net_income_margin: null, ebit_to_interest_expense: null, return_on_assets: null }, expected: { probability: 0.026657, logistic_probability: 0.025772, step_probability: 0.01874, risk_level: 'MEDIUM', confidence: 0 } },
+  { input: { long_term_debt_to_total_capital: 35, total_debt_to_ebitda: 1.8, net_income_margin: 9, ebit_to_interest_expense: 8, return_on_assets: 7 }, expected: { probability: 0.000282, logistic_probability: 0.000179, step_probability: 0.00039, risk_level: 'LOW', confidence: 0.595835 } },
+  { input: { long_term_debt_to_total_capital: 48, total_debt_to_ebitda: 3.5, net_income_margin: 4, ebit_to_interest_expense: 2.5, return_on_assets: 4 }, expected: { probability: 0.003306, logistic_probability: 0.002658, step_probability: 0.003571, risk_level: 'LOW', confidence: 0.82077 } },
+  { input: { long_term_debt_to_total_capital: 90, total_debt_to_ebitda: 7.9, net_income_margin: -5, ebit_to_interest_expense: 0.4, return_on_assets: -4 }, expected: { probability: 0.246468, logistic_probability: 0.253788, step_probability: 0.241429, risk_level: 'CRITICAL', confidence: 0.956729 } },
+  { input: { long_term_debt_to_total_capital: null, total_debt_to_ebitda: -4, net_income_margin: 1, ebit_to_interest_expense: null, return_on_assets: 1 }, expected: { probability: 0.03644, logistic_probability: 0.035643, step_probability: 0.033214, risk_level: 'MEDIUM', confidence: 0.396787 } },
+  { input: { long_term_debt_to_total_capital: null, total_debt_to_ebitda: null, net_income_margin: null, ebit_to_interest_expense: null, return_on_assets: null }, expected: { probability: 0.027025, logistic_probability: 0.026059, step_probability: 0.024643, risk_level: 'MEDIUM', confidence: 0 } },
+  // The rating medians of AAA and AA (issue 15: both used to get exactly 0.0070 %): now distinct.
+  { input: { long_term_debt_to_total_capital: 10, total_debt_to_ebitda: 0.4, net_income_margin: 15, ebit_to_interest_expense: 24, return_on_assets: 12 }, expected: { probability: 0.000122, logistic_probability: 0.000049, step_probability: 0.00039, risk_level: 'LOW', confidence: 0.250347 } },
+  { input: { long_term_debt_to_total_capital: 24, total_debt_to_ebitda: 0.9, net_income_margin: 12, ebit_to_interest_expense: 19, return_on_assets: 10 }, expected: { probability: 0.000164, logistic_probability: 0.000078, step_probability: 0.00039, risk_level: 'LOW', confidence: 0.340936 } },
 ];
 const QUARTERLY_GOLDEN: Array<{ input: QuarterlyRatios; expected: Record<string, unknown> }> = [
-  { input: { current_ratio: 1.6, quick_ratio: 1.1, debt_to_equity: 0.7, inventory_turnover: 6.2, receivables_turnover: 8.3, working_capital_to_total_assets: 12 }, expected: { ensemble_probability: 0.000976, logistic_probability: 0.000836, gbm_probability: 0.001219, step_probability: 0.001234, risk_level: 'LOW', confidence: 0.771332 } },
-  { input: { current_ratio: 1.4, quick_ratio: 0.9, debt_to_equity: 1.3, inventory_turnover: 5.8, receivables_turnover: 7.7, working_capital_to_total_assets: 7 }, expected: { ensemble_probability: 0.005124, logistic_probability: 0.00608, gbm_probability: 0.006848, step_probability: 0.004759, risk_level: 'LOW', confidence: 0.783514 } },
-  { input: { current_ratio: 1.1, quick_ratio: 0.7, debt_to_equity: 4, inventory_turnover: 5, receivables_turnover: 7, working_capital_to_total_assets: 0 }, expected: { ensemble_probability: 0.128057, logistic_probability: 0.138451, gbm_probability: 0.10969, step_probability: 0.158214, risk_level: 'HIGH', confidence: 0.754611 } },
-  { input: { current_ratio: null, quick_ratio: 0.8, debt_to_equity: -2, inventory_turnover: null, receivables_turnover: 7.5, working_capital_to_total_assets: 3 }, expected: { ensemble_probability: 0.187003, logistic_probability: 0.138481, gbm_probability: 0.211376, step_probability: 0.158214, risk_level: 'CRITICAL', confidence: 0.603195 } },
-  { input: { current_ratio: null, quick_ratio: null, debt_to_equity: null, inventory_turnover: null, receivables_turnover: null, working_capital_to_total_assets: null }, expected: { ensemble_probability: 0.065586, logistic_probability: 0.046991, gbm_probability: 0.084968, step_probability: 0.05141, risk_level: 'HIGH', confidence: 0 } },
+  { input: { current_ratio: 1.6, quick_ratio: 1.1, debt_to_equity: 0.7, inventory_turnover: 6.2, receivables_turnover: 8.3, working_capital_to_total_assets: 12 }, expected: { ensemble_probability: 0.000786, logistic_probability: 0.000999, gbm_probability: 0.001219, step_probability: 0.000655, risk_level: 'LOW', confidence: 0.660614 } },
+  { input: { current_ratio: 1.4, quick_ratio: 0.9, debt_to_equity: 1.3, inventory_turnover: 5.8, receivables_turnover: 7.7, working_capital_to_total_assets: 7 }, expected: { ensemble_probability: 0.00559, logistic_probability: 0.006154, gbm_probability: 0.006848, step_probability: 0.005714, risk_level: 'LOW', confidence: 0.885675 } },
+  { input: { current_ratio: 1.1, quick_ratio: 0.7, debt_to_equity: 4, inventory_turnover: 5, receivables_turnover: 7, working_capital_to_total_assets: 0 }, expected: { ensemble_probability: 0.108215, logistic_probability: 0.110154, gbm_probability: 0.10969, step_probability: 0.115, risk_level: 'HIGH', confidence: 0.965121 } },
+  { input: { current_ratio: null, quick_ratio: 0.8, debt_to_equity: -2, inventory_turnover: null, receivables_turnover: 7.5, working_capital_to_total_assets: 3 }, expected: { ensemble_probability: 0.187388, logistic_probability: 0.196083, gbm_probability: 0.211376, step_probability: 0.173214, risk_level: 'CRITICAL', confidence: 0.718068 } },
+  { input: { current_ratio: null, quick_ratio: null, debt_to_equity: null, inventory_turnover: null, receivables_turnover: null, working_capital_to_total_assets: null }, expected: { ensemble_probability: 0.054674, logistic_probability: 0.044808, gbm_probability: 0.084968, step_probability: 0.055357, risk_level: 'HIGH', confidence: 0 } },
 ];
 
 describe('shipped models', () => {
@@ -97,7 +100,6 @@ describe('scorecard binning edges (shipped annual model)', () => {
         if (bin.high !== null) {
           expect(sc.binIndex(j, bin.high)).toBe(k);
           expect(sc.binIndex(j, bin.high + 1e-6)).toBe(k + 1);
-          expect(sc.contribution(j, bin.high)).toBeCloseTo(beta * bin.woe, 12);
         }
       });
       const first = b.bins[0]!;
@@ -111,6 +113,44 @@ describe('scorecard binning edges (shipped annual model)', () => {
         expect(sc.binIndex(j, -0.000001)).toBe(-2);
         expect(sc.contribution(j, -3)).toBeCloseTo(beta * b.negative.woe, 12);
       }
+    });
+  });
+
+  it('interpolates the WoE curve linearly between knots and caps it beyond the end knots', () => {
+    for (const kind of ['annual', 'quarterly'] as const) {
+      const m = engine.compiled(kind);
+      const sc = m.scorecard;
+      const art = engine.artifact(kind);
+      art.scorecard.binning.forEach((b) => {
+        const j = m.fieldNames.indexOf(b.field);
+        const beta = art.scorecard.logistic.coefficients[b.field]!;
+        const { x, woe } = b.curve!;
+        x.forEach((xk, k) => expect(sc.contribution(j, xk), `${b.field} knot ${k}`).toBeCloseTo(beta * woe[k]!, 10));
+        for (let k = 0; k + 1 < x.length; k++) {
+          // A quarter of the way along the segment gets a quarter of the WoE step.
+          const xq = x[k]! + 0.25 * (x[k + 1]! - x[k]!);
+          expect(sc.contribution(j, xq), `${b.field} segment ${k}`).toBeCloseTo(beta * (0.75 * woe[k]! + 0.25 * woe[k + 1]!), 10);
+        }
+        const lowEnd = b.negative ? Math.min(0, x[0]!) : x[0]! - 1000;
+        if (lowEnd < x[0]!) expect(sc.contribution(j, lowEnd)).toBeCloseTo(beta * woe[0]!, 12);
+        expect(sc.contribution(j, 9999.99)).toBeCloseTo(beta * woe[woe.length - 1]!, 12);
+      });
+    }
+  });
+
+  it('scores an artifact without curves (format 1 as first shipped) bin by bin', () => {
+    const art = clone(engine.artifact('annual'));
+    for (const b of art.scorecard.binning) delete b.curve;
+    const m = createRiskEngine({ annual: art, quarterly: quarterlyJson }).compiled('annual');
+    art.scorecard.binning.forEach((b) => {
+      const j = m.fieldNames.indexOf(b.field);
+      const beta = art.scorecard.logistic.coefficients[b.field]!;
+      b.bins.forEach((bin) => {
+        if (bin.high !== null) {
+          expect(m.scorecard.contribution(j, bin.high)).toBeCloseTo(beta * bin.woe, 12);
+          expect(m.scorecard.contribution(j, bin.high - 1e-6)).toBeCloseTo(beta * bin.woe, 12);
+        }
+      });
     });
   });
 
@@ -294,6 +334,10 @@ describe('artifact validation', () => {
     ['non-contiguous bins', 'scorecard.binning.0.bins.1.low', -123, /bins\[1\]\.low/],
     ['non-numeric coefficient', 'scorecard.logistic.coefficients.net_income_margin', 'x', /coefficients\.net_income_margin/],
     ['negative blend weight', 'blend.weights.step', -1, /weights\.step/],
+    ['a WoE curve going the wrong way', 'scorecard.binning.0.curve.woe.1', -50, /curve\.woe\[1\]/],
+    ['curve knots out of order', 'scorecard.binning.1.curve.x.2', -1, /curve\.x\[2\]/],
+    ['curve knots and WoE of different lengths', 'scorecard.binning.2.curve.woe', [0.1], /curve\.woe/],
+    ['PD reference counts not matching its edges', 'monitoring.pd_counts', [1, 2], /monitoring\.pd_counts/],
     ['a gbm on an annual model', 'gbm', quarterlyJson.gbm, /\$\.gbm/],
   ];
   it.each(bad)('rejects %s with the path named', (_label, where, value, re) => {
