@@ -3,7 +3,8 @@
  * (the same code the worker runs), with a progress bar on stderr.
  */
 import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '../config/index.js';
@@ -94,11 +95,13 @@ export function registerPredictCommands(program: Command): void {
         bar?.stop();
         const final = presentJob((await getBulkJob(sql, principal.userId, job.id))!);
         if (opts.errorsOut) {
-          const out = createWriteStream(opts.errorsOut);
-          out.write(ERRORS_CSV_HEADER);
-          for await (const page of iterateErrors(sql, principal.userId, job.id)) out.write(errorsCsvLines(page));
-          out.end();
-          await once(out, 'finish');
+          // pipeline: a file that cannot be written (full disk, read-only) fails the command
+          // with its error instead of an unhandled 'error' event.
+          const lines = async function* () {
+            yield ERRORS_CSV_HEADER;
+            for await (const page of iterateErrors(sql, principal.userId, job.id)) yield errorsCsvLines(page);
+          };
+          await pipeline(Readable.from(lines()), createWriteStream(opts.errorsOut));
         }
         printResult(opts.json, final, () =>
           formatTable([final], ['id', 'status', 'rows_processed', 'rows_succeeded', 'rows_failed', 'rows_superseded', 'throughput_rows_per_second']) +
