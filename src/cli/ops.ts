@@ -5,17 +5,17 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../config/index.js';
 import { createLogger, redactUrl, type Logger } from '../logging.js';
 import { createPool, type Sql } from '../db/pool.js';
-import { prepareDatabase, rolePasswords } from '../entrypoints/context.js';
-import { resolveRedis, withCredentials } from '../ops/local-services.js';
+import { createRedis, prepareDatabase, prepareRedis, rolePasswords } from '../entrypoints/context.js';
+import { opsDepsOf } from '../ops/deps.js';
+import { withCredentials } from '../ops/local-services.js';
 import { collectMonitor, formatBytes, type MonitorReport } from '../ops/monitor.js';
 import { describeBackend, diagnose, signalBackend, type Diagnosis } from '../ops/diagnose.js';
 import { MAINTENANCE_KINDS, maintenanceHistory, runMaintenance, type MaintenanceKind, type MaintenanceResult } from '../ops/maintenance.js';
-import { alarmHistory, backupDirSource, evaluateAlarms, type AlarmEvaluation } from '../ops/alarms.js';
-import { defaultCpuSource } from '../ops/host.js';
+import { alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../ops/alarms.js';
 import {
   SPEC_RAM_BYTES,
   SPEC_REDIS_RAM_BYTES,
@@ -69,27 +69,19 @@ export async function openOpsContext(): Promise<OpsContext> {
   }
   const replicas = config.DATABASE_READ_URLS.map((u, i) => ({ name: `replica ${i + 1} (${new URL(u).host})`, sql: createPool(u, { max: 1, applicationName: 'accunode-ops' }) }));
   for (const r of replicas) closers.unshift(() => r.sql.end({ timeout: 5 }));
-  const rr = await resolveRedis({ url: config.REDIS_URL, dataDir: config.dataDir, port: config.LOCAL_REDIS_PORT }, log);
+  // REDIS_URL in its configured topology (standalone, Sentinel, Cluster; TLS), as the processes.
+  const rr = await prepareRedis(config, log, null);
   if (rr.stop) closers.push(rr.stop);
-  const redis = new Redis(rr.url, { connectionName: 'accunode-ops', maxRetriesPerRequest: 2, lazyConnect: false });
+  const redis = createRedis(rr.url, 'accunode-ops');
   closers.unshift(() => redis.quit());
   let cacheRedis: Redis | undefined;
   if (config.CACHE_REDIS_URL && config.CACHE_REDIS_URL !== rr.url) {
-    const c = new Redis(config.CACHE_REDIS_URL, { connectionName: 'accunode-ops', maxRetriesPerRequest: 2 });
+    const c = createRedis(config.CACHE_REDIS_URL, 'accunode-ops-cache');
     cacheRedis = c;
     closers.unshift(() => c.quit());
   }
-  const deps: OpsDeps = {
-    sql,
-    adminSql: db.adminSql,
-    redis,
-    ...(cacheRedis ? { cacheRedis } : {}),
-    replicas,
-    config,
-    log,
-    dbCpu: defaultCpuSource(sql, db.resolved.adminUrl, config.DB_CPU_PROMETHEUS_URL, config.DB_CPU_PROMETHEUS_QUERY),
-    backups: backupDirSource(config.backupDir),
-  };
+  // The same OpsDeps the alarms job gets (src/ops/deps.ts): one DB CPU source, one backups source.
+  const deps = opsDepsOf({ sql, adminSql: db.adminSql, adminUrl: db.resolved.adminUrl, redis, cacheRedis, replicas, config, log });
   return {
     deps,
     adminSql: db.adminSql,

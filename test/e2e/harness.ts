@@ -16,7 +16,6 @@ import { buildServices } from '../../src/entrypoints/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/entrypoints/worker.js';
 import { jobRoutes } from '../../src/http/routes/jobs/routes.js';
 import { opsRoutes } from '../../src/http/routes/ops/routes.js';
-import { notAvailable } from '../../src/jobs/handlers.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, type Producers } from '../../src/queue/producers.js';
 import { createPool, type Sql } from '../../src/db/pool.js';
@@ -94,7 +93,6 @@ export async function startServer(db: TestDatabase): Promise<Server> {
       sql: db.appSql,
       engine,
       log: createLogger('silent'),
-      handlers: { maintenance: notAvailable('maintenance'), evaluateAlarms: notAvailable('alarms'), backup: notAvailable('backup'), analyticsRefresh: notAvailable('analytics') },
     },
     { queues: ['bulk'], bulk: { chunkRows: 100 } },
   );
