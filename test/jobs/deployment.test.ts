@@ -17,7 +17,7 @@ import { buildWorld, type World } from '../helpers/fixtures.js';
 import { setWorldPasswords } from '../helpers/app.js';
 import { ScratchRedis } from '../helpers/redis-server.js';
 import { makeRows, toCsv } from '../bulk/helpers.js';
-import { deploymentEnv, login, startRole, uploadBulk, waitFor, waitJobs, type RoleProcess } from '../scale/harness.js';
+import { deploymentEnv, login, multipartCsv, startRole, uploadBulk, waitFor, waitJobs, type RoleProcess } from '../scale/harness.js';
 import { JOBS, type JobName } from '../../src/jobs/catalogue.js';
 import { SCHEDULE, skipReason } from '../../src/jobs/schedule.js';
 import type { AlarmEvaluation } from '../../src/ops/alarms.js';
@@ -39,6 +39,8 @@ beforeAll(async () => {
   await setWorldPasswords(db, world);
   redis = await ScratchRedis.start(['--maxmemory-policy', 'noeviction']);
   client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  // The queue-outage test stops this Redis on purpose.
+  client.on('error', () => {});
   env = deploymentEnv({ adminUrl: db.adminUrl, appUrl: db.appUrl }, redis.url, {
     MONITORING_USER_PASSWORD: TEST_ROLE_PASSWORD,
     // Two alarm evaluations a couple of seconds apart close a period (the spec's is 5 minutes).
@@ -207,6 +209,33 @@ describe('api + worker + scheduler as three processes', () => {
     expect(before.total_debt_to_ebitda).not.toBe(97.5);
     expect(after.total_debt_to_ebitda).toBe(97.5);
   }, 300_000);
+
+  it('an upload while the queue Redis is down: 503 with Retry-After, at once; 202 again once it is back', async () => {
+    const token = await login(api.base, 'omA1');
+    const csv = toCsv('annual', makeRows('annual', 5, { seed: 12, symbolPrefix: 'DQD' }));
+    const upload = async () => {
+      const m = multipartCsv(csv);
+      // A request left waiting for Redis would run into this signal and throw, failing the test.
+      return fetch(`${api.base}/api/v1/predictions/bulk?type=annual`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': m.contentType }, body: m.body, signal: AbortSignal.timeout(30_000) });
+    };
+    await redis.stop();
+    try {
+      const r = await upload();
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(r.status, JSON.stringify(body)).toBe(503);
+      expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(body.error).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/queue/) });
+    } finally {
+      await redis.restart();
+    }
+    const back = await waitFor(async () => {
+      const r = await upload();
+      return r.status === 202 ? r : null;
+    }, 60_000, 'an upload accepted once Redis is back', 500);
+    const { job_id } = (await back.json()) as { job_id: string };
+    const [j] = await waitJobs(db.adminSql, [job_id], 120_000);
+    expect(j).toMatchObject({ status: 'completed', rows_succeeded: 5 });
+  }, 240_000);
 
   it('SIGTERM stops each process cleanly (exit 0)', async () => {
     for (const p of [scheduler, worker, api]) {
