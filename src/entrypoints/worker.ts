@@ -9,7 +9,7 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logging.js';
-import { KEEP_COMPLETED, KEEP_FAILED, QUEUE_NAMES, type QueueName } from '../jobs/catalogue.js';
+import { JOBS, JOB_NAMES, KEEP_COMPLETED, KEEP_FAILED, QUEUE_NAMES, type QueueName } from '../jobs/catalogue.js';
 import type { JobDeps } from '../jobs/context.js';
 import { createProcessor, type ProcessorDeps } from '../jobs/processor.js';
 import { checkPrefix, createQueueConnection } from '../queue/connection.js';
@@ -78,16 +78,21 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions = {}): Runnin
 
 export { bulkUploadDir };
 
-/** Every job's dependencies, from the process's root: the same in `accunode worker` and `accunode up`. */
-export async function jobDepsOf(root: Root): Promise<JobDeps> {
+/**
+ * Every job's dependencies, from the process's root: the same in `accunode worker` and
+ * `accunode up`. The operations part (a monitoring pool among others) is opened when the worker
+ * runs a queue that has operations jobs.
+ */
+export async function jobDepsOf(root: Root, queues: readonly QueueName[] = QUEUE_NAMES): Promise<JobDeps> {
   const { config } = root;
+  const needsOps = JOB_NAMES.some((n) => JOBS[n].queue !== 'bulk' && queues.includes(JOBS[n].queue));
   return {
     sql: root.sql,
     engine: root.engine,
     log: root.log,
     cacheRedis: root.cacheRedis,
     bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
-    ops: { ops: await root.ops(), config, uploadDir: bulkUploadDir(config) },
+    ...(needsOps ? { ops: { ops: await root.ops(), config, uploadDir: bulkUploadDir(config) } } : {}),
   };
 }
 
@@ -97,7 +102,7 @@ export async function startWorkerRole(root: Root): Promise<RunningWorkers> {
   const connection = createQueueConnection(root.redisUrl, 'accunode-worker');
   shutdown.add('worker redis', () => connection.quit());
   const running = startWorkers(
-    { connection, prefix: config.QUEUE_PREFIX, ...(await jobDepsOf(root)) },
+    { connection, prefix: config.QUEUE_PREFIX, ...(await jobDepsOf(root, config.WORKER_QUEUES)) },
     {
       queues: config.WORKER_QUEUES,
       concurrency: { bulk: config.WORKER_BULK_CONCURRENCY },
