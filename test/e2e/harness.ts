@@ -43,7 +43,10 @@ export function chromiumStatus(): { run: boolean; message?: string } {
 
 /** The built web app; built here (a second or two) when a checkout has not built it yet. */
 export function ensureWebBuild(): string {
-  if (!existsSync(path.join(WEB_DIST, 'index.html'))) execFileSync(process.execPath, [path.resolve('node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'], { stdio: 'inherit' });
+  // NODE_ENV=production as `npm run build:web`: under vitest (NODE_ENV=test) vite would bundle
+  // React's development build, whose double-run effects change what the sign-in redirect does.
+  if (!existsSync(path.join(WEB_DIST, 'index.html')))
+    execFileSync(process.execPath, [path.resolve('node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'], { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
   return WEB_DIST;
 }
 
