@@ -1,7 +1,7 @@
 import { Counter } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
-import { metrics } from '../ops/metrics.js';
+import { metrics } from '../metrics.js';
 
 const cacheErrors = new Counter({
   name: 'accunode_cache_errors_total',

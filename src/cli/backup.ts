@@ -1,10 +1,7 @@
 // `accunode backup …` (issue 8): logical backups, Redis snapshots, PITR with pgBackRest, status.
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
-import { createLogger } from '../logging.js';
-import { prepareDatabase } from '../entrypoints/context.js';
-import { resolveRedis } from '../ops/local-services.js';
+import type { Config } from '../config/index.js';
+import type { CliContext } from './context.js';
 import {
   createBackup,
   deleteBackup,
@@ -29,18 +26,16 @@ function progressPrinter(quiet: boolean | undefined) {
 }
 
 /** The owner URL (configured, or the local/embedded server `up` uses) and the backup settings. */
-async function withBackup<T>(fn: (s: BackupSettings, config: Config) => Promise<T>, quiet?: boolean): Promise<T> {
-  const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-  const db = await prepareDatabase(config, log, null, { migrate: false, roles: false });
+async function withBackup<T>(ctx: CliContext, fn: (s: BackupSettings, config: Config) => Promise<T>, quiet?: boolean): Promise<T> {
+  const config = ctx.config;
+  const db = await ctx.database();
   try {
     return await fn(
-      { adminUrl: db.resolved.adminUrl, dir: config.backupDir, encryptionKey: config.BACKUP_ENCRYPTION_KEY, retentionDays: config.BACKUP_RETENTION_DAYS, jobs: config.BACKUP_JOBS, onProgress: progressPrinter(quiet) },
+      { adminUrl: db.adminUrl, dir: config.backupDir, encryptionKey: config.BACKUP_ENCRYPTION_KEY, retentionDays: config.BACKUP_RETENTION_DAYS, jobs: config.BACKUP_JOBS, onProgress: progressPrinter(quiet) },
       config,
     );
   } finally {
-    await db.adminSql.end({ timeout: 5 });
-    await db.resolved.stop?.();
+    await db.close();
   }
 }
 
@@ -73,7 +68,7 @@ const summary = (m: ReturnType<typeof listBackups>[number]) => ({
   verified: m.last_verified_at ? `${m.last_verify_ok ? 'ok' : 'FAILED'} ${m.last_verified_at}` : '-',
 });
 
-export function registerBackupCommands(program: Command): void {
+export function registerBackupCommands(program: Command, ctx: CliContext): void {
   const backup = program.command('backup').description('logical backups, Redis snapshots, point-in-time recovery (pgBackRest), status');
 
   backup
@@ -82,7 +77,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--tag <name>', 'a manual snapshot: kept until deleted')
     .option('--json', 'print JSON')
     .action(async (o: { tag?: string; json?: boolean }) => {
-      const m = await withBackup((s) => createBackup(s, { tag: o.tag }));
+      const m = await withBackup(ctx, (s) => createBackup(s, { tag: o.tag }));
       printResult(o.json, m, () => formatTable([summary(m)]));
     });
 
@@ -91,7 +86,7 @@ export function registerBackupCommands(program: Command): void {
     .description('logical backups in BACKUP_DIR, newest first')
     .option('--json', 'print JSON')
     .action((o: { json?: boolean }) => {
-      const all = listBackups(loadConfig().backupDir);
+      const all = listBackups(ctx.config.backupDir);
       printResult(o.json, all, () => formatTable(all.map(summary)));
     });
 
@@ -100,7 +95,7 @@ export function registerBackupCommands(program: Command): void {
     .description('check size, sha256 and decryption, restore into a scratch database and compare every table (rows + checksum); "latest" for the newest')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { json?: boolean }) => {
-      const v = await withBackup((s) => verifyBackup(s, id));
+      const v = await withBackup(ctx, (s) => verifyBackup(s, id));
       printResult(o.json, v, () => `${formatTable(v.checks)}\n\nbackup ${v.id}: ${v.ok ? 'VERIFIED' : 'FAILED'} (${v.duration_ms} ms)`);
       if (!v.ok) process.exitCode = 1;
     });
@@ -112,7 +107,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--force', 'drop and replace an existing database')
     .option('--json', 'print JSON')
     .action(async (id: string, o: { targetDb?: string; force?: boolean; json?: boolean }) => {
-      const r = await withBackup((s) => restoreBackup(s, id, { targetDb: o.targetDb, force: o.force }));
+      const r = await withBackup(ctx, (s) => restoreBackup(s, id, { targetDb: o.targetDb, force: o.force }));
       printResult(o.json, r, () => `${formatTable(r.checks)}\n\nrestored ${r.id} into ${r.target}${r.replaced ? ' (replaced)' : ''}: ${r.ok ? 'OK' : 'CHECKSUMS DIFFER'} (${r.duration_ms} ms)`);
       if (!r.ok) process.exitCode = 1;
     });
@@ -123,7 +118,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--dry-run', 'only list what would go')
     .option('--json', 'print JSON')
     .action((o: { dryRun?: boolean; json?: boolean }) => {
-      const r = pruneBackups(loadConfig().backupDir, { dryRun: !!o.dryRun });
+      const r = pruneBackups(ctx.config.backupDir, { dryRun: !!o.dryRun });
       printResult(o.json, r, () => `${o.dryRun ? 'would delete' : 'deleted'}:\n${formatTable(r.deleted)}\n\nkept:\n${formatTable(r.kept)}`);
     });
 
@@ -131,7 +126,7 @@ export function registerBackupCommands(program: Command): void {
     .command('delete <id>')
     .description('delete one backup (how a tagged snapshot goes)')
     .action((id: string) => {
-      deleteBackup(loadConfig().backupDir, id);
+      deleteBackup(ctx.config.backupDir, id);
       process.stdout.write(`deleted ${id}\n`);
     });
 
@@ -140,15 +135,13 @@ export function registerBackupCommands(program: Command): void {
     .description('RDB snapshot of the sessions/queue Redis (REDIS_URL) into BACKUP_DIR/redis; BACKUP_REDIS_KEEP kept. The cache Redis is not backed up')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const config = loadConfig();
-      const rr = await resolveRedis({ url: config.REDIS_URL, dataDir: config.dataDir, port: config.LOCAL_REDIS_PORT }, createLogger('warn'));
-      const client = new Redis(rr.url, { maxRetriesPerRequest: 2, connectionName: 'accunode-backup' });
+      const config = ctx.config;
+      const rr = await ctx.redis('accunode-backup');
       try {
-        const r = await backupRedis({ url: rr.url, client, dir: config.backupDir, keep: config.BACKUP_REDIS_KEEP, encryptionKey: config.BACKUP_ENCRYPTION_KEY });
+        const r = await backupRedis({ url: rr.url, client: rr.client, dir: config.backupDir, keep: config.BACKUP_REDIS_KEEP, encryptionKey: config.BACKUP_ENCRYPTION_KEY });
         printResult(o.json, r, () => `${formatTable([{ id: r.meta.id, keys: r.meta.total_keys, size: r.meta.size, encrypted: r.meta.encrypted, ms: r.meta.duration_ms }])}${r.removed.length ? `\nremoved: ${r.removed.join(', ')}` : ''}`);
       } finally {
-        client.disconnect();
-        await rr.stop?.();
+        await rr.close();
       }
     });
 
@@ -157,7 +150,7 @@ export function registerBackupCommands(program: Command): void {
     .description('latest backups (logical, PITR, Redis) and the point-in-time recoverable window')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const status = await withBackup(async (s, config) => {
+      const status = await withBackup(ctx, async (s, config) => {
         const logical = listBackups(config.backupDir);
         const pitr = config.PITR_PG_DATA_DIR && config.BACKUP_ENCRYPTION_KEY ? await pitrInfo(pitrSettings(config, s.adminUrl)) : null;
         return {
@@ -192,7 +185,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--restart', 'restart the local cluster when archive_mode has to be turned on (pg_ctl, as postgres)')
     .option('--json', 'print JSON')
     .action(async (o: { restart?: boolean; json?: boolean }) => {
-      const r = await withBackup((s, config) => pitrSetup(pitrSettings(config, s.adminUrl), { restart: !!o.restart }), true);
+      const r = await withBackup(ctx, (s, config) => pitrSetup(pitrSettings(config, s.adminUrl), { restart: !!o.restart }), true);
       printResult(o.json, r, () => formatTable([r]) + (r.restart_required ? '\n\narchive_mode was off: restart PostgreSQL (or run again with --restart), then run setup again.' : ''));
     });
   pitr
@@ -203,7 +196,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { type: string; repo?: string; json?: boolean }) => {
       if (!['full', 'diff', 'incr'].includes(o.type)) throw new UsageError('--type must be full, diff or incr');
-      const r = await withBackup((s, config) => pitrBase(pitrSettings(config, s.adminUrl), { type: o.type as 'full', repos: o.repo ? [Number(o.repo)] : [1, 2] }), true);
+      const r = await withBackup(ctx, (s, config) => pitrBase(pitrSettings(config, s.adminUrl), { type: o.type as 'full', repos: o.repo ? [Number(o.repo)] : [1, 2] }), true);
       printResult(o.json, r, () => formatTable(r));
     });
   pitr
@@ -215,7 +208,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--port <port>', 'start the restored cluster on this port and wait for recovery to finish')
     .option('--json', 'print JSON')
     .action(async (o: { to: string; dataDir: string; repo?: string; port?: string; json?: boolean }) => {
-      const r = await withBackup(
+      const r = await withBackup(ctx, 
         (s, config) => pitrRestore(pitrSettings(config, s.adminUrl), { dataDir: o.dataDir, target: o.to, ...(o.repo ? { repo: Number(o.repo) } : {}), ...(o.port ? { port: Number(o.port), start: true } : {}) }),
         true,
       );

@@ -1,25 +1,18 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logging.js';
 import { migrate, migrationStatus } from '../db/migrate.js';
 import { applyRolePasswords } from '../db/roles.js';
-import { prepareDatabase, rolePasswords } from '../entrypoints/context.js';
+import type { CliContext, CliDatabase } from './context.js';
 import { formatTable, printResult } from './output.js';
 
-async function withAdmin<T>(fn: (ctx: Awaited<ReturnType<typeof prepareDatabase>>) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  // Operators' commands keep stdout for their result; logs go to stderr.
-  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-  const ctx = await prepareDatabase(config, log, null, { migrate: false, roles: false });
-  try {
-    return await fn(ctx);
-  } finally {
-    await ctx.adminSql.end({ timeout: 5 });
-    await ctx.resolved.stop?.();
-  }
-}
-
-export function registerDbCommands(program: Command): void {
+export function registerDbCommands(program: Command, ctx: CliContext): void {
+  const withAdmin = async <T>(fn: (db: CliDatabase) => Promise<T>): Promise<T> => {
+    const db = await ctx.database();
+    try {
+      return await fn(db);
+    } finally {
+      await db.close();
+    }
+  };
   const db = program.command('db').description('database schema, roles and status');
 
   db.command('migrate')
@@ -51,9 +44,8 @@ export function registerDbCommands(program: Command): void {
     .description('give the application roles LOGIN and their passwords (sent as SCRAM verifiers)')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const config = loadConfig();
       await withAdmin(async ({ adminSql }) => {
-        const done = await applyRolePasswords(adminSql, rolePasswords(config));
+        const done = await applyRolePasswords(adminSql, ctx.rolePasswords());
         const rows = done.map((role) => ({ role, login: true, password: 'set (scram-sha-256 verifier)' }));
         printResult(opts.json, rows, () => formatTable(rows));
       });

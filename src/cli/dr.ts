@@ -1,29 +1,15 @@
 // `accunode dr …` (issue 8): replicas, failover, watch, rejoin, status, drill.
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import type { CliContext } from './context.js';
 import { listBackups } from '../ops/backup.js';
 import { createReplica, drStatus, failover, rejoin, watch, type FailoverResult } from '../ops/dr.js';
 import { runDrill, type DrillReport } from '../ops/dr-drill.js';
 import { UsageError } from './identity.js';
 import { formatTable, printResult } from './output.js';
-import { localRedisUrl } from '../ops/local-services.js';
 
 function primaryUrl(config: Config, given?: string): string | undefined {
   return given ?? config.DATABASE_ADMIN_URL;
-}
-
-/** The Redis the running processes follow (REDIS_URL, else the local one `up` uses); null when unreachable. */
-async function publisher(config: Config): Promise<Redis | null> {
-  const r = new Redis(config.REDIS_URL ?? localRedisUrl(config.LOCAL_REDIS_PORT, config.dataDir), { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: true, connectionName: 'accunode-dr' });
-  try {
-    await r.connect();
-    await r.ping();
-    return r;
-  } catch {
-    r.disconnect();
-    return null;
-  }
 }
 
 function renderFailover(r: FailoverResult): string {
@@ -55,7 +41,7 @@ function renderDrill(rs: DrillReport[]): string {
   );
 }
 
-export function registerDrCommands(program: Command): void {
+export function registerDrCommands(program: Command, ctx: CliContext): void {
   const dr = program.command('dr').description('disaster recovery: read replicas, failover, watch, rejoin, status, drill');
 
   dr.command('replica')
@@ -67,7 +53,7 @@ export function registerDrCommands(program: Command): void {
     .option('--primary <url>', 'superuser/replication URL of the primary (default DATABASE_ADMIN_URL)')
     .option('--json', 'print JSON')
     .action(async (o: { port: string; dataDir: string; primary?: string; json?: boolean }) => {
-      const url = primaryUrl(loadConfig(), o.primary);
+      const url = primaryUrl(ctx.config, o.primary);
       if (!url) throw new UsageError('no primary: pass --primary URL or set DATABASE_ADMIN_URL');
       const r = await createReplica({ primaryUrl: url, port: Number(o.port), dataDir: o.dataDir, applicationName: `accunode_replica_${o.port}` });
       printResult(o.json, r, () => formatTable([r]) + `\n\nadd it to DATABASE_READ_URLS (as app_user) to route analytics to it.`);
@@ -81,8 +67,9 @@ export function registerDrCommands(program: Command): void {
     .option('--reason <text>', 'recorded with the event')
     .option('--json', 'print JSON')
     .action(async (o: { replica: string; primary?: string; force?: boolean; reason?: string; json?: boolean }) => {
-      const config = loadConfig();
-      const redis = await publisher(config);
+      const config = ctx.config;
+      const published = await ctx.redisIfUp('accunode-dr');
+      const redis = published?.client ?? null;
       try {
         const r = await failover({
           primaryUrl: primaryUrl(config, o.primary),
@@ -108,10 +95,11 @@ export function registerDrCommands(program: Command): void {
     .option('--interval <seconds>', 'override DR_CHECK_INTERVAL_SECONDS')
     .option('--json', 'print JSON')
     .action(async (o: { replica: string; primary?: string; interval?: string; json?: boolean }) => {
-      const config = loadConfig();
+      const config = ctx.config;
       const url = primaryUrl(config, o.primary);
       if (!url) throw new UsageError('no primary: pass --primary URL or set DATABASE_ADMIN_URL');
-      const redis = await publisher(config);
+      const published = await ctx.redisIfUp('accunode-dr');
+      const redis = published?.client ?? null;
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());
       process.once('SIGTERM', () => ac.abort());
@@ -155,7 +143,7 @@ export function registerDrCommands(program: Command): void {
     .option('--primary <url>', 'default DATABASE_ADMIN_URL')
     .option('--json', 'print JSON')
     .action(async (o: { primary?: string; json?: boolean }) => {
-      const config = loadConfig();
+      const config = ctx.config;
       const s = await drStatus(primaryUrl(config, o.primary), config.DATABASE_READ_URLS);
       const last = listBackups(config.backupDir).find((m) => m.status === 'ok') ?? null;
       const out = { ...s, last_backup: last ? { id: last.id, created_at: last.created_at, tag: last.tag } : null };
@@ -186,9 +174,9 @@ export function registerDrCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: { mode: string; rate: string; checkInterval: string; restores: boolean; json?: boolean }) => {
       if (!['async', 'sync', 'both'].includes(o.mode)) throw new UsageError('--mode must be async, sync or both');
-      const config = loadConfig();
-      const redis = await publisher(config);
-      const redisUrl = redis ? (config.REDIS_URL ?? localRedisUrl(config.LOCAL_REDIS_PORT, config.dataDir)) : undefined;
+      const published = await ctx.redisIfUp('accunode-dr');
+      const redis = published?.client ?? null;
+      const redisUrl = published?.url;
       redis?.disconnect();
       const modes = o.mode === 'both' ? (['async', 'sync'] as const) : ([o.mode] as Array<'async' | 'sync'>);
       const reports: DrillReport[] = [];

@@ -2,30 +2,25 @@
 // owner connection (there is no user yet for row-level security to key on).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logging.js';
-import { prepareDatabase } from '../entrypoints/context.js';
+import type { CliContext } from './context.js';
 import { ROLES, type Role } from '../domain/access.js';
 import { hashPassword } from '../services/passwords.js';
 import { passwordProblem } from '../services/auth.js';
 import type { Sql } from '../db/pool.js';
 import { formatTable, printResult } from './output.js';
 
-async function withOwner<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-  const ctx = await prepareDatabase(config, log, null, { migrate: false, roles: false });
+async function withOwner<T>(ctx: CliContext, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const db = await ctx.database();
   try {
-    return await fn(ctx.adminSql);
+    return await fn(db.adminSql);
   } finally {
-    await ctx.adminSql.end({ timeout: 5 });
-    await ctx.resolved.stop?.();
+    await db.close();
   }
 }
 
 class UsageError extends Error {}
 
-export function registerIdentityCommands(program: Command): void {
+export function registerIdentityCommands(program: Command, ctx: CliContext): void {
   const tenant = program.command('tenant').description('tenants (bootstrap, owner connection)');
   tenant
     .command('create')
@@ -33,7 +28,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--domain <domain>', 'e-mail domain')
     .option('--json', 'print JSON')
     .action(async (o: { name: string; domain?: string; json?: boolean }) => {
-      const row = await withOwner(async (sql) => (await sql`insert into tenants (name, domain) values (${o.name}, ${o.domain ?? null}) returning id, name, domain`)[0]);
+      const row = await withOwner(ctx, async (sql) => (await sql`insert into tenants (name, domain) values (${o.name}, ${o.domain ?? null}) returning id, name, domain`)[0]);
       printResult(o.json, row, () => formatTable([row!]));
     });
 
@@ -46,7 +41,7 @@ export function registerIdentityCommands(program: Command): void {
     .option('--max-members <n>', 'member limit', '100')
     .option('--json', 'print JSON')
     .action(async (o: { tenant: string; name: string; description?: string; maxMembers: string; json?: boolean }) => {
-      const row = await withOwner(async (sql) => {
+      const row = await withOwner(ctx, async (sql) => {
         const [t] = await sql`select id from tenants where id::text = ${o.tenant}`;
         if (!t) throw new UsageError(`tenant ${o.tenant} not found`);
         return (await sql`insert into organizations (tenant_id, name, description, max_members)
@@ -74,7 +69,7 @@ export function registerIdentityCommands(program: Command): void {
       if (problem) throw new UsageError(`password ${problem}`);
       const role = o.role as Role;
       const hash = await hashPassword(password);
-      const row = await withOwner((sql) =>
+      const row = await withOwner(ctx, (sql) =>
         sql.begin(async (tx) => {
           let tenantId = o.tenant ?? null;
           if (o.org) {
@@ -105,7 +100,7 @@ export function registerIdentityCommands(program: Command): void {
     .requiredOption('--email <email>', 'e-mail address of the account')
     .option('--json', 'print JSON')
     .action(async (o: { email: string; json?: boolean }) => {
-      const row = await withOwner((sql) =>
+      const row = await withOwner(ctx, (sql) =>
         sql.begin(async (tx) => {
           const [u] = await tx<{ id: string; email: string; is_verified: boolean }[]>`
             update users set is_verified = true where lower(email) = lower(${o.email}) returning id, email, is_verified`;

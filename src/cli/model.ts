@@ -30,9 +30,7 @@ import { backtestOn, labelledHistory } from '../services/defaults.js';
 import { listModels, promoteModel, registerModel, retireModel, showModel, type ModelVersionRow } from '../services/model-registry.js';
 import { userInfo } from 'node:os';
 import type { BacktestReport } from '../risk/index.js';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logging.js';
-import { prepareDatabase } from '../entrypoints/context.js';
+import type { CliContext } from './context.js';
 import type { Sql } from '../db/pool.js';
 import { formatTable, printResult } from './output.js';
 
@@ -200,19 +198,6 @@ function modelSummaryRow(a: ModelArtifact) {
   };
 }
 
-/** The owner connection for an operator's model command (drift, backtests), closed afterwards. */
-async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-  const db = await prepareDatabase(config, log, null, { migrate: false, roles: false });
-  try {
-    return await fn(db.adminSql);
-  } finally {
-    await db.adminSql.end({ timeout: 5 });
-    await db.resolved.stop?.();
-  }
-}
-
 const fix4 = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(4));
 const pct = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : (v * 100).toFixed(1) + '%');
 
@@ -256,7 +241,18 @@ export function backtestText(kind: ModelKind, r: BacktestReport): string {
   return out.join('\n');
 }
 
-export function registerModelCommands(program: Command): void {
+export function registerModelCommands(program: Command, ctx?: CliContext): void {
+  /** The owner connection for an operator's model command (drift, backtests, registry), closed afterwards. */
+  async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    if (!ctx) throw new Error('model commands that read the database need the CLI context');
+    const db = await ctx.database();
+    try {
+      return await fn(db.adminSql);
+    } finally {
+      await db.close();
+    }
+  }
+
   const model = program.command('model').description('risk models: reference data, training, evaluation, info, LightGBM import');
 
   model

@@ -1,21 +1,17 @@
 // Operators' commands of issue 7: monitor, diagnose, maintenance, alarms, check-config, scaling.
-// Thin wrappers: they wire OpsDeps from the configuration and render what the services return.
+// Thin wrappers: they take OpsDeps from the CLI's root (CliContext) and render what the services return.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
-import { createLogger, redactUrl, type Logger } from '../logging.js';
-import { createPool, type Sql } from '../db/pool.js';
-import { prepareDatabase, rolePasswords } from '../entrypoints/context.js';
-import { resolveRedis, withCredentials } from '../ops/local-services.js';
+import type { Config } from '../config/index.js';
+import { redactUrl, type Logger } from '../logging.js';
+import type { CliContext, CliOps } from './context.js';
 import { collectMonitor, formatBytes, type MonitorReport } from '../ops/monitor.js';
 import { describeBackend, diagnose, signalBackend, type Diagnosis } from '../ops/diagnose.js';
 import { MAINTENANCE_KINDS, maintenanceHistory, runMaintenance, type MaintenanceKind, type MaintenanceResult } from '../ops/maintenance.js';
-import { alarmHistory, backupDirSource, evaluateAlarms, type AlarmEvaluation } from '../ops/alarms.js';
-import { defaultCpuSource } from '../ops/host.js';
+import { alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../ops/alarms.js';
 import {
   SPEC_RAM_BYTES,
   SPEC_REDIS_RAM_BYTES,
@@ -29,85 +25,26 @@ import {
   type RedisProfileKind,
 } from '../ops/profiles.js';
 import { scalingRecommendation } from '../ops/scaling.js';
-import { errMessage, type OpsDeps } from '../ops/types.js';
 import { formatTable, printResult } from './output.js';
-import { bulkUploadDir } from '../entrypoints/upload-dir.js';
 
 const OPS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../ops');
 
-interface OpsContext {
-  deps: OpsDeps;
-  adminSql: Sql;
-  /** Who the statistics are read as (monitoring_user, or the owner when it cannot log in). */
-  identity: string;
+interface OpsContext extends CliOps {
   config: Config;
   log: Logger;
-  close(): Promise<void>;
 }
 
 /**
- * Connections for an operations command: monitoring_user (DATABASE_MONITOR_URL, or the admin URL
- * with user monitoring_user and its password) for statistics, the owner for maintenance and
- * signalling backends, REDIS_URL and CACHE_REDIS_URL.
+ * Connections for an operations command, from the CLI's root: monitoring_user for statistics
+ * (the owner when it cannot log in), the owner for maintenance and signalling backends, REDIS_URL
+ * and CACHE_REDIS_URL in their configured topology; the same OpsDeps the jobs get.
  */
-export async function openOpsContext(): Promise<OpsContext> {
-  const config = loadConfig();
-  const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-  const db = await prepareDatabase(config, log, null, { migrate: false, roles: false });
-  const closers: Array<() => Promise<unknown>> = [() => db.adminSql.end({ timeout: 5 }), async () => db.resolved.stop?.()];
-  const monitorUrl = config.DATABASE_MONITOR_URL ?? withCredentials(db.resolved.adminUrl, 'monitoring_user', rolePasswords(config).monitoring_user);
-  let sql = createPool(monitorUrl, { max: 2, applicationName: 'accunode-ops', prepare: config.DATABASE_PREPARE });
-  let identity = 'monitoring_user';
+async function withOps<T>(ctx: CliContext, fn: (ops: OpsContext) => Promise<T>): Promise<T> {
+  const ops = await ctx.ops();
   try {
-    await sql`select 1`;
-    closers.unshift(() => sql.end({ timeout: 5 }));
-  } catch (err) {
-    await sql.end({ timeout: 1 }).catch(() => {});
-    process.stderr.write(`warning: monitoring_user could not log in (${errMessage(err)}); reading statistics as the owner. Run \`accunode db roles\` or set DATABASE_MONITOR_URL.\n`);
-    sql = db.adminSql;
-    identity = 'owner (monitoring_user unavailable)';
-  }
-  const replicas = config.DATABASE_READ_URLS.map((u, i) => ({ name: `replica ${i + 1} (${new URL(u).host})`, sql: createPool(u, { max: 1, applicationName: 'accunode-ops' }) }));
-  for (const r of replicas) closers.unshift(() => r.sql.end({ timeout: 5 }));
-  const rr = await resolveRedis({ url: config.REDIS_URL, dataDir: config.dataDir, port: config.LOCAL_REDIS_PORT }, log);
-  if (rr.stop) closers.push(rr.stop);
-  const redis = new Redis(rr.url, { connectionName: 'accunode-ops', maxRetriesPerRequest: 2, lazyConnect: false });
-  closers.unshift(() => redis.quit());
-  let cacheRedis: Redis | undefined;
-  if (config.CACHE_REDIS_URL && config.CACHE_REDIS_URL !== rr.url) {
-    const c = new Redis(config.CACHE_REDIS_URL, { connectionName: 'accunode-ops', maxRetriesPerRequest: 2 });
-    cacheRedis = c;
-    closers.unshift(() => c.quit());
-  }
-  const deps: OpsDeps = {
-    sql,
-    adminSql: db.adminSql,
-    redis,
-    ...(cacheRedis ? { cacheRedis } : {}),
-    replicas,
-    config,
-    log,
-    dbCpu: defaultCpuSource(sql, db.resolved.adminUrl, config.DB_CPU_PROMETHEUS_URL, config.DB_CPU_PROMETHEUS_QUERY),
-    backups: backupDirSource(config.backupDir),
-  };
-  return {
-    deps,
-    adminSql: db.adminSql,
-    identity,
-    config,
-    log,
-    async close() {
-      for (const c of closers) await c().catch(() => {});
-    },
-  };
-}
-
-async function withOps<T>(fn: (ctx: OpsContext) => Promise<T>): Promise<T> {
-  const ctx = await openOpsContext();
-  try {
-    return await fn(ctx);
+    return await fn({ ...ops, config: ctx.config, log: ctx.log });
   } finally {
-    await ctx.close();
+    await ops.close();
   }
 }
 
@@ -215,14 +152,14 @@ function redisProfileFrom(kind: RedisProfileKind, opts: { profile?: string; ramG
   return { params: [...parsed].map(([name, value]) => ({ name, value, reason: reasons.get(name) ?? `set in ${path.basename(file)}` })), label: file };
 }
 
-export function registerOpsCommands(program: Command): void {
+export function registerOpsCommands(program: Command, ctx: CliContext): void {
   program
     .command('monitor')
     .description('PostgreSQL and Redis health figures against their thresholds (OK / WARN / ALARM)')
     .option('--watch [seconds]', 'refresh every N seconds (default 5) until Ctrl-C')
     .option('--json', 'print JSON')
     .action(async (opts: { watch?: string | boolean; json?: boolean }) => {
-      await withOps(async ({ deps, identity }) => {
+      await withOps(ctx, async ({ deps, identity }) => {
         const every = opts.watch === undefined || opts.watch === false ? 0 : opts.watch === true ? 5 : Number(opts.watch);
         for (;;) {
           const r = await collectMonitor(deps);
@@ -246,7 +183,7 @@ export function registerOpsCommands(program: Command): void {
     .option('--yes', 'do not ask for confirmation')
     .option('--json', 'print JSON')
     .action(async (opts: { pid?: string; cancel?: boolean; terminate?: boolean; yes?: boolean; json?: boolean }) => {
-      await withOps(async ({ deps, adminSql, identity }) => {
+      await withOps(ctx, async ({ deps, adminSql, identity }) => {
         if (opts.pid !== undefined) {
           const pid = Number(opts.pid);
           if (!Number.isInteger(pid) || pid <= 0) throw new Error('--pid needs a process id');
@@ -277,8 +214,8 @@ export function registerOpsCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (kind: string, opts: { dryRun?: boolean; json?: boolean }) => {
       if (!(MAINTENANCE_KINDS as readonly string[]).includes(kind)) throw new Error(`kind must be one of ${MAINTENANCE_KINDS.join(', ')}`);
-      await withOps(async ({ deps, adminSql, config, log }) => {
-        const r = await runMaintenance({ adminSql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), config, log, uploadDir: bulkUploadDir(config) }, kind as MaintenanceKind, { dryRun: opts.dryRun });
+      await withOps(ctx, async ({ deps, adminSql, config, log }) => {
+        const r = await runMaintenance({ adminSql, redis: deps.redis, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}), config, log, uploadDir: ctx.uploadDir() }, kind as MaintenanceKind, { dryRun: opts.dryRun });
         printResult(opts.json, r, () => renderMaintenance(r));
         if (r.outcome !== 'succeeded') process.exitCode = 1;
       });
@@ -289,7 +226,7 @@ export function registerOpsCommands(program: Command): void {
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'print JSON')
     .action(async (opts: { limit: string; json?: boolean }) => {
-      await withOps(async ({ deps }) => {
+      await withOps(ctx, async ({ deps }) => {
         const rows = await maintenanceHistory(deps.sql, { limit: Number(opts.limit) || 20 });
         printResult(opts.json, rows, () => formatTable(rows.map(({ steps, ...r }) => ({ ...r, steps: steps.map((s) => `${s.step}:${s.outcome}`).join(' ') }))));
       });
@@ -301,7 +238,7 @@ export function registerOpsCommands(program: Command): void {
     .option('--history', 'list stored transitions instead of evaluating')
     .option('--json', 'print JSON')
     .action(async (opts: { history?: boolean; json?: boolean }) => {
-      await withOps(async ({ deps }) => {
+      await withOps(ctx, async ({ deps }) => {
         if (opts.history) {
           const rows = await alarmHistory(deps.sql);
           printResult(opts.json, rows, () => formatTable(rows));
@@ -320,7 +257,7 @@ export function registerOpsCommands(program: Command): void {
     .option('--ram-gb <n>', 'compare with the profile sized for this much RAM')
     .option('--json', 'print JSON')
     .action(async (opts: { profile?: string; ramGb?: string; json?: boolean }) => {
-      await withOps(async ({ deps, config }) => {
+      await withOps(ctx, async ({ deps, config }) => {
         const p = pgProfileFrom(opts);
         const diffs = await checkPostgresConfig(deps.sql, p.params);
         const url = config.DATABASE_MONITOR_URL ?? config.DATABASE_ADMIN_URL;
@@ -339,7 +276,7 @@ export function registerOpsCommands(program: Command): void {
     .option('--ram-gb <n>', 'compare with the profile sized for this much RAM')
     .option('--json', 'print JSON')
     .action(async (opts: { profile?: string; ramGb?: string; json?: boolean }) => {
-      await withOps(async ({ deps }) => {
+      await withOps(ctx, async ({ deps }) => {
         const checks: Array<{ target: string; profile: string; differences: ConfigDifference[]; all: ConfigDifference[] }> = [];
         const kind: RedisProfileKind = opts.profile === 'cache' ? 'cache' : 'queue';
         const main = redisProfileFrom(kind, opts);
@@ -368,7 +305,7 @@ export function registerOpsCommands(program: Command): void {
     .description("the spec's scale-up / scale-down / read-replica triggers on the samples of the alarms job")
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      await withOps(async ({ deps }) => {
+      await withOps(ctx, async ({ deps }) => {
         const r = await scalingRecommendation(deps.sql);
         printResult(opts.json, r, () => `${r.summary}\n${formatTable(r.figures)}`);
       });

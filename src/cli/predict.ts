@@ -3,23 +3,20 @@
  * (the same code the worker runs), with a progress bar on stderr.
  */
 import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadConfig } from '../config/index.js';
-import { createLogger } from '../logging.js';
 import type { Sql } from '../db/pool.js';
 import { ACCESS_LEVELS, type AccessLevel, type Role } from '../domain/access.js';
 import type { Principal } from '../domain/principal.js';
 import { DomainError } from '../domain/errors.js';
-import { loadModels } from '../services/model-store.js';
 import { createBulkJob } from '../services/bulk/submit.js';
 import { runBulkJob, type BulkProgress } from '../services/bulk/pipeline.js';
 import { getBulkJob, iterateErrors, presentJob } from '../services/bulk/jobs-repo.js';
 import { ERRORS_CSV_HEADER, errorsCsvLines } from '../services/bulk/errors-csv.js';
 import { configuredLimits } from '../services/bulk/readers.js';
-import { createAppPool, prepareDatabase } from '../entrypoints/context.js';
-import { Shutdown } from '../entrypoints/shutdown.js';
+import type { CliContext } from './context.js';
 import { formatTable, printResult } from './output.js';
 
 /** A user by id or e-mail, looked up on the owner connection (the CLI is an operator tool). */
@@ -36,7 +33,7 @@ export async function principalFor(adminSql: Sql, who: string): Promise<Principa
   return { userId: u.id, role: u.role, tenantId: u.tenant_id, organizationId: u.organization_id };
 }
 
-export function registerPredictCommands(program: Command): void {
+export function registerPredictCommands(program: Command, ctx: CliContext): void {
   const predict = program.command('predict').description('predictions from the command line');
   predict
     .command('bulk <file>')
@@ -54,15 +51,15 @@ export function registerPredictCommands(program: Command): void {
         throw new Error(`--access-level must be one of ${ACCESS_LEVELS.join(', ')}`);
       const chunkRows = opts.chunkRows ? Number(opts.chunkRows) : undefined;
       if (chunkRows !== undefined && !(Number.isInteger(chunkRows) && chunkRows >= 10)) throw new Error('--chunk-rows must be an integer >= 10');
-      const config = loadConfig();
-      const log = createLogger(config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-      const shutdown = new Shutdown(log);
+      const config = ctx.config;
+      const log = ctx.log;
+      const closers: Array<() => Promise<unknown>> = [];
       try {
-        const db = await prepareDatabase(config, log, shutdown, { migrate: false, roles: false });
-        const sql = createAppPool(config, db.appUrl, 'accunode-cli');
-        shutdown.add('app pool', () => sql.end({ timeout: 5 }));
-        const [medium, high, critical] = config.RISK_THRESHOLDS;
-        const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
+        const db = await ctx.database();
+        closers.unshift(() => db.close());
+        const sql = ctx.appPool(db.appUrl, 'accunode-cli');
+        closers.unshift(() => sql.end({ timeout: 5 }));
+        const engine = await ctx.engine();
         const principal = await principalFor(db.adminSql, opts.as);
         let job;
         try {
@@ -94,11 +91,13 @@ export function registerPredictCommands(program: Command): void {
         bar?.stop();
         const final = presentJob((await getBulkJob(sql, principal.userId, job.id))!);
         if (opts.errorsOut) {
-          const out = createWriteStream(opts.errorsOut);
-          out.write(ERRORS_CSV_HEADER);
-          for await (const page of iterateErrors(sql, principal.userId, job.id)) out.write(errorsCsvLines(page));
-          out.end();
-          await once(out, 'finish');
+          // pipeline: a file that cannot be written (full disk, read-only) fails the command
+          // with its error instead of an unhandled 'error' event.
+          const lines = async function* () {
+            yield ERRORS_CSV_HEADER;
+            for await (const page of iterateErrors(sql, principal.userId, job.id)) yield errorsCsvLines(page);
+          };
+          await pipeline(Readable.from(lines()), createWriteStream(opts.errorsOut));
         }
         printResult(opts.json, final, () =>
           formatTable([final], ['id', 'status', 'rows_processed', 'rows_succeeded', 'rows_failed', 'rows_superseded', 'throughput_rows_per_second']) +
@@ -107,7 +106,7 @@ export function registerPredictCommands(program: Command): void {
         );
         if (outcome.status !== 'completed') process.exitCode = 1;
       } finally {
-        await shutdown.run();
+        for (const close of closers) await close().catch(() => {});
       }
     });
 }

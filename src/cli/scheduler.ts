@@ -1,30 +1,25 @@
 /**
- * `accunode worker`, `accunode scheduler` and `accunode scheduler list [--json]`. The role
- * entrypoints are imported when the command runs, so listing the schedule needs no Redis and a
+ * `accunode worker`, `accunode scheduler` and `accunode scheduler list [--json]`. The roles
+ * are loaded by the CLI's root when the command runs (ctx.runRole), so listing the schedule needs no Redis and a
  * worker process never loads the HTTP stack through these commands.
  */
 import type { Command } from 'commander';
 import { describeSchedule } from '../jobs/schedule.js';
+import type { CliContext } from './context.js';
 import { formatTable, printResult } from './output.js';
 
-export function registerWorkerCommands(program: Command): void {
+export function registerWorkerCommands(program: Command, ctx: CliContext): void {
   program
     .command('worker')
     .description('run BullMQ workers: bulk uploads, analytics, maintenance, backups (WORKER_QUEUES)')
-    .action(async () => {
-      const { runWorker } = await import('../entrypoints/worker.js');
-      await runWorker();
-    });
+    .action(() => ctx.runRole('worker'));
 }
 
-export function registerSchedulerCommands(program: Command): void {
+export function registerSchedulerCommands(program: Command, ctx: CliContext): void {
   const scheduler = program
     .command('scheduler')
     .description('run the job schedulers (the "beat"): maintenance, backups, alarms; UTC')
-    .action(async () => {
-      const { runScheduler } = await import('../entrypoints/scheduler.js');
-      await runScheduler();
-    });
+    .action(() => ctx.runRole('scheduler'));
   scheduler
     .command('list')
     .description('print the schedule (UTC) with each job\'s next run')

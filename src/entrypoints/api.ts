@@ -22,6 +22,9 @@ import { assertRequestRole } from '../db/request-role.js';
 import { createMailer } from '../services/mailer.js';
 import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
 import { backupDirSource } from '../ops/alarms.js';
+import { opsDepsOf } from '../ops/deps.js';
+import type { Root } from './root.js';
+import { generatedSecretFile, resolveGeneratedSecret } from '../config/generated-secret.js';
 
 /**
  * The web app's Operations page reads the operators' figures as monitoring_user (pg_monitor),
@@ -48,7 +51,8 @@ async function opsRoutesDeps(config: Config, log: Logger, shutdown: Shutdown, ad
       shutdown.add('ops pool', () => msql.end({ timeout: 5 }));
       const replicas = config.DATABASE_READ_URLS.map((u, i) => ({ name: `replica ${i + 1} (${new URL(u).host})`, sql: createPool(u, { max: 1, applicationName: 'accunode-ops-web' }) }));
       for (const r of replicas) shutdown.add(`ops replica pool ${r.name}`, () => r.sql.end({ timeout: 5 }));
-      monitor = { sql: msql, redis, ...(cacheRedis ? { cacheRedis } : {}), replicas, config, log, backups: backupDirSource(config.backupDir) };
+      // The same OpsDeps as `accunode monitor|alarms` (DB CPU source and backups included).
+      monitor = opsDepsOf({ sql: msql, redis, cacheRedis, replicas, config, log, adminUrl: adminUrl ?? config.DATABASE_ADMIN_URL ?? url });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'ops routes: monitoring_user cannot connect; operations figures unavailable');
       await msql.end({ timeout: 1 });
@@ -147,4 +151,23 @@ export async function startApi(
   shutdown.add('http server', () => app.close());
   const address = await app.listen({ port: config.PORT, host: config.HOST });
   return { app, url: address };
+}
+
+/** The api role on a process's root (`accunode api`, or `accunode up` all-in-one). */
+export async function startApiRole(root: Root, opts: { allInOne: boolean }): Promise<{ app: FastifyInstance; url: string }> {
+  const { config, log, shutdown } = root;
+  // All-in-one: a metrics token is made once and kept, so a local Prometheus can read it.
+  const metricsToken = config.METRICS_TOKEN ?? (opts.allInOne ? resolveGeneratedSecret(config.dataDir, 'metrics.token') : undefined);
+  if (!config.METRICS_TOKEN && metricsToken) log.info({ file: generatedSecretFile(config.dataDir, 'metrics.token') }, '/metrics needs the bearer token in this file');
+  return startApi(config, log, shutdown, {
+    ...(metricsToken ? { metricsToken } : {}),
+    sql: root.sql,
+    onPoolSwitch: (fn) => root.appPools.onSwitch(fn),
+    adminUrl: root.db.resolved.adminUrl,
+    redis: root.redis,
+    redisUrl: root.redisUrl,
+    ...(root.cacheRedis !== root.redis ? { cacheRedis: root.cacheRedis } : {}),
+    engine: root.engine,
+    modelsReady: () => true,
+  });
 }

@@ -11,7 +11,10 @@ import { registerSchedulerCommands, registerWorkerCommands } from '../cli/schedu
 import { formatTable, printResult } from '../cli/output.js';
 import { registerBackupCommands } from '../cli/backup.js';
 import { registerDrCommands } from '../cli/dr.js';
+import { createCliContext } from './cli-context.js';
 
+// The CLI's composition root: every command takes its configuration and connections from here.
+const ctx = createCliContext();
 const program = new Command();
 program
   .name('accunode')
@@ -42,15 +45,15 @@ program
     printResult(opts.json, rows, () => formatTable(rows));
   });
 
-registerDbCommands(program);
-registerModelCommands(program);
-registerOpsCommands(program);
-registerIdentityCommands(program);
-registerPredictCommands(program);
-registerWorkerCommands(program);
-registerSchedulerCommands(program);
-registerBackupCommands(program);
-registerDrCommands(program);
+registerDbCommands(program, ctx);
+registerModelCommands(program, ctx);
+registerOpsCommands(program, ctx);
+registerIdentityCommands(program, ctx);
+registerPredictCommands(program, ctx);
+registerWorkerCommands(program, ctx);
+registerSchedulerCommands(program, ctx);
+registerBackupCommands(program, ctx);
+registerDrCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../logging.js';
 import { createPool, type Sql } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
+import { AppPools } from '../db/app-pools.js';
 import { APP_ROLES, ROLE_PASSWORD_VARIABLE, applyRolePasswords, resolveRolePassword, type AppRole } from '../db/roles.js';
 import { resolveDatabase, resolveRedis, withCredentials, type ResolvedDatabase, type ResolvedRedis } from '../ops/local-services.js';
 import type { Shutdown } from './shutdown.js';
@@ -20,7 +21,9 @@ export function rolePasswords(config: Config): Record<AppRole, string> {
 
 export interface Databases {
   resolved: ResolvedDatabase;
+  /** The owner pool (adminPools.sql): follows a failover once Root has it follow the announcements. */
   adminSql: Sql;
+  adminPools: AppPools;
   appUrl: string;
 }
 
@@ -41,8 +44,9 @@ export async function prepareDatabase(
     log,
   );
   if (resolved.stop) shutdown?.add('embedded postgres', resolved.stop);
-  const adminSql = createPool(resolved.adminUrl, { max: 2, applicationName: 'accunode-admin', prepare: config.DATABASE_PREPARE });
-  shutdown?.add('admin pool', () => adminSql.end({ timeout: 5 }));
+  const adminPools = new AppPools(resolved.adminUrl, (u) => createPool(u, { max: 2, applicationName: 'accunode-admin', prepare: config.DATABASE_PREPARE }), log);
+  const adminSql = adminPools.sql;
+  shutdown?.add('admin pool', () => adminPools.end({ timeout: 5 }));
   if (opts.migrate) {
     const res = await migrate(adminSql, { log: (m) => log.info(m) });
     log.info({ applied: res.applied.length, already: res.alreadyApplied }, 'migrations up to date');
@@ -50,7 +54,7 @@ export async function prepareDatabase(
   const passwords = config.DATABASE_URL && !opts.roles ? null : rolePasswords(config);
   if (opts.roles && passwords) await applyRolePasswords(adminSql, passwords);
   const appUrl = resolved.appUrl ?? withCredentials(resolved.adminUrl, 'app_user', passwords?.app_user);
-  return { resolved, adminSql, appUrl };
+  return { resolved, adminSql, adminPools, appUrl };
 }
 
 export function createAppPool(config: Config, url: string, name: string): Sql {

@@ -7,12 +7,12 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../logging.js';
-import { JOBS, KEEP_COMPLETED, KEEP_FAILED, type QueueName } from '../jobs/catalogue.js';
+import { JOBS, jobOptions, type QueueName } from '../jobs/catalogue.js';
 import { SCHEDULE, SCHEDULE_TZ, type ScheduleEntry } from '../jobs/schedule.js';
 import { checkPrefix, createQueueConnection } from '../queue/connection.js';
-import { prepareRedis } from './context.js';
+import { openBaseRoot, type BaseRoot } from './root.js';
 import { Shutdown } from './shutdown.js';
 
 export interface SchedulerHandle {
@@ -43,7 +43,7 @@ export async function startScheduler(
       await queueOf(spec.queue).upsertJobScheduler(
         e.id,
         { pattern: e.pattern, tz: SCHEDULE_TZ },
-        { name: e.job, data: {}, opts: { attempts: spec.attempts, backoff: spec.backoff, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } },
+        { name: e.job, data: {}, opts: jobOptions(e.job) },
       );
       upserted++;
     }
@@ -76,23 +76,24 @@ export async function startScheduler(
   };
 }
 
-export async function startSchedulerRole(config: Config, log: Logger, shutdown: Shutdown, deps: { redisUrl: string }): Promise<SchedulerHandle> {
-  const connection = createQueueConnection(deps.redisUrl, 'accunode-scheduler');
-  shutdown.add('scheduler redis', () => connection.quit());
-  const handle = await startScheduler({ connection, prefix: config.QUEUE_PREFIX, log });
-  shutdown.add('scheduler', () => handle.close());
+/** The scheduler role on a process's root (`accunode scheduler`, or `accunode up` all-in-one). */
+export async function startSchedulerRole(root: BaseRoot): Promise<SchedulerHandle> {
+  const connection = createQueueConnection(root.redisUrl, 'accunode-scheduler');
+  root.shutdown.add('scheduler redis', () => connection.quit());
+  const handle = await startScheduler({ connection, prefix: root.config.QUEUE_PREFIX, log: root.log });
+  root.shutdown.add('scheduler', () => handle.close());
   return handle;
 }
 
-/** `accunode scheduler`. */
+/** `accunode scheduler`: needs Redis only. */
 export async function runScheduler(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.LOG_LEVEL);
   const shutdown = new Shutdown(log);
   shutdown.install();
   try {
-    const redisInfo = await prepareRedis(config, log, shutdown);
-    await startSchedulerRole(config, log, shutdown, { redisUrl: redisInfo.url });
+    const root = await openBaseRoot(config, log, shutdown, 'accunode-scheduler');
+    await startSchedulerRole(root);
     process.stdout.write(`AccuNode scheduler running (${SCHEDULE.length} job schedulers, UTC)\n`);
   } catch (err) {
     await shutdown.run();

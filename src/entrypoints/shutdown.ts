@@ -31,6 +31,7 @@ export class Shutdown {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     process.on('SIGHUP', onSignal);
+    guardRejections(this.log);
   }
 
   run(): Promise<void> {
@@ -45,4 +46,22 @@ export class Shutdown {
     })();
     return this.running;
   }
+}
+
+let guarded = false;
+
+/**
+ * A long-running process (api, worker, scheduler, all-in-one) logs a promise rejection nobody
+ * handled and keeps serving: Node's default ends the process, so one forgotten `.catch` in a
+ * job (a full disk during the nightly backup) would take every queue of the worker down with
+ * it. The job itself still fails through its own promise; this only keeps the process alive.
+ * Uncaught exceptions keep Node's default (exit): the process state is unknown after one.
+ */
+export function guardRejections(log: Pick<Logger, 'error'>): void {
+  if (guarded) return;
+  guarded = true;
+  process.on('unhandledRejection', (reason) => {
+    const err = reason instanceof Error ? { message: reason.message, stack: reason.stack } : { message: String(reason) };
+    log.error({ err }, 'unhandled promise rejection (a bug: the process keeps running)');
+  });
 }

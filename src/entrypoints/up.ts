@@ -1,16 +1,15 @@
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../logging.js';
 import { seedDemo } from '../services/seed.js';
-import { loadModels } from '../services/model-store.js';
-import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
-import { startApi } from './api.js';
-import { AppPools, drKeyFromDatabase, endpoint, PRIMARY_CHANNEL } from '../db/app-pools.js';
-import { generatedSecretFile, resolveGeneratedSecret } from '../config/generated-secret.js';
+import { startApiRole } from './api.js';
+import { openRoot } from './root.js';
 
 /**
- * `npm start` (prepare = migrate, roles, seed) or `accunode api` (serve only: the database is
- * expected to be migrated by a deploy step or by `up`).
+ * `npm start` = `accunode up` (prepare: migrate, roles, seed; then the api, the worker and the
+ * scheduler on one root, the same three roles `accunode api|worker|scheduler` run apart), or
+ * `accunode api` (the api role only; the database is expected to be migrated by a deploy step or
+ * by `up`).
  */
 export async function runUp(opts: { prepare: boolean } = { prepare: true }): Promise<void> {
   const config = loadConfig();
@@ -18,45 +17,27 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
   const shutdown = new Shutdown(log);
   shutdown.install();
   try {
-    const db = await prepareDatabase(config, log, shutdown, { migrate: opts.prepare, roles: opts.prepare });
-    if (opts.prepare && config.SEED_DEMO) {
-      const seed = await seedDemo(db.adminSql, config.dataDir);
-      if (seed.seeded) {
-        // Printed once, on purpose, to the terminal (not the log stream).
-        process.stdout.write(
-          `\nDemo tenant created. Sign in as ${seed.email} (username "admin") with password:\n\n    ${seed.password}\n\n` +
-            `(also written to ${seed.passwordFile}, mode 0600)\n\n`,
-        );
-      }
-    }
-    const [medium, high, critical] = config.RISK_THRESHOLDS;
-    const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
-    log.info({ models: engine.models }, 'risk models loaded');
-    const redisInfo = await prepareRedis(config, log, shutdown);
-    // The app pool follows failovers (issue 8): `sql` forwards to the current primary's pool, and
-    // a primary change published by `accunode dr failover` re-points it without a restart.
-    const pools = new AppPools(db.appUrl, (u) => createAppPool(config, u, 'accunode-api'), log);
-    const sql = pools.sql;
-    shutdown.add('app pool', () => pools.end({ timeout: 5 }));
-    const redis = createRedis(redisInfo.url, 'accunode-api');
-    shutdown.add('redis', () => redis.quit());
-    const follower = createRedis(redisInfo.url, 'accunode-dr-follow', { forQueue: true });
-    // Only a change signed with the database's key, to this process's primary or one of its
-    // replicas (DATABASE_READ_URLS), is followed: Redis alone cannot point the app elsewhere.
-    const trust = { key: drKeyFromDatabase(sql), allowed: [endpoint(db.appUrl), ...config.DATABASE_READ_URLS.map(endpoint)] };
-    const unfollow = await pools.follow(follower, redis, PRIMARY_CHANNEL, trust);
-    shutdown.add('primary follower', async () => {
-      await unfollow();
-      follower.disconnect();
+    const root = await openRoot(config, log, shutdown, {
+      name: 'accunode-api',
+      prepare: opts.prepare,
+      beforeRedis: async (db) => {
+        if (!opts.prepare || !config.SEED_DEMO) return;
+        const seed = await seedDemo(db.adminSql, config.dataDir);
+        if (seed.seeded) {
+          // Printed once, on purpose, to the terminal (not the log stream).
+          process.stdout.write(
+            `\nDemo tenant created. Sign in as ${seed.email} (username "admin") with password:\n\n    ${seed.password}\n\n` +
+              `(also written to ${seed.passwordFile}, mode 0600)\n\n`,
+          );
+        }
+      },
     });
-    const cacheRedis = config.CACHE_REDIS_URL ? createRedis(config.CACHE_REDIS_URL, 'accunode-cache') : undefined;
-    if (cacheRedis) shutdown.add('cache redis', () => cacheRedis.quit());
-    // All-in-one: a metrics token is made once and kept, so a local Prometheus can read it.
-    const metricsToken = config.METRICS_TOKEN ?? (opts.prepare ? resolveGeneratedSecret(config.dataDir, 'metrics.token') : undefined);
-    if (!config.METRICS_TOKEN && metricsToken) log.info({ file: generatedSecretFile(config.dataDir, 'metrics.token') }, '/metrics needs the bearer token in this file');
-    const { url } = await startApi(config, log, shutdown, { ...(metricsToken ? { metricsToken } : {}), sql, onPoolSwitch: (fn) => pools.onSwitch(fn), adminUrl: db.resolved.adminUrl, redis, redisUrl: redisInfo.url, ...(cacheRedis ? { cacheRedis } : {}), engine, modelsReady: () => true });
-    // All-in-one (`up`, not `api`): the worker and the scheduler run in this process too (issue 6).
-    if (opts.prepare) await (await import('./worker.js')).startInProcess(config, log, shutdown, { sql, adminSql: db.adminSql, redisUrl: redisInfo.url, engine, redis, ...(cacheRedis ? { cacheRedis } : {}) });
+    const { url } = await startApiRole(root, { allInOne: opts.prepare });
+    // All-in-one (`up`, not `api`): the worker and the scheduler roles run in this process too.
+    if (opts.prepare) {
+      await (await import('./worker.js')).startWorkerRole(root);
+      await (await import('./scheduler.js')).startSchedulerRole(root);
+    }
     process.stdout.write(`AccuNode is running at ${url}  (health: ${url}/health/ready, API: ${url}/api/v1)\n`);
   } catch (err) {
     await shutdown.run();

@@ -7,34 +7,25 @@
  */
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
-import { createLogger, type Logger } from '../logging.js';
-import type { Sql } from '../db/pool.js';
-import type { RiskEngine } from '../risk/index.js';
-import { loadModels } from '../services/model-store.js';
-import { KEEP_COMPLETED, KEEP_FAILED, QUEUE_NAMES, type QueueName } from '../jobs/catalogue.js';
-import { opsHandlers, type ScheduledHandlers } from '../jobs/handlers.js';
-import { createProcessor } from '../jobs/processor.js';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../logging.js';
+import { JOBS, JOB_NAMES, KEEP_COMPLETED, KEEP_FAILED, QUEUE_NAMES, type QueueName } from '../jobs/catalogue.js';
+import type { JobDeps } from '../jobs/context.js';
+import { createProcessor, type ProcessorDeps } from '../jobs/processor.js';
 import { checkPrefix, createQueueConnection } from '../queue/connection.js';
-import type { BulkRunOptions } from '../services/bulk/pipeline.js';
 import { configuredLimits } from '../services/bulk/readers.js';
-import { createAppPool, createRedis, prepareDatabase, prepareRedis } from './context.js';
 import { Shutdown } from './shutdown.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { RollupCompactor } from '../services/rollup-compactor.js';
-import { AlertDispatcher, alertJobs, type AlertJobs } from '../jobs/alerts.js';
+import { AlertDispatcher, alertJobs } from '../jobs/alerts.js';
 import { createProducers } from '../queue/producers.js';
+import { openRoot, type Root } from './root.js';
 
-export interface WorkerDeps {
+export interface WorkerDeps extends JobDeps {
   connection: Redis;
   prefix: string;
-  /** app_user pool. */
-  sql: Sql;
-  engine: RiskEngine;
-  handlers: ScheduledHandlers;
-  log: Logger;
-  cacheRedis?: Redis;
-  alerts?: AlertJobs;
+  /** Tests of the timetable only: handlers instead of the catalogue's. */
+  handlers?: ProcessorDeps['handlers'];
 }
 
 export interface WorkerOptions {
@@ -42,7 +33,8 @@ export interface WorkerOptions {
   concurrency?: Partial<Record<QueueName, number>>;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
-  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone'>;
+  /** Overrides deps.bulk (tests: small chunks). */
+  bulk?: JobDeps['bulk'];
 }
 
 export interface RunningWorkers {
@@ -54,20 +46,12 @@ export interface RunningWorkers {
 export function startWorkers(deps: WorkerDeps, opts: WorkerOptions = {}): RunningWorkers {
   checkPrefix(deps.prefix);
   const stopping = new AbortController();
-  const processor = createProcessor({
-    sql: deps.sql,
-    engine: deps.engine,
-    handlers: deps.handlers,
-    log: deps.log,
-    ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}),
-    shutdown: stopping.signal,
-    ...(deps.alerts ? { alerts: deps.alerts } : {}),
-    ...(opts.bulk ? { bulk: opts.bulk } : {}),
-  });
+  const { connection, prefix, ...jobDeps } = deps;
+  const processor = createProcessor({ ...jobDeps, ...(opts.bulk ? { bulk: opts.bulk } : {}), shutdown: stopping.signal });
   const workers = (opts.queues ?? QUEUE_NAMES).map((q) => {
     const w = new Worker(q, processor, {
-      connection: deps.connection,
-      prefix: deps.prefix,
+      connection,
+      prefix,
       concurrency: opts.concurrency?.[q] ?? 1,
       lockDuration: opts.lockDurationMs ?? 30_000,
       stalledInterval: opts.stalledIntervalMs ?? 30_000,
@@ -97,42 +81,43 @@ export function startWorkers(deps: WorkerDeps, opts: WorkerOptions = {}): Runnin
 export { bulkUploadDir };
 
 /**
- * Starts workers inside an already-wired process (`accunode worker`, or `accunode up`
- * all-in-one). Registers its own closer on `shutdown`.
+ * Every job's dependencies, from the process's root: the same in `accunode worker` and
+ * `accunode up`. The operations part (a monitoring pool among others) is opened when the worker
+ * runs a queue that has operations jobs.
  */
-export async function startWorkerRole(
-  config: Config,
-  log: Logger,
-  shutdown: Shutdown,
-  deps: { sql: Sql; adminSql: Sql; redisUrl: string; engine: RiskEngine; redis?: Redis; cacheRedis?: Redis },
-): Promise<RunningWorkers> {
-  const connection = createQueueConnection(deps.redisUrl, 'accunode-worker');
+export async function jobDepsOf(root: Root, queues: readonly QueueName[] = QUEUE_NAMES): Promise<JobDeps> {
+  const { config } = root;
+  const needsOps = JOB_NAMES.some((n) => JOBS[n].queue !== 'bulk' && queues.includes(JOBS[n].queue));
+  return {
+    sql: root.sql,
+    engine: root.engine,
+    log: root.log,
+    cacheRedis: root.cacheRedis,
+    bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
+    ...(needsOps ? { ops: { ops: await root.ops(), config, uploadDir: bulkUploadDir(config) } } : {}),
+  };
+}
+
+/** The worker role on a process's root (`accunode worker`, or `accunode up` all-in-one). */
+export async function startWorkerRole(root: Root): Promise<RunningWorkers> {
+  const { config, log, shutdown } = root;
+  const connection = createQueueConnection(root.redisUrl, 'accunode-worker');
   shutdown.add('worker redis', () => connection.quit());
   const producers = createProducers(connection, config.QUEUE_PREFIX);
   shutdown.add('alert producers', () => producers.close());
-  const alerts = alertJobs({ adminSql: deps.adminSql, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) });
+  const alerts = alertJobs({ adminSql: root.adminSql, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) });
   const running = startWorkers(
-    {
-      connection,
-      prefix: config.QUEUE_PREFIX,
-      sql: deps.sql,
-      engine: deps.engine,
-      log,
-      ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}),
-      alerts,
-      handlers: opsHandlers({ adminSql: deps.adminSql, config, log, uploadDir: bulkUploadDir(config), ...(deps.redis ? { redis: deps.redis } : {}), ...(deps.cacheRedis ?? deps.redis ? { cacheRedis: (deps.cacheRedis ?? deps.redis)! } : {}) }),
-    },
+    { connection, prefix: config.QUEUE_PREFIX, ...(await jobDepsOf(root, config.WORKER_QUEUES)), alerts },
     {
       queues: config.WORKER_QUEUES,
       concurrency: { bulk: config.WORKER_BULK_CONCURRENCY },
       lockDurationMs: config.QUEUE_LOCK_DURATION_MS,
       stalledIntervalMs: config.QUEUE_STALLED_INTERVAL_MS,
-      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
     },
   );
   shutdown.add('workers', () => running.close());
   // Bulk uploads append rollup deltas in big batches: fold them here too (one process at a time).
-  const compactor = new RollupCompactor(() => deps.sql, log).start();
+  const compactor = new RollupCompactor(() => root.sql, log).start();
   shutdown.add('rollup compactor', () => compactor.stop());
   // Alerts of watched companies: the outbox is read every 10 s (and at the end of each bulk upload).
   const dispatcher = new AlertDispatcher(alerts, (err) => log.warn({ err: err.message }, 'alert dispatch failed; retried at the next interval')).start();
@@ -148,30 +133,11 @@ export async function runWorker(): Promise<void> {
   const shutdown = new Shutdown(log);
   shutdown.install();
   try {
-    const db = await prepareDatabase(config, log, shutdown, { migrate: false, roles: false });
-    const redisInfo = await prepareRedis(config, log, shutdown);
-    const [medium, high, critical] = config.RISK_THRESHOLDS;
-    const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
-    const sql = createAppPool(config, db.appUrl, 'accunode-worker');
-    shutdown.add('app pool', () => sql.end({ timeout: 5 }));
-    const cacheRedis = createRedis(config.CACHE_REDIS_URL ?? redisInfo.url, 'accunode-worker-cache');
-    shutdown.add('cache redis', () => cacheRedis.quit());
-    await startWorkerRole(config, log, shutdown, { sql, adminSql: db.adminSql, redisUrl: redisInfo.url, engine, cacheRedis });
+    const root = await openRoot(config, log, shutdown, { name: 'accunode-worker', prepare: false });
+    await startWorkerRole(root);
     process.stdout.write(`AccuNode worker running (queues: ${config.WORKER_QUEUES.join(', ')})\n`);
   } catch (err) {
     await shutdown.run();
     throw err;
   }
-}
-
-/** `accunode up` (all-in-one): workers and the scheduler inside the api process. */
-export async function startInProcess(
-  config: Config,
-  log: Logger,
-  shutdown: Shutdown,
-  deps: { sql: Sql; adminSql: Sql; redisUrl: string; engine: RiskEngine; redis?: Redis; cacheRedis?: Redis },
-): Promise<void> {
-  await startWorkerRole(config, log, shutdown, deps);
-  const { startSchedulerRole } = await import('./scheduler.js');
-  await startSchedulerRole(config, log, shutdown, { redisUrl: deps.redisUrl });
 }

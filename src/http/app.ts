@@ -177,6 +177,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (err instanceof DomainError) {
       const retry = (err.details as { retry_after?: number } | undefined)?.retry_after;
       if (err.code === 'rate_limited' && retry) reply.header('retry-after', String(retry));
+      // An outage (the job queue's Redis, a dependency down) is worth retrying shortly.
+      if (err.code === 'unavailable') reply.header('retry-after', String(retry ?? 2));
       return reply.status(STATUS[err.code]).send(errorBody(err.code, err.message, err.details));
     }
     const fe = err as FastifyError;

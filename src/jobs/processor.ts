@@ -1,40 +1,32 @@
-import type { Redis } from 'ioredis';
 /**
- * The worker's job dispatch: job name → handler, with the catalogue's timeout, the bulk
- * pipeline's hand-back on shutdown, and the weekly-on-monthly-day skip.
+ * The worker's job dispatch: the catalogue entry's handler (src/jobs/catalogue.ts), with its
+ * timeout, the worker's shutdown and cancellation as one abort signal, and its skip rule applied
+ * to the tick the job belongs to.
  */
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import type { Logger } from '../logging.js';
-import type { Sql } from '../db/pool.js';
-import type { RiskEngine } from '../risk/index.js';
-import { failBulkJob, handBackBulkJob, runBulkJob, type BulkRunOptions } from '../services/bulk/pipeline.js';
-import { JOBS, isJobName, type JobName, type JobPayloads } from './catalogue.js';
-import type { ScheduledHandlers } from './handlers.js';
-import type { AlertJobs } from './alerts.js';
-import { skipReason, tickOf } from './schedule.js';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { JOBS, isJobName, type JobName } from './catalogue.js';
+import { JobTimeout, type JobDeps, type JobHandler } from './context.js';
+import { tickOf } from './schedule.js';
 
-export interface ProcessorDeps {
-  /** app_user pool (bulk uploads run under row-level security as the uploader). */
-  sql: Sql;
-  engine: RiskEngine;
-  handlers: ScheduledHandlers;
-  log: Logger;
-  /** Cache Redis: bulk uploads drop cached copies of the predictions they replace. */
-  cacheRedis?: Redis;
-  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone'>;
+export interface ProcessorDeps extends JobDeps {
   /** Aborted when the worker shuts down: bulk jobs stop at the next chunk and are handed back. */
   shutdown: AbortSignal;
-  /** Alert dispatch and webhook deliveries (absent: those jobs fail as unavailable). */
-  alerts?: AlertJobs;
+  /** Handlers used instead of the catalogue's (tests of the timetable, which must not run them). */
+  handlers?: { [N in JobName]?: JobHandler<N> };
 }
-
-class JobTimeout extends Error {}
 
 export function createProcessor(deps: ProcessorDeps) {
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
     if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job "${job.name}"`);
     const name: JobName = job.name;
     const spec = JOBS[name];
+    const tick = tickOf(job);
+    const skip = spec.skip?.(tick) ?? null;
+    if (skip) {
+      deps.log.info({ job: name, tick }, `skipped: ${skip}`);
+      return { outcome: 'skipped', reason: skip, tick: tick.toISOString() };
+    }
+    const handler = (deps.handlers?.[name] ?? (await spec.handler())) as JobHandler<JobName>;
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(new JobTimeout(`timed out after ${spec.timeoutMs} ms`)), spec.timeoutMs);
     const onShutdown = () => ctl.abort('shutdown');
@@ -42,73 +34,10 @@ export function createProcessor(deps: ProcessorDeps) {
     if (deps.shutdown.aborted) ctl.abort('shutdown');
     signal?.addEventListener('abort', () => ctl.abort('cancelled'));
     try {
-      return await dispatch(name, job, token, ctl.signal);
+      return await handler(deps, { job, token, signal: ctl.signal, tick });
     } finally {
       clearTimeout(timer);
       deps.shutdown.removeEventListener('abort', onShutdown);
     }
   };
-
-  async function dispatch(name: JobName, job: Job, token: string | undefined, signal: AbortSignal): Promise<unknown> {
-    switch (name) {
-      case 'bulk.predict':
-        return bulk(job as Job<JobPayloads['bulk.predict']>, token, signal);
-      case 'maintenance.daily':
-      case 'maintenance.weekly':
-      case 'maintenance.monthly': {
-        const tick = tickOf(job);
-        const skip = skipReason(name, tick);
-        if (skip) {
-          deps.log.info({ job: name, tick }, `skipped: ${skip}`);
-          return { outcome: 'skipped', reason: skip, tick: tick.toISOString() };
-        }
-        const kind = name.slice('maintenance.'.length) as 'daily' | 'weekly' | 'monthly';
-        return deps.handlers.maintenance(kind, { dryRun: !!(job.data as JobPayloads[typeof name]).dryRun });
-      }
-      case 'alarms.evaluate':
-        return deps.handlers.evaluateAlarms();
-      case 'backup.daily':
-        return deps.handlers.backup();
-      case 'analytics.refresh':
-        return deps.handlers.analyticsRefresh(job.data as JobPayloads['analytics.refresh']);
-      case 'alerts.dispatch':
-      case 'webhooks.deliver': {
-        if (!deps.alerts) throw new UnrecoverableError('alerts are not configured in this worker');
-        if (name === 'alerts.dispatch') return deps.alerts.dispatch();
-        return deps.alerts.deliver(job as Job<JobPayloads['webhooks.deliver']>);
-      }
-      case 'model.drift':
-        return deps.handlers.modelDrift ? deps.handlers.modelDrift() : { outcome: 'skipped', reason: 'no model drift handler in this worker' };
-    }
-  }
-
-  async function bulk(job: Job<JobPayloads['bulk.predict']>, token: string | undefined, signal: AbortSignal) {
-    const { jobId, userId } = job.data;
-    try {
-      const out = await runBulkJob({ sql: deps.sql, engine: deps.engine, log: deps.log, ...(deps.cacheRedis ? { cacheRedis: deps.cacheRedis } : {}) }, userId, jobId, {
-        ...(deps.bulk ?? {}),
-        signal,
-        onProgress: (p) => void job.updateProgress(p).catch(() => {}),
-      });
-      if (out.status === 'aborted') {
-        if (signal.reason instanceof JobTimeout) {
-          await failBulkJob(deps.sql, userId, jobId, `stopped: ${signal.reason.message}`);
-          throw new UnrecoverableError(signal.reason.message);
-        }
-        // Shutdown: give the job back; the next worker starts it from the top (idempotent).
-        deps.log.info({ jobId }, 'bulk job handed back at shutdown');
-        await handBackBulkJob(deps.sql, userId, jobId);
-        await job.moveToWait(token);
-        throw new WaitingError();
-      }
-      // A bulk upload's alerts go out as one batch when it ends, not at the next scheduled dispatch.
-      if (out.status === 'completed' && deps.alerts) await deps.alerts.dispatch().catch((err: Error) => deps.log.warn({ jobId, err: err.message }, 'alert dispatch after bulk upload failed; the schedule retries'));
-      return { status: out.status, ...out.progress, ...(out.status === 'failed' ? { error: out.error } : {}) };
-    } catch (err) {
-      if (err instanceof WaitingError || err instanceof UnrecoverableError) throw err;
-      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (last) await failBulkJob(deps.sql, userId, jobId, `failed after ${job.attemptsMade + 1} attempts: ${(err as Error).message}`).catch(() => {});
-      throw err;
-    }
-  }
 }

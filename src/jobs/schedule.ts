@@ -1,70 +1,28 @@
 /**
- * The scheduler's timetable (UTC), in the spec's windows, as plain data plus pure helpers, so
- * `accunode scheduler list`, the BullMQ job schedulers and the tests read one definition.
+ * The scheduler's timetable (UTC), in the spec's windows: the `schedule` of each catalogue entry
+ * (src/jobs/catalogue.ts), plus pure helpers, so `accunode scheduler list`, the BullMQ job
+ * schedulers and the tests read one definition.
  *
  * BullMQ job schedulers (upsertJobScheduler) keep one definition per id in Redis and create
  * each tick's job with a deterministic id (repeat:<id>:<millis>), so any number of scheduler
  * processes produce exactly one job per tick.
  */
 import { CronExpressionParser } from 'cron-parser';
-import { JOBS, type JobName } from './catalogue.js';
+import { JOBS, JOB_NAMES, type JobName, type JobSchedule } from './catalogue.js';
 
 export const SCHEDULE_TZ = 'UTC';
 
-export interface ScheduleEntry {
-  /** BullMQ job scheduler id. */
-  id: string;
+export interface ScheduleEntry extends JobSchedule {
   job: JobName;
-  /** Cron pattern, evaluated in UTC. */
-  pattern: string;
-  when: string;
-  what: string;
 }
 
-export const SCHEDULE: readonly ScheduleEntry[] = Object.freeze([
-  {
-    id: 'maintenance-daily',
-    job: 'maintenance.daily',
-    pattern: '0 2 * * *',
-    when: 'daily 02:00 UTC',
-    what: 'ANALYZE, delete sessions idle 30 days, delete audit logs older than 1 year, delete bulk upload files no queued or running job will read',
-  },
-  {
-    id: 'backup-daily',
-    job: 'backup.daily',
-    pattern: '0 3 * * *',
-    when: 'daily 03:00 UTC (backup window 03:00-04:00)',
-    what: 'daily backup',
-  },
-  {
-    id: 'maintenance-weekly',
-    job: 'maintenance.weekly',
-    pattern: '0 4 * * 0',
-    when: 'Sundays 04:00 UTC, except the first Sunday of the month',
-    what: 'weekly ANALYZE, bloat and unused-index reports (skipped when the monthly VACUUM ANALYZE runs)',
-  },
-  {
-    id: 'maintenance-monthly',
-    job: 'maintenance.monthly',
-    pattern: '0 4 * * 0#1',
-    when: 'first Sunday of the month 04:00 UTC',
-    what: 'VACUUM ANALYZE, reindex bloated indexes, move predictions older than 2 years to the archive tables',
-  },
-  {
-    id: 'alarms-evaluate',
-    job: 'alarms.evaluate',
-    pattern: '*/5 * * * *',
-    when: 'every 5 minutes',
-    what: 'evaluate the alarms',
-  },
-  {
-    id: 'model-drift-weekly',
-    job: 'model.drift',
-    pattern: '0 5 * * 1',
-    when: 'Mondays 05:00 UTC',
-    what: 'model drift: PSI of each ratio and of the PD over the last 90 days of predictions vs the training data, per kind and tenant',
-  },
-]);
+/** The catalogue's scheduled jobs (each entry's `schedule`), in catalogue order. */
+export const SCHEDULE: readonly ScheduleEntry[] = Object.freeze(
+  JOB_NAMES.flatMap((job) => {
+    const s = JOBS[job].schedule;
+    return s ? [{ ...s, job }] : [];
+  }),
+);
 
 /** The next `count` ticks of a pattern strictly after `from`. */
 export function nextTicks(pattern: string, from: Date, count: number): Date[] {
@@ -74,11 +32,9 @@ export function nextTicks(pattern: string, from: Date, count: number): Date[] {
   return out;
 }
 
-/** Whether a tick of this job does nothing, and why (the weekly run on the monthly day). */
+/** Whether a tick of this job does nothing, and why (the catalogue entry's skip rule). */
 export function skipReason(job: JobName, tick: Date): string | null {
-  if (job === 'maintenance.weekly' && tick.getUTCDay() === 0 && tick.getUTCDate() <= 7)
-    return 'first Sunday of the month: the monthly VACUUM ANALYZE covers the weekly ANALYZE';
-  return null;
+  return JOBS[job].skip?.(tick) ?? null;
 }
 
 export interface Firing {

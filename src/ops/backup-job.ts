@@ -2,7 +2,7 @@
 // backup, its verification (restore into a scratch database + table comparison), the 30-day prune
 // and the Redis snapshot. PITR base backups are pgBackRest's own schedule (see docs).
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
 import { createBackup, pruneBackups, verifyBackup } from './backup.js';
@@ -31,8 +31,8 @@ export function urlOfRedis(r: Redis): string {
   return u.toString();
 }
 
-export async function runDailyBackup(deps: { adminSql: Sql; redis?: Redis; log?: Logger; config?: Config }): Promise<unknown> {
-  const config = deps.config ?? loadConfig();
+export async function runDailyBackup(deps: { adminSql: Sql; redis?: Redis; log?: Logger; config: Config }): Promise<unknown> {
+  const config = deps.config;
   const adminUrl = config.DATABASE_ADMIN_URL ?? urlOfPool(deps.adminSql);
   const s = { adminUrl, dir: config.backupDir, encryptionKey: config.BACKUP_ENCRYPTION_KEY, retentionDays: config.BACKUP_RETENTION_DAYS, jobs: config.BACKUP_JOBS };
   const m = await createBackup(s);

@@ -154,8 +154,13 @@ function sha256File(file: string): Promise<string> {
 function writeManifest(dir: string, m: BackupManifest): void {
   const file = path.join(logicalDir(dir), `${m.id}.json`);
   const tmp = file + '.tmp';
-  writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, JSON.stringify(m, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** `backup create`: dump + manifest. Returns the manifest (status ok) or throws (a failed manifest is left for the record). */
@@ -222,10 +227,24 @@ export async function createBackup(s: BackupSettings, opts: { tag?: string | und
       if (encrypted) stages.push(encryptStream(s.encryptionKey!));
       stages.push(tap, createWriteStream(tmpPath, { mode: 0o600 }));
       const dumpDone = (pipeline as unknown as (...a: unknown[]) => Promise<void>)(...stages);
-      // Checksums in the same snapshot, while pg_dump streams.
-      const tables = await tableChecksums(tx as unknown as Sql, (name, i, total) => progress(s, { phase: 'checksum', message: `checksum ${name}`, done: i, total }));
-      await dumpDone;
-      const code = await exited;
+      // Checksums in the same snapshot, while pg_dump streams. The dump, pg_dump's exit and the
+      // checksums are awaited together: a write that fails while the checksums run (ENOSPC, or
+      // EROFS opening the .partial file) must reject this backup, not escape as an unhandled
+      // rejection that would end a worker process.
+      let tables: TableSum[];
+      let code: number;
+      try {
+        [tables, , code] = await Promise.all([
+          tableChecksums(tx as unknown as Sql, (name, i, total) => progress(s, { phase: 'checksum', message: `checksum ${name}`, done: i, total })),
+          dumpDone,
+          exited,
+        ]);
+      } catch (err) {
+        // pg_dump would otherwise keep the snapshot's server session busy after we gave up.
+        if (child.exitCode === null) child.kill('SIGTERM');
+        await exited.catch(() => {});
+        throw err;
+      }
       if (code !== 0) throw new Error(`pg_dump failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
       return { tables, sha256: hash.digest('hex'), size };
     });
@@ -245,7 +264,12 @@ export async function createBackup(s: BackupSettings, opts: { tag?: string | und
     return m;
   } catch (err) {
     rmSync(tmpPath, { force: true });
-    writeManifest(s.dir, { ...base, status: 'failed', error: (err as Error).message, sha256: '', size: 0, tables: [], total_rows: 0, finished_at: new Date().toISOString(), duration_ms: Date.now() - t0 });
+    try {
+      writeManifest(s.dir, { ...base, status: 'failed', error: (err as Error).message, sha256: '', size: 0, tables: [], total_rows: 0, finished_at: new Date().toISOString(), duration_ms: Date.now() - t0 });
+    } catch {
+      // A full or read-only directory cannot take the failed manifest either: the error thrown
+      // below is the record (the job's log and its failed state).
+    }
     throw err;
   } finally {
     await sql.end({ timeout: 5 });

@@ -16,7 +16,48 @@ export interface Producers {
   close(): Promise<void>;
 }
 
-export function createProducers(connection: Redis, prefix: string = DEFAULT_QUEUE_PREFIX): Producers {
+/** The queue Redis cannot take a job now; the caller answers 503 with Retry-After. */
+export class QueueUnavailableError extends Error {
+  constructor(readonly retryAfterSeconds: number, cause?: string) {
+    super(`the job queue (Redis) is unavailable${cause ? `: ${cause}` : ''}`);
+  }
+}
+
+export interface ProducerOptions {
+  /** How long an enqueue waits for a reconnecting queue Redis before giving up (default 2 s). */
+  readyWaitMs?: number;
+  /** How long one enqueue may take once sent (default 5 s): a queue client never fails a command by itself. */
+  addTimeoutMs?: number;
+}
+
+/**
+ * The queue client waits out an outage (maxRetriesPerRequest: null, as BullMQ needs), so a
+ * request that enqueues would hang until Redis came back: fail fast instead.
+ */
+async function whenReady(connection: Redis, ms: number): Promise<void> {
+  if (connection.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      connection.off('ready', onReady);
+      reject(new QueueUnavailableError(2, `connection ${connection.status}`));
+    }, ms);
+    connection.once('ready', onReady);
+  });
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueueUnavailableError(2, `no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+export function createProducers(connection: Redis, prefix: string = DEFAULT_QUEUE_PREFIX, opts: ProducerOptions = {}): Producers {
   checkPrefix(prefix);
   const queues = new Map<QueueName, Queue>();
   const queue = (name: QueueName): Queue => {
@@ -30,8 +71,13 @@ export function createProducers(connection: Redis, prefix: string = DEFAULT_QUEU
   return {
     prefix,
     queue,
-    async enqueue(name, payload, opts = {}) {
-      const job = await queue(JOBS[name].queue).add(name, payload, jobOptions(name, opts));
+    async enqueue(name, payload, jobOpts = {}) {
+      await whenReady(connection, opts.readyWaitMs ?? 2000);
+      const add = queue(JOBS[name].queue).add(name, payload, jobOptions(name, jobOpts));
+      // A late answer after we gave up is harmless: the job id is the upload's row id, and the
+      // caller has marked that row failed.
+      add.catch(() => {});
+      const job = await within(add, opts.addTimeoutMs ?? 5000);
       return job.id!;
     },
     async removeIfWaiting(q, jobId) {

@@ -13,7 +13,7 @@
  * Per model version: AUC, Brier, a calibration table (equal-count buckets of predicted PD), and
  * the observed default rate per risk level and per implied rating.
  */
-import { impliedRating } from '../domain/implied-rating.js';
+import { impliedRating } from './implied-rating.js';
 import { auc, brier, calibrationTable, type CalibrationRow } from './metrics.js';
 
 export interface BacktestPrediction {

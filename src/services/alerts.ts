@@ -8,7 +8,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/pool.js';
-import { impliedRating } from '../domain/implied-rating.js';
+import { impliedRating } from '../risk/implied-rating.js';
 
 export type AlertReason = 'risk_level' | 'implied_rating' | 'pd_move';
 

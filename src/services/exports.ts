@@ -14,7 +14,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import type { Sql, TxSql } from '../db/pool.js';
 import { withUserTx } from '../db/tx.js';
-import { impliedRating } from '../domain/implied-rating.js';
+import { impliedRating } from '../risk/implied-rating.js';
 import type { Principal } from '../domain/principal.js';
 import { fieldNamesOf, type Explanation, type ModelKind } from '../risk/index.js';
 import { OUTPUT_FIELDS, FINAL } from '../repositories/predictions.js';

@@ -18,7 +18,6 @@ import { alertReasons, dispatchAlerts, signWebhook, verifyWebhook } from '../../
 import { alertJobs } from '../../src/jobs/alerts.js';
 import { jobOptions } from '../../src/jobs/catalogue.js';
 import { createProcessor } from '../../src/jobs/processor.js';
-import type { ScheduledHandlers } from '../../src/jobs/handlers.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createBulkJob } from '../../src/services/bulk/submit.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
@@ -62,7 +61,7 @@ beforeAll(async () => {
     // The catalogue's back-off (10 s doubling) shortened so the test sees three attempts quickly.
     enqueueDelivery: (deliveryId) => queue.add('webhooks.deliver', { deliveryId }, jobOptions('webhooks.deliver', { backoff: { type: 'fixed', delay: 100 }, attempts: 3 })),
   });
-  const processor = createProcessor({ sql: h.db.appSql, engine: await engineOnce(), handlers: {} as ScheduledHandlers, log, shutdown: stop.signal, alerts });
+  const processor = createProcessor({ sql: h.db.appSql, engine: await engineOnce(), log, shutdown: stop.signal, alerts });
   worker = new Worker('analytics', processor, { connection, prefix, concurrency: 1 });
 }, 120_000);
 

@@ -16,7 +16,6 @@ import { buildServices } from '../../src/entrypoints/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/entrypoints/worker.js';
 import { jobRoutes } from '../../src/http/routes/jobs/routes.js';
 import { opsRoutes } from '../../src/http/routes/ops/routes.js';
-import { notAvailable } from '../../src/jobs/handlers.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, type Producers } from '../../src/queue/producers.js';
 import { createPool, type Sql } from '../../src/db/pool.js';
@@ -44,7 +43,10 @@ export function chromiumStatus(): { run: boolean; message?: string } {
 
 /** The built web app; built here (a second or two) when a checkout has not built it yet. */
 export function ensureWebBuild(): string {
-  if (!existsSync(path.join(WEB_DIST, 'index.html'))) execFileSync(process.execPath, [path.resolve('node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'], { stdio: 'inherit' });
+  // NODE_ENV=production as `npm run build:web`: under vitest (NODE_ENV=test) vite would bundle
+  // React's development build, whose double-run effects change what the sign-in redirect does.
+  if (!existsSync(path.join(WEB_DIST, 'index.html')))
+    execFileSync(process.execPath, [path.resolve('node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'], { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'production' } });
   return WEB_DIST;
 }
 
@@ -94,7 +96,6 @@ export async function startServer(db: TestDatabase): Promise<Server> {
       sql: db.appSql,
       engine,
       log: createLogger('silent'),
-      handlers: { maintenance: notAvailable('maintenance'), evaluateAlarms: notAvailable('alarms'), backup: notAvailable('backup'), analyticsRefresh: notAvailable('analytics') },
     },
     { queues: ['bulk'], bulk: { chunkRows: 100 } },
   );

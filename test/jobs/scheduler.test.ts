@@ -13,7 +13,10 @@ import { TEST_REDIS_URL } from '../helpers/env.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
 import { firings, SCHEDULE, describeSchedule, type ScheduleEntry } from '../../src/jobs/schedule.js';
 import { createProcessor } from '../../src/jobs/processor.js';
-import { opsHandlers, type ScheduledHandlers } from '../../src/jobs/handlers.js';
+import type { JobHandler, OpsJobDeps } from '../../src/jobs/context.js';
+import type { JobName } from '../../src/jobs/catalogue.js';
+import { opsDepsOf } from '../../src/ops/deps.js';
+import type { Config } from '../../src/config/index.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers } from '../../src/queue/producers.js';
 import { startScheduler } from '../../src/entrypoints/scheduler.js';
@@ -42,6 +45,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** The operations jobs' dependencies as the worker builds them (src/ops/deps.ts), on this test's database. */
+function jobOps(config: Config, uploadDir: string): OpsJobDeps {
+  const redis = createQueueConnection(TEST_REDIS_URL, 'test-ops');
+  conns.push(redis);
+  const ops = opsDepsOf({ sql: db.adminSql, adminSql: db.adminSql, adminUrl: db.adminUrl, redis, config, log });
+  return { ops: { ...ops, adminSql: db.adminSql }, config, uploadDir };
+}
+
 function fakeJob(f: { id: string; job: string; at: Date }): Job {
   return { id: `repeat:${f.id}:${f.at.getTime()}`, name: f.job, data: {}, timestamp: f.at.getTime() - 1000, opts: { prevMillis: f.at.getTime() }, attemptsMade: 0 } as unknown as Job;
 }
@@ -53,12 +64,8 @@ describe('schedule (UTC, overridden clock)', () => {
     const all = firings(from, to);
     const calls: Array<{ what: string; at: Date }> = [];
     let clock = from;
-    const handlers: ScheduledHandlers = {
-      maintenance: async (kind) => void calls.push({ what: `maintenance.${kind}`, at: clock }),
-      evaluateAlarms: async () => void calls.push({ what: 'alarms.evaluate', at: clock }),
-      backup: async () => void calls.push({ what: 'backup.daily', at: clock }),
-      analyticsRefresh: async () => undefined,
-    };
+    const record: JobHandler<JobName> = async (_deps, { job }) => void calls.push({ what: job.name, at: clock });
+    const handlers = { 'maintenance.daily': record, 'maintenance.weekly': record, 'maintenance.monthly': record, 'alarms.evaluate': record, 'backup.daily': record };
     const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), handlers, log, shutdown: new AbortController().signal });
     const results = new Map<string, unknown>();
     for (const f of all) {
@@ -101,8 +108,7 @@ describe('schedule (UTC, overridden clock)', () => {
     const [before] = await db.adminSql<[{ live: number; archived: number }]>`
       select (select count(*)::int from annual_predictions) as live, (select count(*)::int from annual_predictions_archive) as archived`;
     const config = loadConfig({ MAINTENANCE_BATCH_SIZE: '50' });
-    const handlers = opsHandlers({ adminSql: db.adminSql, config, log });
-    const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), handlers, log, shutdown: new AbortController().signal });
+    const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), ops: jobOps(config, os.tmpdir()), log, shutdown: new AbortController().signal });
     const res = (await processor(fakeJob({ id: 'maintenance-monthly', job: 'maintenance.monthly', at: new Date('2025-02-02T04:00:00Z') }))) as {
       outcome: string;
       steps: Array<{ step: string; rows: number }>;
@@ -134,8 +140,7 @@ describe('schedule (UTC, overridden clock)', () => {
                           values (${u.id}, ${u.org}, ${u.tenant}, 'annual', 'organization', ${status}, ${name}, ${file})`;
     }
     const config = loadConfig({});
-    const handlers = opsHandlers({ adminSql: db.adminSql, config, log, uploadDir: dir });
-    const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), handlers, log, shutdown: new AbortController().signal });
+    const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), ops: jobOps(config, dir), log, shutdown: new AbortController().signal });
     type Run = { outcome: string; steps: Array<{ step: string; outcome: string; rows: number; detail: Record<string, unknown> }> };
     const daily = (dryRun: boolean) => processor({ ...fakeJob({ id: 'maintenance-daily', job: 'maintenance.daily', at: new Date('2025-02-03T02:00:00Z') }), data: { dryRun } } as Job) as Promise<Run>;
 

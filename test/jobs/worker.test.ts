@@ -16,7 +16,6 @@ import { getBulkJob } from '../../src/services/bulk/jobs-repo.js';
 import { createProducers, enqueueBulk, type Producers } from '../../src/queue/producers.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { startWorkers } from '../../src/entrypoints/worker.js';
-import { notAvailable, type ScheduledHandlers } from '../../src/jobs/handlers.js';
 import { createLogger } from '../../src/logging.js';
 import type { RiskEngine } from '../../src/risk/index.js';
 import type { Principal } from '../../src/domain/principal.js';
@@ -31,12 +30,6 @@ const prefix = `{accunode-t-${randomBytes(4).toString('hex')}}`;
 const dir = tmpDir('accunode-worker-');
 const log = createLogger('silent');
 const children: ChildProcess[] = [];
-const handlers: ScheduledHandlers = {
-  maintenance: notAvailable('maintenance'),
-  evaluateAlarms: notAvailable('alarms'),
-  backup: notAvailable('backup'),
-  analyticsRefresh: notAvailable('analytics'),
-};
 
 beforeAll(async () => {
   db = await createTestDatabase({ poolSize: 4 });
@@ -111,7 +104,7 @@ describe('worker', () => {
     const id2 = await enqueueBulk(producers, { jobId: job.id, userId: p.userId });
     expect(id1).toBe(job.id);
     expect(id2).toBe(job.id);
-    const running = startWorkers({ connection, prefix, sql: db.appSql, engine, handlers, log }, { queues: ['bulk'], bulk: { chunkRows: 300 } });
+    const running = startWorkers({ connection, prefix, sql: db.appSql, engine, log }, { queues: ['bulk'], bulk: { chunkRows: 300 } });
     try {
       const done = await waitFor(async () => {
         const j = await getBulkJob(db.appSql, p.userId, job.id);
@@ -170,7 +163,7 @@ describe('worker', () => {
     const file = writeCsv(dir, 'handback.csv', 'annual', makeRows('annual', 6000, { seed: 4, symbolPrefix: 'H' }));
     const job = await createBulkJob(db.appSql, p, { kind: 'annual', filePath: file });
     await enqueueBulk(producers, { jobId: job.id, userId: p.userId });
-    const w1 = startWorkers({ connection, prefix, sql: db.appSql, engine, handlers, log }, { queues: ['bulk'], bulk: { chunkRows: 200 } });
+    const w1 = startWorkers({ connection, prefix, sql: db.appSql, engine, log }, { queues: ['bulk'], bulk: { chunkRows: 200 } });
     await waitFor(async () => {
       const j = await getBulkJob(db.appSql, p.userId, job.id);
       return j && j.chunks_committed >= 2;
@@ -181,7 +174,7 @@ describe('worker', () => {
     const mid = (await getBulkJob(db.appSql, p.userId, job.id))!;
     expect(mid.status).toBe('queued');
     expect(mid.note).toMatch(/handed back/);
-    const w2 = startWorkers({ connection, prefix, sql: db.appSql, engine, handlers, log }, { queues: ['bulk'] });
+    const w2 = startWorkers({ connection, prefix, sql: db.appSql, engine, log }, { queues: ['bulk'] });
     try {
       const done = await waitFor(async () => {
         const j = await getBulkJob(db.appSql, p.userId, job.id);
@@ -240,7 +233,7 @@ describe('worker', () => {
     // Crash (SIGKILL) more than one fsync interval after the acknowledgement.
     const c2 = createQueueConnection(url, 'producer2');
     const prod2 = createProducers(c2);
-    for (let i = 50; i < 60; i++) await prod2.enqueue('analytics.refresh', { period: 'day' }, { jobId: `a-${i}` });
+    for (let i = 50; i < 60; i++) await prod2.enqueue('alarms.evaluate', {}, { jobId: `a-${i}` });
     await prod2.close();
     await c2.quit();
     await new Promise((r) => setTimeout(r, 1500));
@@ -250,7 +243,7 @@ describe('worker', () => {
     await waitUp();
     expect(await count()).toBe(50);
     const c3 = createQueueConnection(url, 'count2');
-    const aq = new Queue('analytics', { connection: c3, prefix: '{accunode}' });
+    const aq = new Queue('maintenance', { connection: c3, prefix: '{accunode}' });
     expect((await aq.getJobCounts('waiting')).waiting).toBe(10);
     await aq.close();
     await c3.quit();

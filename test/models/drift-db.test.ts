@@ -9,7 +9,6 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { engineOnce } from '../helpers/app.js';
 import { runModelDriftJob } from '../../src/jobs/model-drift.js';
 import { createProcessor } from '../../src/jobs/processor.js';
-import { opsHandlers } from '../../src/jobs/handlers.js';
 import { pino } from 'pino';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { collectModelDrift, modelDriftReading } from '../../src/ops/model-drift-metrics.js';
@@ -123,8 +122,9 @@ describe('model drift over stored predictions', () => {
 
   it('is dispatched by the worker under its catalogue name', async () => {
     await db.adminSql`delete from ops_snapshots where source = 'model-drift'`;
-    const handlers = opsHandlers({ adminSql: db.adminSql, config: {} as never });
-    const processor = createProcessor({ sql: db.appSql, engine, handlers, log: pino({ level: 'silent' }), shutdown: new AbortController().signal });
+    // The catalogue's own handler, with the operations part of JobDeps the worker's root builds.
+    const ops = { ops: { adminSql: db.adminSql } as never, config: {} as never, uploadDir: '' };
+    const processor = createProcessor({ sql: db.appSql, engine, ops, log: pino({ level: 'silent' }), shutdown: new AbortController().signal });
     const res = (await processor({ name: 'model.drift', data: {}, id: 'repeat:model-drift-weekly:1', timestamp: Date.now(), opts: {} } as never)) as { outcome: string };
     // The job's own window is the last 90 days of real time; the fixture rows are dated 2026-11-20.
     expect(['ok', 'drift']).toContain(res.outcome);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { impliedRating, REFERENCE_RATING_SCALE, validateRatingScale } from '../../src/domain/implied-rating.js';
+import { impliedRating, REFERENCE_RATING_SCALE, validateRatingScale } from '../../src/risk/implied-rating.js';
 import { RATINGS, TARGET_DEFAULT_RATES } from '../../src/risk/reference-data.js';
 
 describe('implied rating', () => {

@@ -123,7 +123,7 @@ export async function startDatabase(conf = ''): Promise<Cluster> {
 }
 
 export interface RoleProcess {
-  role: 'api' | 'worker';
+  role: 'api' | 'worker' | 'scheduler';
   child: ChildProcess;
   port: number;
   base: string;
@@ -131,8 +131,8 @@ export interface RoleProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `node --import tsx src/entrypoints/cli.ts api|worker` with the deployment's environment. */
-export async function startRole(role: 'api' | 'worker', env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<RoleProcess> {
+/** `node --import tsx src/entrypoints/cli.ts api|worker|scheduler` with the deployment's environment. */
+export async function startRole(role: 'api' | 'worker' | 'scheduler', env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<RoleProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/entrypoints/cli.ts', role], {
     cwd: process.cwd(),
@@ -180,11 +180,11 @@ export async function startRole(role: 'api' | 'worker', env: Record<string, stri
       throw new Error(`${err.message}\n${out.slice(-3000)}`);
     });
   }
-  if (role === 'worker' && opts.waitReady !== false) {
+  if ((role === 'worker' || role === 'scheduler') && opts.waitReady !== false) {
     await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`worker exited: ${out}`);
-      return /worker running/.test(out);
-    }, 60_000, `worker (output: ${out.slice(-2000)})`, 200);
+      if (child.exitCode !== null) throw new Error(`${role} exited: ${out}`);
+      return new RegExp(`${role} running`).test(out);
+    }, 60_000, `${role} (output: ${out.slice(-2000)})`, 200);
   }
   return p;
 }

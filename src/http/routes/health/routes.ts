@@ -1,5 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { AppDeps } from '../../app.js';
+import type { Redis } from 'ioredis';
+import type { Sql } from '../../../db/pool.js';
+
+/** What readiness checks; the app passes its own deps (a structural subset, so no import of app.ts). */
+export interface HealthDeps {
+  sql: Sql;
+  redis: Pick<Redis, 'ping'>;
+  modelsReady?: () => boolean;
+}
 
 interface Check {
   ok: boolean;
@@ -26,7 +34,7 @@ async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<Chec
   }
 }
 
-export const healthRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
+export const healthRoutes: FastifyPluginAsync<{ deps: HealthDeps }> = async (app, { deps }) => {
   // Liveness: the process answers. Dependencies are readiness, not liveness, so a database
   // outage does not make an orchestrator restart every api process.
   app.get('/health', { config: { rateLimitClass: 'health' } }, async () => ({ status: 'ok' }));

@@ -5,10 +5,10 @@
  * neighbouring grades' rates, because default rates grow roughly geometrically down the scale;
  * AAA's target is 0, so its upper bound is half of AA's rate.
  *
- * A deployment can replace the scale (IMPLIED_RATING_SCALE, see docs) with its own grades and
+ * A deployment can replace the scale (IMPLIED_RATING_SCALE, see README) with its own grades and
  * upper bounds; the default is the reference calibration.
  */
-import { RATINGS, TARGET_DEFAULT_RATES } from '../risk/reference-data.js';
+import { RATINGS, TARGET_DEFAULT_RATES } from './reference-data.js';
 
 export interface RatingGrade {
   grade: string;
