@@ -134,6 +134,13 @@ const thresholds = (raw: string | undefined, name: string): [number, number, num
   return [a, b, c];
 };
 
+/** "majority" (more than half of a model's ratios) or a whole number of ratios, 0 to turn the check off. */
+const minRatios = (raw: string | undefined, name: string): 'majority' | number => {
+  if (raw === undefined || raw.trim() === '' || raw.trim() === 'majority') return 'majority';
+  if (!/^\d+$/.test(raw.trim())) fail(name, `must be "majority" or a whole number of ratios (0 turns the check off), got "${raw}"`);
+  return Number(raw.trim());
+};
+
 const trustProxy = (raw: string | undefined, name: string): string[] | false => {
   if (raw === undefined || raw.trim() === '' || raw === 'false') return false;
   const list = raw
@@ -182,6 +189,7 @@ export const CONFIG_SPEC = {
   BACKUP_ENCRYPTION_KEY: { secret: true, description: 'encrypts backups at rest when set', parse: str() },
   ALARM_WEBHOOK_URL: { secret: true, description: 'alarm and failover notifications', parse: url(HTTP) },
   RISK_THRESHOLDS: { description: 'where MEDIUM, HIGH and CRITICAL begin, as probabilities (LOW < 0.02 <= MEDIUM < 0.05 <= HIGH <= 0.15 < CRITICAL)', parse: thresholds, defaultText: '0.02,0.05,0.15' },
+  PREDICTION_MIN_RATIOS: { description: 'ratios a prediction needs (the others may be not reported): "majority" is more than half of the model\'s ratios (3 of 5 annual, 4 of 6 quarterly); a number N asks for N (capped at the model\'s count); 0 accepts any', parse: minRatios, defaultText: 'majority' },
   MODELS_DIR: { description: 'model artifacts directory', parse: str(), defaultText: '<package>/models' },
   LOCAL_PG_PORT: { description: 'with no database URL: a PostgreSQL listening on this local port is used, else an embedded one is started on it', parse: int(5432, 1, 65535), defaultText: '5432' },
   LOCAL_REDIS_PORT: { description: 'with no REDIS_URL: a Redis listening on this local port is used, else redis-server is started on it', parse: int(6379, 1, 65535), defaultText: '6379' },

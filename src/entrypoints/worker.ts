@@ -39,7 +39,7 @@ export interface WorkerOptions {
   concurrency?: Partial<Record<QueueName, number>>;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
-  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone'>;
+  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone' | 'minRatios'>;
 }
 
 export interface RunningWorkers {
@@ -119,7 +119,7 @@ export async function startWorkerRole(
       concurrency: { bulk: config.WORKER_BULK_CONCURRENCY },
       lockDurationMs: config.QUEUE_LOCK_DURATION_MS,
       stalledIntervalMs: config.QUEUE_STALLED_INTERVAL_MS,
-      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
+      bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true, minRatios: config.PREDICTION_MIN_RATIOS },
     },
   );
   shutdown.add('workers', () => running.close());

@@ -20,7 +20,7 @@ export interface ProcessorDeps {
   log: Logger;
   /** Cache Redis: bulk uploads drop cached copies of the predictions they replace. */
   cacheRedis?: Redis;
-  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone'>;
+  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone' | 'minRatios'>;
   /** Aborted when the worker shuts down: bulk jobs stop at the next chunk and are handed back. */
   shutdown: AbortSignal;
 }

@@ -1,6 +1,6 @@
 // Charts (recharts): each has a text alternative (aria-label + a visually hidden summary table
 // where the numbers matter), so a screen reader gets the same figures.
-import { Bar, BarChart, CartesianGrid, Cell, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { Bar, BarChart, CartesianGrid, Cell, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { pct, RISK_COLORS } from '../format';
 
 export function Sparkline({ points, label }: { points: Array<{ period: string; probability: number }>; label: string }) {
@@ -119,8 +119,10 @@ export function DriversChart({ contributions }: { contributions: Array<{ label: 
       <ResponsiveContainer width="100%" height={Math.max(140, data.length * 30 + 30)}>
         <BarChart data={data} layout="vertical" margin={{ top: 4, right: 16, left: 8, bottom: 4 }}>
           <CartesianGrid strokeDasharray="3 3" horizontal={false} />
-          <XAxis type="number" />
+          {/* Zero is always on the axis: bars are read by their length from it. */}
+          <XAxis type="number" domain={[(min: number) => Math.min(0, min), (max: number) => Math.max(0, max)]} tickFormatter={(v: number) => String(Math.round(v * 100) / 100)} />
           <YAxis type="category" dataKey="name" width={190} tick={{ fontSize: 12 }} />
+          <ReferenceLine x={0} stroke="#374151" />
           <Tooltip />
           <Bar dataKey="value" name="log-odds vs. average company" isAnimationActive={false}>
             {data.map((d) => (

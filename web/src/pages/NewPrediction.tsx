@@ -12,14 +12,15 @@ export function NewPrediction() {
   const { search } = useLocation();
   const { user } = useAuth();
   const [kind, setKind] = useState<Kind>(search.get('type') === 'quarterly' ? 'quarterly' : 'annual');
-  const [form, setForm] = useState<Form>({
-    symbol: search.get('symbol') ?? '',
-    name: search.get('name') ?? '',
+  const blank = (): Form => ({
+    symbol: '',
+    name: '',
     sector: '',
     reporting_year: String(new Date().getFullYear() - 1),
     reporting_quarter: 'Q4',
     access_level: '',
   });
+  const [form, setForm] = useState<Form>(() => ({ ...blank(), symbol: search.get('symbol') ?? '', name: search.get('name') ?? '' }));
   const [touched, setTouched] = useState<Record<string, boolean>>({});
   const [submitted, setSubmitted] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -74,6 +75,11 @@ export function NewPrediction() {
     try {
       const p = await api.post<Prediction>(`/predictions/${kind}`, body, { explain: true, ...(upsert ? { upsert: true } : {}) });
       setResult(p);
+      // The next company starts from an empty form: nothing of this one (its sector above all)
+      // may be stored with the next.
+      setForm(blank());
+      setTouched({});
+      setSubmitted(false);
       setTimeout(() => document.getElementById('result-title')?.focus(), 0);
     } catch (err) {
       setResult(null);
@@ -83,7 +89,10 @@ export function NewPrediction() {
         const mapped: Record<string, string> = {};
         for (const [k, v] of Object.entries(fe)) mapped[k.replace(/^company\./, '')] = v;
         setServerFieldErrors(mapped);
-        setServerError(err.message);
+        // Field errors are shown at their fields in the form's words; the summary says where to look.
+        const onForm = Object.keys(mapped).filter((k) => document.getElementById(`f-${k}`));
+        setServerError(onForm.length > 0 && !/^Too few ratios/.test(err.message) ? 'Please correct the highlighted fields.' : err.message);
+        if (onForm[0]) document.getElementById(`f-${onForm[0]}`)?.focus();
       } else setServerError('Could not create the prediction.');
     } finally {
       setBusy(false);
