@@ -62,10 +62,10 @@ export function buildServices(
     ttlSeconds: config.EMAIL_VERIFY_TTL_SECONDS ?? 86_400,
     resendPerHour: config.RATE_LIMIT_VERIFY_RESEND ?? 5,
   });
-  const companies = new CompanyService({ sql: c.sql, cursors, cache });
   const replicas = c.replicas;
   const readSql = c.readSql ?? (replicas ? () => replicas.get() : undefined);
   const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(readSql ? { readSql } : {}) });
+  const companies = new CompanyService({ sql: c.sql, cursors, cache, analytics });
   const predictions = new PredictionService({ sql: c.sql, cursors, cache, engine: c.engine, companies, analytics, ...(config.PREDICTION_MIN_RATIOS !== undefined ? { minRatios: config.PREDICTION_MIN_RATIOS } : {}) });
   return { auth, admin, verification, companies, predictions, analytics, cache, cursors };
 }

@@ -105,7 +105,7 @@ export class PredictionService {
     }
     const input = normalizeCompanyInput((body.company ?? {}) as Record<string, unknown>);
     if (!input.ok) throw fieldErrors(input.errors);
-    return (await this.d.companies.findOrCreateInScope(tx, p, input.value, body.access_level as AccessLevel | undefined, ip)).company;
+    return this.d.companies.resolveForPrediction(tx, p, input.value, body.access_level as AccessLevel | undefined, body.new_company === true, ip);
   }
 
   /**

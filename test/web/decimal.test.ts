@@ -1,8 +1,19 @@
 // The new-prediction form reads numbers in the user's notation or refuses them: "12,5" is
 // never 125 (issue 17). Pure logic of web/src/validate.ts and the bulk errors' display.
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkRatio, parseDecimal, separatorsOf, ANNUAL_FIELDS } from '../../web/src/validate.ts';
-import { shownCell } from '../../web/src/pages/Bulk.tsx';
+import { ANNUAL_FIELDS, type FieldMeta } from '../../src/risk/fields.js';
+
+// The web app is its own TypeScript project (DOM, JSX, bundler resolution): its modules are
+// loaded by path, so the server's tsc never compiles them, and typed here by hand.
+type Check = { value: number | null; error?: string; warning?: string };
+const load = (file: string) => import(/* @vite-ignore */ path.resolve('web/src', file));
+const { checkRatio, parseDecimal, separatorsOf } = (await load('validate.ts')) as {
+  checkRatio(meta: FieldMeta, raw: string, locale?: string): Check;
+  parseDecimal(raw: string, locale?: string): { value: number } | { error: string };
+  separatorsOf(locale?: string): { decimal: string; group: string };
+};
+const { shownCell } = (await load('pages/Bulk.tsx')) as { shownCell(column: string | undefined, cell: string): string };
 
 const roa = ANNUAL_FIELDS.find((f) => f.name === 'return_on_assets')!;
 const value = (raw: string, locale: string) => {
