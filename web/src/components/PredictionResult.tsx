@@ -12,6 +12,7 @@ export function ComponentModels({ p }: { p: Prediction }) {
       ? [['Ensemble (final)', p.ensemble_probability], ['Logistic regression', p.logistic_probability], ['Gradient-boosted trees', p.gbm_probability], ['Step (score band)', p.step_probability]]
       : [['Blend (final)', p.probability], ['Logistic regression', p.logistic_probability], ['Step (score band)', p.step_probability]];
   return (
+    <div className="table-wrap">
     <table className="table compact">
       <caption className="sr-only">Component models</caption>
       <thead>
@@ -29,6 +30,7 @@ export function ComponentModels({ p }: { p: Prediction }) {
         ))}
       </tbody>
     </table>
+    </div>
   );
 }
 
@@ -56,6 +58,7 @@ export function ExplanationView({ p }: { p: Prediction }) {
         </ol>
       )}
       <DriversChart contributions={e.contributions.map((c) => ({ label: c.value === null ? `${c.label} (not reported)` : c.label, log_odds: c.log_odds }))} />
+      <div className="table-wrap">
       <table className="table compact">
         <caption className="sr-only">Contributions by ratio</caption>
         <thead>
@@ -79,6 +82,7 @@ export function ExplanationView({ p }: { p: Prediction }) {
           ))}
         </tbody>
       </table>
+      </div>
     </div>
   );
 }

@@ -100,7 +100,7 @@ export function HistoryChart({ rows, series }: { rows: Array<Record<string, numb
         <LineChart data={rows} margin={{ top: 8, right: 12, left: 0, bottom: 0 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="period" tick={{ fontSize: 12 }} />
-          <YAxis tickFormatter={(v: number) => `${v}%`} width={52} />
+          <YAxis tickFormatter={(v: number) => `${v}%`} width={64} />
           <Tooltip formatter={(v) => `${v} %`} />
           <Legend />
           {series.map((s) => (

@@ -4,9 +4,11 @@ import { Sparkline } from '../components/charts';
 import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useCursorPages, useDebounced } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
+import { useAuth } from '../auth';
+import { ScopeBadge } from '../scope';
 
 interface Item {
-  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string };
+  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string; organization_id: string | null; created_by: string | null; market_cap: number | null };
   annual: { probability: number; risk_level: string; reporting_year: string } | null;
   quarterly: { probability: number; risk_level: string; reporting_year: string; reporting_quarter: string } | null;
   trend: { annual: Array<{ period: string; probability: number }>; quarterly: Array<{ period: string; probability: number }> };
@@ -25,6 +27,7 @@ const SORTS: Array<[string, string]> = [
 const LIMIT = 25;
 
 export function Portfolio() {
+  const { user } = useAuth();
   const [q, setQ] = useState('');
   const [sector, setSector] = useState('');
   const [sort, setSort] = useState('name');
@@ -96,7 +99,8 @@ export function Portfolio() {
                     <th scope="row">
                       <Link to={`/companies/${it.company.id}`}>
                         <span className="symbol">{it.company.symbol}</span> {it.company.name}
-                      </Link>
+                      </Link>{' '}
+                      <ScopeBadge s={it.company} user={user} />
                     </th>
                     <td className="hide-sm">{it.company.sector ?? '–'}</td>
                     <td className="num">
