@@ -242,6 +242,76 @@ describe.skipIf(!status.run)('what an analyst expects (Chromium)', () => {
     }
   });
 
+  it('context: implied ratings beside PDs, the dashboard by reporting year, partial search, filters in the URL', async () => {
+    const b = await newBrowser();
+    try {
+      const page = b.page;
+      await signIn(page, 'super');
+      // The dashboard by reporting year (AAPL 2024, F 2024 and the fixture world's 2024 rows).
+      const byYear = page.getByTestId('by-year');
+      await byYear.waitFor();
+      expect(await byYear.locator('thead').textContent()).toContain('2024');
+      expect(await byYear.textContent()).toMatch(/Consumer Discretionary/);
+      // Every PD there has its implied rating beside it.
+      expect(await byYear.locator('.badge.rating').count()).toBeGreaterThan(0);
+      await screenshot(page, 'i17-12-dashboard-by-year');
+      // Partial search: "App" finds Apple, and the filters go into the URL.
+      await page.getByRole('link', { name: 'Portfolio' }).click();
+      await page.getByTestId('portfolio-table').waitFor();
+      await page.getByLabel('Search').fill('App');
+      await page.getByTestId('portfolio-table').locator('tbody tr').first().filter({ hasText: 'AAPL' }).waitFor();
+      await page.getByLabel('Sort by').selectOption('-annual_probability');
+      await page.waitForURL(/\/portfolio\?q=App&sort=-annual_probability$/);
+      expect(await page.getByTestId('portfolio-table').locator('.badge.rating').count()).toBeGreaterThan(0);
+      await page.getByRole('link', { name: /AAPL/ }).first().click();
+      await page.getByRole('heading', { level: 1, name: /AAPL/ }).waitFor();
+      // Back restores the search and the sort from the URL.
+      await page.goBack();
+      await page.getByTestId('portfolio-table').waitFor();
+      expect(await page.getByLabel('Search').inputValue()).toBe('App');
+      expect(await page.getByLabel('Sort by').inputValue()).toBe('-annual_probability');
+      await page.getByTestId('portfolio-table').locator('tbody tr').first().filter({ hasText: 'AAPL' }).waitFor();
+      await screenshot(page, 'i17-13-portfolio-search-url');
+      // Charts and sparklines: named images, never unnamed tab stops.
+      await page.getByRole('link', { name: /AAPL/ }).first().click();
+      await page.getByRole('heading', { name: 'What drove it' }).waitFor();
+      const focusable = await page.evaluate<number>(`[...document.querySelectorAll('[role="img"] [tabindex], .recharts-wrapper [tabindex], svg[tabindex]')].filter((e) => e.tabIndex >= 0).length`);
+      expect(focusable).toBe(0);
+      // The dashed "Logistic" legend: at least 4.5:1 on white.
+      const ratio = await page.evaluate<number>(`(() => {
+        const el = [...document.querySelectorAll('.recharts-legend-item-text')].find((e) => e.textContent === 'Logistic');
+        const rgb = getComputedStyle(el).color.match(/\\d+/g).map(Number).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+        const L = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+        return 1.05 / (L + 0.05);
+      })()`);
+      expect(ratio).toBeGreaterThanOrEqual(4.5);
+      expect(b.errors).toEqual([]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('a reload without "keep me signed in" leaves no open server session; a member is not offered to join again', async () => {
+    const b = await newBrowser();
+    try {
+      const page = b.page;
+      const open = async () => (await db.adminSql<{ n: number }[]>`select count(*)::int as n from user_sessions where user_id = ${world.users.omA1b.id} and revoked_at is null`)[0]!.n;
+      const before = await open();
+      await signIn(page, 'omA1b');
+      expect(await open()).toBe(before + 1);
+      await page.reload();
+      await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+      await expect.poll(open, { timeout: 10_000 }).toBe(before);
+      await signIn(page, 'omA1b');
+      await page.getByRole('link', { name: 'Administration' }).click();
+      await page.getByTestId('membership').waitFor();
+      expect(await page.getByRole('heading', { name: 'Join an organization' }).count()).toBe(0);
+      await screenshot(page, 'i17-14-member-admin');
+    } finally {
+      await b.close();
+    }
+  });
+
   it('the company page does not scroll sideways at 390 px', async () => {
     const b = await newBrowser({ width: 390, height: 844 });
     try {

@@ -3,6 +3,7 @@ import { num, pct } from '../format';
 import { Link } from '../router';
 import { DriversChart } from './charts';
 import { RiskBadge, Stat } from './ui';
+import { RatingBadge } from '../rating';
 
 const DIRECTION: Record<string, string> = { increases_risk: 'raises risk', decreases_risk: 'lowers risk', neutral: 'neutral' };
 
@@ -97,7 +98,11 @@ export function PredictionResult({ p, heading = 'Result' }: { p: Prediction; hea
         </Link>
       </div>
       <div className="stats">
-        <Stat label="Probability of default" value={<span data-testid="result-probability">{pct(finalProbability(p))}</span>} hint={`${p.reporting_year}${p.reporting_quarter ? ' ' + p.reporting_quarter : ''}`} />
+        <Stat label="Probability of default" value={
+            <>
+              <span data-testid="result-probability">{pct(finalProbability(p))}</span> <RatingBadge pd={finalProbability(p)} />
+            </>
+          } hint={`${p.reporting_year}${p.reporting_quarter ? ' ' + p.reporting_quarter : ''}`} />
         <Stat label="Risk level" value={<RiskBadge level={p.risk_level} />} />
         <Stat label="Confidence" value={pct(p.confidence, 0)} hint="model agreement × input completeness" />
         <Stat label="Model" value={<span className="small">{p.model.name ?? '–'}</span>} hint={p.model.version ?? undefined} />

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { api, ApiError, finalProbability, type Kind, type Paged, type Prediction } from '../api';
 import { useAuth } from '../auth';
 import { canModify, scopeLabel, ScopeBadge } from '../scope';
+import { RatingBadge } from '../rating';
 import type { SymbolView } from './Symbol';
 import { HistoryChart } from '../components/charts';
 import { ComponentModels, ExplanationView } from '../components/PredictionResult';
@@ -60,12 +61,12 @@ export function CompanyPage({ id }: { id: string }) {
     kind === 'annual'
       ? [
           { key: 'final', name: 'Final (blend)', color: '#1d4ed8' },
-          { key: 'logistic', name: 'Logistic', color: '#16a34a', dashed: true },
+          { key: 'logistic', name: 'Logistic', color: '#15803d', dashed: true },
           { key: 'step', name: 'Step', color: '#9333ea', dashed: true },
         ]
       : [
           { key: 'final', name: 'Final (ensemble)', color: '#1d4ed8' },
-          { key: 'logistic', name: 'Logistic', color: '#16a34a', dashed: true },
+          { key: 'logistic', name: 'Logistic', color: '#15803d', dashed: true },
           { key: 'gbm', name: 'Gradient-boosted', color: '#ea580c', dashed: true },
           { key: 'step', name: 'Step', color: '#9333ea', dashed: true },
         ];
@@ -139,7 +140,9 @@ export function CompanyPage({ id }: { id: string }) {
                           {period(p)}
                         </button>
                       </th>
-                      <td className="num">{pct(finalProbability(p))}</td>
+                      <td className="num">
+                        {pct(finalProbability(p))} <RatingBadge pd={finalProbability(p)} />
+                      </td>
                       <td>
                         <RiskBadge level={p.risk_level} />
                       </td>

@@ -6,6 +6,7 @@ import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from
 import { money, pct } from '../format';
 import { Link } from '../router';
 import { ScopeBadge } from '../scope';
+import { RatingBadge } from '../rating';
 
 export interface SymbolCompany {
   id: string;
@@ -99,7 +100,9 @@ export function SymbolPage({ symbol }: { symbol: string }) {
                       <tr key={p.id}>
                         <th scope="row">{period(p)}</th>
                         <td>{kind}</td>
-                        <td className="num">{pct(finalProbability(p))}</td>
+                        <td className="num">
+                          {pct(finalProbability(p))} <RatingBadge pd={finalProbability(p)} />
+                        </td>
                         <td>
                           <RiskBadge level={p.risk_level} />
                         </td>
