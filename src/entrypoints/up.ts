@@ -19,8 +19,11 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
   shutdown.install();
   try {
     const db = await prepareDatabase(config, log, shutdown, { migrate: opts.prepare, roles: opts.prepare });
+    const [medium, high, critical] = config.RISK_THRESHOLDS;
+    const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
     if (opts.prepare && config.SEED_DEMO) {
-      const seed = await seedDemo(db.adminSql, config.dataDir);
+      // With the models: the demo tenant gets a sample portfolio scored by them.
+      const seed = await seedDemo(db.adminSql, config.dataDir, { engine });
       if (seed.seeded) {
         // Printed once, on purpose, to the terminal (not the log stream).
         process.stdout.write(
@@ -29,8 +32,6 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
         );
       }
     }
-    const [medium, high, critical] = config.RISK_THRESHOLDS;
-    const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
     log.info({ models: engine.models }, 'risk models loaded');
     const redisInfo = await prepareRedis(config, log, shutdown);
     // The app pool follows failovers (issue 8): `sql` forwards to the current primary's pool, and

@@ -312,11 +312,14 @@ describe.skipIf(!status.run)('what an analyst expects (Chromium)', () => {
     }
   });
 
-  it('the company page does not scroll sideways at 390 px', async () => {
+  it('the dashboard and the company page do not scroll sideways at 390 px', async () => {
     const b = await newBrowser({ width: 390, height: 844 });
     try {
       const page = b.page;
       await signIn(page, 'super');
+      // The dashboard first: its by-year table is wider than the phone and must scroll inside its card.
+      await page.getByTestId('by-year').waitFor();
+      expect(await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBeLessThanOrEqual(0);
       await page.evaluate(`history.pushState(null, '', '/companies/${aapl}'); dispatchEvent(new PopStateEvent('popstate'))`);
       await page.getByRole('heading', { level: 1, name: 'AAPL · Apple Inc.' }).waitFor();
       await page.getByRole('heading', { name: 'What drove it' }).waitFor();
