@@ -116,6 +116,8 @@ describe.skipIf(!status.run)('web app end to end (Chromium)', () => {
     expect(await page.getByTestId('rows-succeeded').textContent()).toBe('398');
     expect(await page.getByTestId('rows-failed').textContent()).toBe('2');
     const errorRows = page.getByTestId('error-rows').locator('tbody tr');
+    // The errors CSV is fetched once the job shows Completed: wait for it rather than race it.
+    await errorRows.nth(1).waitFor();
     expect(await errorRows.count()).toBe(2);
     expect(await page.getByTestId('error-rows').textContent()).toMatch(/net_income_margin/);
     const download = page.waitForEvent('download');
