@@ -1,4 +1,5 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 // Paths pino blanks out wherever they appear in a log object: request headers, bodies and
 // config dumps are the usual ways a secret reaches a log.
@@ -38,14 +39,31 @@ export function redactUrl(raw: string): string {
   }
 }
 
-export function createLogger(level: string, name = 'accunode'): Logger {
-  return pino({
+/**
+ * Readable lines for a person at a terminal: pino-pretty when stdout is a TTY and the package is
+ * installed (a devDependency: `npm ci` has it, `npm ci --omit=dev` does not), else null and the
+ * logger writes JSON lines, which is what log collectors read.
+ */
+export function prettyStream(isTty: boolean = process.stdout.isTTY === true, load: (id: string) => unknown = createRequire(import.meta.url)): DestinationStream | null {
+  if (!isTty) return null;
+  try {
+    const pretty = load('pino-pretty') as (o: Record<string, unknown>) => DestinationStream;
+    // sync: a line is on the terminal before the process can exit (Ctrl-C, a failed start).
+    return pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  } catch {
+    return null;
+  }
+}
+
+export function createLogger(level: string, name = 'accunode', stream: DestinationStream | null = prettyStream()): Logger {
+  const opts = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return stream ? pino(opts, stream) : pino(opts);
 }
 
 export type { Logger };

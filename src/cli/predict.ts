@@ -87,6 +87,7 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
           onProgress,
           limits: configuredLimits(config),
           chunkRows: chunkRows ?? config.BULK_CHUNK_ROWS,
+          minRatios: config.PREDICTION_MIN_RATIOS,
         });
         bar?.stop();
         const final = presentJob((await getBulkJob(sql, principal.userId, job.id))!);

@@ -1,6 +1,7 @@
 // The one place that reads process.env. Everything else receives a frozen, typed Config.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { REFERENCE_RATING_SCALE, validateRatingScale, type RatingGrade } from '../risk/implied-rating.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -134,6 +135,32 @@ const thresholds = (raw: string | undefined, name: string): [number, number, num
   return [a, b, c];
 };
 
+/** "majority" (more than half of a model's ratios) or a whole number of ratios, 0 to turn the check off. */
+const minRatios = (raw: string | undefined, name: string): 'majority' | number => {
+  if (raw === undefined || raw.trim() === '' || raw.trim() === 'majority') return 'majority';
+  if (!/^\d+$/.test(raw.trim())) fail(name, `must be "majority" or a whole number of ratios (0 turns the check off), got "${raw}"`);
+  return Number(raw.trim());
+};
+
+/** "AAA:0.0001,AA:0.0003,…,CCC": grades best first, each with the highest PD it covers; the last has none. */
+const ratingScale = (raw: string | undefined, name: string): readonly RatingGrade[] => {
+  if (raw === undefined || raw.trim() === '') return REFERENCE_RATING_SCALE;
+  const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const scale = parts.map((p, i) => {
+    const [grade, bound] = p.split(':').map((s) => s.trim());
+    if (i === parts.length - 1) {
+      if (bound !== undefined) fail(name, `the last grade (${grade}) takes no bound: it covers every PD above the one before it`);
+      return { grade: grade!, maxPd: Infinity };
+    }
+    const maxPd = Number(bound);
+    if (bound === undefined || bound === '' || !Number.isFinite(maxPd)) fail(name, `grade "${grade}" needs its highest PD, e.g. "${grade}:0.001"`);
+    return { grade: grade!, maxPd };
+  });
+  const problem = validateRatingScale(scale);
+  if (problem) fail(name, problem);
+  return Object.freeze(scale);
+};
+
 const trustProxy = (raw: string | undefined, name: string): string[] | false => {
   if (raw === undefined || raw.trim() === '' || raw === 'false') return false;
   const list = raw
@@ -182,6 +209,8 @@ export const CONFIG_SPEC = {
   BACKUP_ENCRYPTION_KEY: { secret: true, description: 'encrypts backups at rest when set', parse: str() },
   ALARM_WEBHOOK_URL: { secret: true, description: 'alarm and failover notifications', parse: url(HTTP) },
   RISK_THRESHOLDS: { description: 'where MEDIUM, HIGH and CRITICAL begin, as probabilities (LOW < 0.02 <= MEDIUM < 0.05 <= HIGH <= 0.15 < CRITICAL)', parse: thresholds, defaultText: '0.02,0.05,0.15' },
+  PREDICTION_MIN_RATIOS: { description: 'ratios a prediction needs (the others may be not reported): "majority" is more than half of the model\'s ratios (3 of 5 annual, 4 of 6 quarterly); a number N asks for N (capped at the model\'s count); 0 accepts any', parse: minRatios, defaultText: 'majority' },
+  IMPLIED_RATING_SCALE: { description: 'implied ratings shown beside PDs: grades best first with the highest PD each covers, the last open-ended ("AAA:0.0001,AA:0.0003,…,CCC"); the default is the rating-agency scale the reference models are calibrated to', parse: ratingScale, defaultText: 'reference calibration (AAA…CCC)' },
   MODELS_DIR: { description: 'model artifacts directory', parse: str(), defaultText: '<package>/models' },
   LOCAL_PG_PORT: { description: 'with no database URL: a PostgreSQL listening on this local port is used, else an embedded one is started on it', parse: int(5432, 1, 65535), defaultText: '5432' },
   LOCAL_REDIS_PORT: { description: 'with no REDIS_URL: a Redis listening on this local port is used, else redis-server is started on it', parse: int(6379, 1, 65535), defaultText: '6379' },

@@ -99,3 +99,14 @@ export function canModifyScoped(
     return row.created_by === actor.userId || actor.role === 'org_admin';
   return actor.role === 'tenant_admin' && actor.tenantId !== null && actor.tenantId === row.tenant_id;
 }
+
+/**
+ * Who may add a prediction to a company: whoever may modify it, and any member of the owning
+ * organization (predictions of a shared company are the members' common work).
+ */
+export function canAddPredictions(
+  actor: { userId: string; role: Role; tenantId: string | null; organizationId: string | null },
+  row: { access_level: AccessLevel; organization_id: string | null; tenant_id: string | null; created_by: string | null },
+): boolean {
+  return canModifyScoped(actor, row) || (row.access_level === 'organization' && row.organization_id !== null && row.organization_id === actor.organizationId);
+}

@@ -65,12 +65,13 @@ export async function openBaseRoot(config: Config, log: Logger, shutdown: Shutdo
  * The full root of a long-running process (api, worker, all-in-one). `prepare`: migrate and
  * set the role passwords first (`accunode up`); the api and the worker expect that done.
  */
-export async function openRoot(config: Config, log: Logger, shutdown: Shutdown, opts: { name: string; prepare: boolean; beforeRedis?: (db: Databases) => Promise<void> }): Promise<Root> {
+export async function openRoot(config: Config, log: Logger, shutdown: Shutdown, opts: { name: string; prepare: boolean; beforeRedis?: (db: Databases, engine: RiskEngine) => Promise<void> }): Promise<Root> {
   const db = await prepareDatabase(config, log, shutdown, { migrate: opts.prepare, roles: opts.prepare });
-  await opts.beforeRedis?.(db);
   const [medium, high, critical] = config.RISK_THRESHOLDS;
   const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
   log.info({ models: engine.models }, 'risk models loaded');
+  // The demo seed runs here: after the models (its sample portfolio is scored by them).
+  await opts.beforeRedis?.(db, engine);
   const base = await openBaseRoot(config, log, shutdown, opts.name);
   // The app pool follows failovers (issue 8): `sql` forwards to the current primary's pool, and
   // a primary change published by `accunode dr failover` re-points it without a restart. The

@@ -35,7 +35,7 @@ export interface ServiceConnections {
 export function buildServices(
   c: ServiceConnections,
   config: Pick<Config, 'SESSION_TTL_SECONDS' | 'SESSION_ABSOLUTE_TTL_SECONDS' | 'RATE_LIMIT_LOGIN'> &
-    Partial<Pick<Config, 'LOGIN_KNOWN_IP_DAYS' | 'PUBLIC_URL' | 'HOST' | 'PORT' | 'EMAIL_VERIFY_TTL_SECONDS' | 'RATE_LIMIT_VERIFY_RESEND'>>,
+    Partial<Pick<Config, 'IMPLIED_RATING_SCALE' | 'PREDICTION_MIN_RATIOS' | 'LOGIN_KNOWN_IP_DAYS' | 'PUBLIC_URL' | 'HOST' | 'PORT' | 'EMAIL_VERIFY_TTL_SECONDS' | 'RATE_LIMIT_VERIFY_RESEND'>>,
 ): ApiServices {
   const cacheRedis = c.cacheRedis ?? c.redis;
   const cache = new CacheAside(cacheRedis, c.log);
@@ -62,11 +62,11 @@ export function buildServices(
     ttlSeconds: config.EMAIL_VERIFY_TTL_SECONDS ?? 86_400,
     resendPerHour: config.RATE_LIMIT_VERIFY_RESEND ?? 5,
   });
-  const companies = new CompanyService({ sql: c.sql, cursors, cache });
   const replicas = c.replicas;
   const readSql = c.readSql ?? (replicas ? () => replicas.get() : undefined);
-  const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(readSql ? { readSql } : {}) });
-  const predictions = new PredictionService({ sql: c.sql, cursors, cache, engine: c.engine, companies, analytics });
+  const analytics = new AnalyticsService({ sql: c.sql, cache, redis: cacheRedis, log: c.log, ...(readSql ? { readSql } : {}), ...(config.IMPLIED_RATING_SCALE ? { ratingScale: config.IMPLIED_RATING_SCALE } : {}) });
+  const companies = new CompanyService({ sql: c.sql, cursors, cache, analytics });
+  const predictions = new PredictionService({ sql: c.sql, cursors, cache, engine: c.engine, companies, analytics, ...(config.PREDICTION_MIN_RATIOS !== undefined ? { minRatios: config.PREDICTION_MIN_RATIOS } : {}) });
   return { auth, admin, verification, companies, predictions, analytics, cache, cursors };
 }
 

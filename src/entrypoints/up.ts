@@ -20,9 +20,9 @@ export async function runUp(opts: { prepare: boolean } = { prepare: true }): Pro
     const root = await openRoot(config, log, shutdown, {
       name: 'accunode-api',
       prepare: opts.prepare,
-      beforeRedis: async (db) => {
+      beforeRedis: async (db, engine) => {
         if (!opts.prepare || !config.SEED_DEMO) return;
-        const seed = await seedDemo(db.adminSql, config.dataDir);
+        const seed = await seedDemo(db.adminSql, config.dataDir, { engine });
         if (seed.seeded) {
           // Printed once, on purpose, to the terminal (not the log stream).
           process.stdout.write(

@@ -93,7 +93,7 @@ export async function jobDepsOf(root: Root, queues: readonly QueueName[] = QUEUE
     engine: root.engine,
     log: root.log,
     cacheRedis: root.cacheRedis,
-    bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true },
+    bulk: { chunkRows: config.BULK_CHUNK_ROWS, limits: configuredLimits(config), deleteFileWhenDone: true, minRatios: config.PREDICTION_MIN_RATIOS },
     ...(needsOps ? { ops: { ops: await root.ops(), config, uploadDir: bulkUploadDir(config) } } : {}),
   };
 }

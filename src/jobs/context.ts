@@ -29,7 +29,7 @@ export interface JobDeps {
   log: Logger;
   /** Cache Redis: bulk uploads drop cached copies of the predictions they replace. */
   cacheRedis?: Redis;
-  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone'>;
+  bulk?: Pick<BulkRunOptions, 'chunkRows' | 'limits' | 'deleteFileWhenDone' | 'minRatios'>;
   /**
    * Maintenance, alarms and backups. A worker process always has them (startWorkerRole); a
    * test that runs only the bulk queue may leave them out, and an operations job then fails

@@ -146,3 +146,51 @@ export async function companyHasPredictions(tx: TxSql, id: string): Promise<bool
         or exists(select 1 from quarterly_predictions where company_id = ${id}) as x`;
   return r!.x;
 }
+
+/**
+ * The visible companies with this symbol (row-level security filters), read per scope on
+ * (scope_id, symbol): a handful of index probes, however many companies a tenant holds.
+ */
+export async function findVisibleBySymbol(tx: TxSql, symbol: string, scopes: string[] | null, limit = 50): Promise<CompanyRow[]> {
+  return tx<CompanyRow[]>`
+    ${SELECT(tx)} where c.symbol = ${symbol} ${scopes ? tx`and c.scope_id = any(${scopes}::uuid[])` : tx``}
+    order by case c.access_level when 'personal' then 0 when 'organization' then 1 else 2 end, c.created_at, c.id
+    limit ${limit}`;
+}
+
+/** Moves every prediction of `from` to `into`; returns how many moved per kind (RLS-limited). */
+export async function movePredictions(tx: TxSql, from: string, into: string): Promise<{ annual: number; quarterly: number }> {
+  const a = await tx`update annual_predictions set company_id = ${into} where company_id = ${from}`;
+  const q = await tx`update quarterly_predictions set company_id = ${into} where company_id = ${from}`;
+  return { annual: a.count, quarterly: q.count };
+}
+
+/** The periods both companies have a prediction for (a merge would break the unique keys). */
+export async function overlappingPeriods(tx: TxSql, a: string, b: string): Promise<string[]> {
+  const rows = await tx<{ period: string }[]>`
+    select 'annual ' || x.reporting_year as period from annual_predictions x join annual_predictions y
+      on y.company_id = ${b} and y.reporting_year = x.reporting_year where x.company_id = ${a}
+    union all
+    select 'quarterly ' || x.reporting_quarter || ' ' || x.reporting_year from quarterly_predictions x join quarterly_predictions y
+      on y.company_id = ${b} and y.reporting_year = x.reporting_year and y.reporting_quarter = x.reporting_quarter where x.company_id = ${a}
+    order by 1`;
+  return rows.map((r) => r.period);
+}
+
+export async function predictionCounts(tx: TxSql, id: string): Promise<{ annual: number; quarterly: number }> {
+  const [r] = await tx<{ annual: number; quarterly: number }[]>`
+    select (select count(*)::int from annual_predictions where company_id = ${id}) as annual,
+           (select count(*)::int from quarterly_predictions where company_id = ${id}) as quarterly`;
+  return r!;
+}
+
+/** Deletes the company's predictions (RLS-limited: returns how many went), not the company. */
+export async function deletePredictionsOf(tx: TxSql, id: string): Promise<{ annual: number; quarterly: number }> {
+  const a = await tx`delete from annual_predictions where company_id = ${id}`;
+  const q = await tx`delete from quarterly_predictions where company_id = ${id}`;
+  return { annual: a.count, quarterly: q.count };
+}
+
+export async function deleteCompany(tx: TxSql, id: string): Promise<boolean> {
+  return (await tx`delete from companies where id = ${id}`).count === 1;
+}

@@ -32,6 +32,9 @@ export interface PortfolioRow {
   sector: string | null;
   country: string | null;
   access_level: string;
+  organization_id: string | null;
+  created_by: string | null;
+  market_cap: number | null;
   annual_id: string | null;
   annual_probability: number | null;
   annual_risk_level: string | null;
@@ -82,7 +85,7 @@ function latestFilterSql(tx: TxSql, f: PortfolioFilter, alias: string) {
 /** The page's rows with their details, in walk order (`walk` yields id, k0, k1 ordered by key). */
 function details(tx: TxSql, walk: Fragment, key: SortKey, desc: boolean, phase: 0 | 1) {
   return tx<Array<PortfolioRow & { k0: string | number | null; k1: string; phase: number }>>`
-    select c.id, c.symbol, c.name, c.sector, c.country, c.access_level,
+    select c.id, c.symbol, c.name, c.sector, c.country, c.access_level, c.organization_id, c.created_by, c.market_cap,
            cl.annual_id, cl.annual_micros / 1000000.0 as annual_probability, cl.annual_risk_level, cl.annual_year, cl.annual_at,
            cl.quarterly_id, cl.quarterly_micros / 1000000.0 as quarterly_probability, cl.quarterly_risk_level,
            cl.quarterly_year, cl.quarterly_quarter, cl.quarterly_at,

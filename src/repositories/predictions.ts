@@ -359,3 +359,12 @@ export async function countPredictions(tx: TxSql, kind: ModelKind, f: Prediction
   const [r] = await tx<{ n: number }[]>`select count(*)::int as n from (${rows}) z`;
   return cappedTotal(r!.n);
 }
+
+/** The predictions of a few companies (a symbol's page), newest period first, through the unique keys. */
+export async function predictionsOfCompanies(tx: TxSql, kind: ModelKind, companyIds: string[], limit = 500): Promise<PredictionRow[]> {
+  if (companyIds.length === 0) return [];
+  const rows = await tx<Raw[]>`
+    ${select(tx, kind)} where p.company_id = any(${companyIds}::uuid[])
+    order by p.reporting_year desc ${kind === 'quarterly' ? tx`, p.reporting_quarter desc` : tx``}, p.id limit ${limit}`;
+  return rows.map((r) => toRow(kind, r));
+}

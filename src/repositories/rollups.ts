@@ -223,3 +223,27 @@ export async function compactRollups(sql: Sql, maxRows = 20_000): Promise<number
 export async function rebuildRollups(adminSql: Sql): Promise<void> {
   await adminSql`select rollup_rebuild()`;
 }
+
+export interface YearSectorRow {
+  reporting_year: string;
+  sector: string;
+  n: number;
+  sum_micros: number;
+}
+
+/**
+ * Predictions by reporting year and sector in the caller's scopes (prediction_year_rollups plus
+ * the deltas not yet folded): what the dashboard's "by reporting year" reads. Its cost is the
+ * number of rollup rows (years × sectors × risk levels per scope), never the predictions behind.
+ */
+export async function yearSectorRollup(tx: TxSql, kind: ModelKind, scopes: string[] | null): Promise<YearSectorRow[]> {
+  const scoped = (table: string, alias: string) =>
+    scopes === null ? tx`${tx(table)} ${tx(alias)}` : tx`unnest(${scopes}::uuid[]) s(id) join ${tx(table)} ${tx(alias)} on ${tx(alias + '.scope_id')} = s.id`;
+  const rows = await tx<Array<{ reporting_year: string; sector: string; n: string; sum_micros: string }>>`
+    select reporting_year, sector, sum(n)::bigint as n, sum(sum_micros)::bigint as sum_micros from (
+      select y.reporting_year, y.sector, y.n, y.sum_micros from ${scoped('prediction_year_rollups', 'y')} where y.kind = ${kind}
+      union all
+      select d.reporting_year, d.sector, d.n, d.sum_micros from ${scoped('prediction_rollup_deltas', 'd')} where d.kind = ${kind}
+    ) x group by 1, 2 having sum(n) > 0 order by 1, 2`;
+  return rows.map((r) => ({ reporting_year: r.reporting_year, sector: r.sector === '' ? 'Unknown' : r.sector, n: Number(r.n), sum_micros: Number(r.sum_micros) }));
+}

@@ -207,7 +207,7 @@ export function validateRatios(kind: ModelKind, input: unknown): ValidationResul
       continue;
     }
     if (typeof v !== 'number') {
-      errors.push({ field: name, message: `must be a number or null, got ${typeof v}` });
+      errors.push({ field: name, message: `must be a number, or left out when not reported (got ${typeof v === 'string' ? 'text' : typeof v})` });
       continue;
     }
     if (!Number.isFinite(v)) {
@@ -216,7 +216,7 @@ export function validateRatios(kind: ModelKind, input: unknown): ValidationResul
     }
     const r = roundTo6(v);
     if (Math.abs(r) > DECIMAL_10_6_MAX) {
-      errors.push({ field: name, message: `out of range: |value| must be below 10000 (DECIMAL(10,6)), got ${v}` });
+      errors.push({ field: name, message: `is too large: it must be between -10,000 and 10,000 (got ${v})` });
       continue;
     }
     out[name] = r;

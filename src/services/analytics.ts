@@ -8,7 +8,8 @@ import { DomainError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { analyticsGen, analyticsGensFor, keys, TTL } from '../cache/keys.js';
 import type { CacheAside } from '../cache/cache-aside.js';
-import { HISTOGRAM_EDGES, quantileFromBuckets, rollupSummary, topRisk } from '../repositories/rollups.js';
+import { HISTOGRAM_EDGES, quantileFromBuckets, rollupSummary, topRisk, yearSectorRollup } from '../repositories/rollups.js';
+import { REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 import { scopesOf, usePlans } from '../repositories/keyset.js';
 
 export { HISTOGRAM_EDGES };
@@ -23,6 +24,13 @@ export interface AnalyticsDeps {
   cache: CacheAside;
   redis: Redis;
   log: Logger;
+  /** IMPLIED_RATING_SCALE (default: the reference models' calibration). */
+  ratingScale?: readonly RatingGrade[];
+}
+
+export interface ByYear {
+  type: ModelKind;
+  years: Array<{ reporting_year: string; count: number; average_probability: number; sectors: Array<{ sector: string; count: number; average_probability: number }> }>;
 }
 
 
@@ -107,6 +115,28 @@ export class AnalyticsService {
     const owed = [...this.owed];
     this.owed.clear();
     await this.bump(owed);
+  }
+
+  /** The rating scale PDs are read against (GET /analytics/rating-scale). */
+  get ratingScale(): readonly RatingGrade[] {
+    return this.d.ratingScale ?? REFERENCE_RATING_SCALE;
+  }
+
+  /** Average PD by reporting year and sector in the caller's scope, from the rollups. */
+  async byYear(p: Principal, kind: ModelKind): Promise<ByYear> {
+    const rows = await withUserTx(this.d.sql, p.userId, async (tx) => yearSectorRollup(tx, kind, p.role === 'super_admin' ? null : await scopesOf(tx)));
+    const years = new Map<string, ByYear['years'][number] & { sum: number }>();
+    for (const r of rows) {
+      const y = years.get(r.reporting_year) ?? { reporting_year: r.reporting_year, count: 0, average_probability: 0, sectors: [], sum: 0 };
+      y.count += r.n;
+      y.sum += r.sum_micros;
+      y.sectors.push({ sector: r.sector, count: r.n, average_probability: r.sum_micros / r.n / 1e6 });
+      years.set(r.reporting_year, y);
+    }
+    return {
+      type: kind,
+      years: [...years.values()].map(({ sum, ...y }) => ({ ...y, average_probability: sum / y.count / 1e6, sectors: y.sectors.sort((a, b) => b.average_probability - a.average_probability) })),
+    };
   }
 
   async summary(p: Principal, q: { period: Period; date: string; type: ModelKind }): Promise<Summary> {

@@ -1,6 +1,8 @@
 import type { Sql, TxSql } from '../db/pool.js';
 import { withUserTx } from '../db/tx.js';
-import { canModifyScoped, canReadScoped, type AccessLevel } from '../domain/access.js';
+import { canAddPredictions, canModifyScoped, canReadScoped, type AccessLevel } from '../domain/access.js';
+import { scopeName } from '../domain/wording.js';
+import * as predictionsRepo from '../repositories/predictions.js';
 import { DomainError, forbidden, notFound } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import { keys, TTL } from '../cache/keys.js';
@@ -9,12 +11,14 @@ import { audit } from '../repositories/audit.js';
 import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, type ListRequest, type Page } from '../repositories/keyset.js';
 import * as repo from '../repositories/companies.js';
 import type { Patch } from '../repositories/tenancy.js';
-import { normalizeCompanyInput, resolveScope, type CompanyInput } from './prediction-compute.js';
+import { normalizeCompanyInput, resolveScope, type CompanyInput, type Scope } from './prediction-compute.js';
 
 export interface CompanyDeps {
   sql: Sql;
   cursors: Cursors;
   cache: CacheAside;
+  /** Summaries of the scopes a merge or purge changes are dropped. */
+  analytics?: { invalidateScope(row: { access_level: AccessLevel; organization_id: string | null; created_by: string | null }): Promise<void> };
 }
 
 export type CompanyView = Omit<repo.CompanyRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
@@ -25,26 +29,127 @@ const toView = (c: repo.CompanyRow): CompanyView => ({
   updated_at: new Date(c.updated_at).toISOString(),
 });
 
+function presentChoice(p: Principal, c: repo.CompanyRow): CompanyChoice {
+  return { ...toView(c), can_add_predictions: canAddPredictions(p, c) };
+}
+
 export function fieldErrors(errors: Array<{ field: string; message: string }>): DomainError {
   const first = errors[0]!;
   return new DomainError('validation_failed', `${first.field}: ${first.message}`, errors);
 }
 
+const inScope = (c: repo.CompanyRow, s: Scope) =>
+  c.access_level === s.access_level && (s.access_level !== 'organization' || c.organization_id === s.organization_id) && (s.access_level !== 'personal' || c.created_by === s.created_by);
+
+/** Where an analyst's own work lands first among same-symbol companies: their default scope, then shared, then own, then everyone's. */
+const PREFERENCE: Record<AccessLevel, number> = { organization: 1, personal: 2, system: 3 };
+
+export type CompanyChoice = CompanyView & { can_add_predictions: boolean };
+
 export class CompanyService {
   constructor(private readonly d: CompanyDeps) {}
 
   /**
-   * Finds the company with this symbol in the caller's scope, or creates it there. Used by
-   * single predictions given a company by symbol (bulk uploads do the same set-based).
+   * The company a prediction given by symbol belongs to. A symbol resolves to the company the
+   * caller already sees and may add predictions to (in the requested scope when one is given);
+   * only with no same-symbol company in sight is one created silently. A second company with a
+   * symbol the caller already sees needs `new_company: true`: otherwise 409 lists the choices.
    */
-  async findOrCreateInScope(tx: TxSql, p: Principal, input: CompanyInput, level: AccessLevel | undefined, ip: string | null): Promise<{ company: repo.CompanyRow; created: boolean }> {
+  async resolveForPrediction(tx: TxSql, p: Principal, input: CompanyInput, level: AccessLevel | undefined, newCompany: boolean, ip: string | null): Promise<repo.CompanyRow> {
     const scope = resolveScope(p, level);
     if (!scope.ok) throw new DomainError('forbidden', `${scope.errors[0]!.field}: ${scope.errors[0]!.message}`, scope.errors);
-    const existing = await repo.findCompanyInScope(tx, input.symbol, scope.value);
-    if (existing) return { company: existing, created: false };
+    const scopes = p.role === 'super_admin' ? null : await scopesOf(tx);
+    const visible = (await repo.findVisibleBySymbol(tx, input.symbol, scopes)).filter((c) => c.is_active);
+    const exact = visible.find((c) => inScope(c, scope.value));
+    if (exact) return exact;
+    if (!newCompany) {
+      const addable = visible.filter((c) => canAddPredictions(p, c));
+      if (level === undefined && addable.length > 0) return [...addable].sort((a, b) => PREFERENCE[a.access_level] - PREFERENCE[b.access_level])[0]!;
+      if (visible.length > 0) {
+        const where = visible.map((c) => `visible to ${scopeName(c.access_level)}`).join(', ');
+        throw new DomainError(
+          'conflict',
+          `${input.symbol} already exists (${where}). Add the prediction to ${visible.length === 1 ? 'that company' : 'one of them'} by its id, or ask for a separate ${input.symbol} visible to ${scopeName(scope.value.access_level)} with new_company: true.`,
+          { reason: 'company_choice_required', symbol: input.symbol, new_company_scope: scope.value.access_level, candidates: visible.map((c) => ({ ...presentChoice(p, c) })) },
+        );
+      }
+    }
     const company = await repo.insertCompany(tx, { ...input, ...scope.value });
     await audit(tx, p, { action: 'create', table: 'companies', rowId: company.id, after: company }, ip);
-    return { company, created: true };
+    return company;
+  }
+
+  /** Every visible company with this symbol and their predictions, each marked with its scope. */
+  async bySymbol(p: Principal, rawSymbol: string): Promise<{ symbol: string; companies: CompanyChoice[]; annual: predictionsRepo.PredictionRow[]; quarterly: predictionsRepo.PredictionRow[] }> {
+    const symbol = rawSymbol.trim().toUpperCase();
+    return withUserTx(this.d.sql, p.userId, async (tx) => {
+      const scopes = p.role === 'super_admin' ? null : await scopesOf(tx);
+      const companies = await repo.findVisibleBySymbol(tx, symbol, scopes);
+      const ids = companies.map((c) => c.id);
+      const [annual, quarterly] = await Promise.all([predictionsRepo.predictionsOfCompanies(tx, 'annual', ids), predictionsRepo.predictionsOfCompanies(tx, 'quarterly', ids)]);
+      return { symbol, companies: companies.map((c) => presentChoice(p, c)), annual, quarterly };
+    });
+  }
+
+  /**
+   * Merges `fromId` into `intoId`: the predictions move (taking the target's scope and sector),
+   * the source company is deleted, and the audit log keeps both rows and what moved. Refused
+   * when both have a prediction for the same period, or when some prediction is not the caller's
+   * to move: nothing is written then.
+   */
+  async merge(p: Principal, fromId: string, intoId: string, ip: string | null): Promise<{ company: CompanyView; moved: { annual: number; quarterly: number } }> {
+    if (fromId === intoId) throw new DomainError('validation_failed', 'into: a company cannot be merged into itself', [{ field: 'into', message: 'must be another company' }]);
+    const out = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const from = await repo.findCompany(tx, fromId);
+      const into = await repo.findCompany(tx, intoId);
+      if (!from) throw notFound('company');
+      if (!into) throw new DomainError('not_found', 'The company to merge into was not found (or is not visible to you).', [{ field: 'into', message: 'not found' }]);
+      if (!canModifyScoped(p, from)) throw forbidden('Only the company\'s creator or an admin of its scope can merge it away.');
+      if (!canAddPredictions(p, into)) throw forbidden(`You cannot add predictions to ${into.symbol} (visible to ${scopeName(into.access_level)}), so you cannot merge into it.`);
+      const overlap = await repo.overlappingPeriods(tx, fromId, intoId);
+      if (overlap.length > 0) {
+        throw new DomainError('conflict', `Both companies have predictions for ${overlap.join(', ')}. Delete or keep one of each first, then merge.`, { reason: 'overlapping_periods', periods: overlap });
+      }
+      const counts = await repo.predictionCounts(tx, fromId);
+      const moved = await repo.movePredictions(tx, fromId, intoId);
+      if (moved.annual !== counts.annual || moved.quarterly !== counts.quarterly) {
+        throw forbidden('Some predictions of this company were made by others, and you cannot move them: an admin of its scope can merge it.');
+      }
+      await audit(tx, p, { action: 'merge', table: 'companies', rowId: intoId, before: { merged: from, into }, after: { into: await repo.findCompany(tx, intoId), moved } }, ip);
+      await audit(tx, p, { action: 'delete', table: 'companies', rowId: fromId, before: from, after: { merged_into: intoId } }, ip);
+      if (!(await repo.deleteCompany(tx, fromId))) throw forbidden('You cannot delete this company.');
+      return { company: toView((await repo.findCompany(tx, intoId))!), moved, from };
+    });
+    await this.d.analytics?.invalidateScope(out.from);
+    await this.d.analytics?.invalidateScope(out.company);
+    await this.d.cache.invalidate('company', keys.company(fromId));
+    await this.d.cache.invalidate('company', keys.company(intoId));
+    return { company: out.company, moved: out.moved };
+  }
+
+  /** Deletes a company entered by mistake, with its predictions (each kept in the audit log). */
+  async purge(p: Principal, id: string, ip: string | null): Promise<{ deleted: { annual: number; quarterly: number } }> {
+    const deleted = await withUserTx(this.d.sql, p.userId, async (tx) => {
+      const before = await repo.findCompany(tx, id);
+      if (!before) throw notFound('company');
+      if (!canModifyScoped(p, before)) throw forbidden('Only the company\'s creator or an admin of its scope can delete it.');
+      const counts = await repo.predictionCounts(tx, id);
+      const [annual, quarterly] = await Promise.all([predictionsRepo.predictionsOfCompanies(tx, 'annual', [id], counts.annual + 1), predictionsRepo.predictionsOfCompanies(tx, 'quarterly', [id], counts.quarterly + 1)]);
+      for (const row of annual) await audit(tx, p, { action: 'delete', table: 'annual_predictions', rowId: row.id, before: row }, ip);
+      for (const row of quarterly) await audit(tx, p, { action: 'delete', table: 'quarterly_predictions', rowId: row.id, before: row }, ip);
+      const r = await repo.deletePredictionsOf(tx, id);
+      // Row-level security skips rows the caller may not delete: then nothing at all is deleted.
+      if (r.annual !== counts.annual || r.quarterly !== counts.quarterly) {
+        throw forbidden('Some predictions of this company were made by others, and you cannot delete them: an admin of its scope can.');
+      }
+      if (!(await repo.deleteCompany(tx, id))) throw forbidden('You cannot delete this company.');
+      await audit(tx, p, { action: 'delete', table: 'companies', rowId: id, before }, ip);
+      return { annual: r.annual, quarterly: r.quarterly, ids: [...annual, ...quarterly].map((x) => x.id), before };
+    });
+    await this.d.analytics?.invalidateScope(deleted.before);
+    await this.d.cache.invalidate('company', keys.company(id));
+    for (const pid of deleted.ids) await this.d.cache.invalidate('prediction', keys.prediction(pid));
+    return { deleted: { annual: deleted.annual, quarterly: deleted.quarterly } };
   }
 
   async create(p: Principal, body: Record<string, unknown>, ip: string | null): Promise<CompanyView> {

@@ -10,7 +10,7 @@ import {
 import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, type ListRequest, type Page } from '../repositories/keyset.js';
 
 export interface PortfolioItem {
-  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string };
+  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string; organization_id: string | null; created_by: string | null; market_cap: number | null };
   annual: { id: string; probability: number; risk_level: string; reporting_year: string; created_at: string } | null;
   quarterly: { id: string; probability: number; risk_level: string; reporting_year: string; reporting_quarter: string; created_at: string } | null;
   trend: { annual: Array<{ period: string; probability: number }>; quarterly: Array<{ period: string; probability: number }> };
@@ -20,7 +20,7 @@ const iso = (d: Date | null) => (d ? new Date(d).toISOString() : '');
 
 export function presentPortfolioRow(r: PortfolioRow): PortfolioItem {
   return {
-    company: { id: r.id, symbol: r.symbol, name: r.name, sector: r.sector, country: r.country, access_level: r.access_level },
+    company: { id: r.id, symbol: r.symbol, name: r.name, sector: r.sector, country: r.country, access_level: r.access_level, organization_id: r.organization_id, created_by: r.created_by, market_cap: r.market_cap === null ? null : Number(r.market_cap) },
     annual: r.annual_id
       ? { id: r.annual_id, probability: Number(r.annual_probability), risk_level: r.annual_risk_level!, reporting_year: r.annual_year!, created_at: iso(r.annual_at) }
       : null,

@@ -9,6 +9,7 @@
  */
 import { creatableLevels, defaultLevel, type AccessLevel } from '../domain/access.js';
 import type { Principal } from '../domain/principal.js';
+import { roleName, scopeName } from '../domain/wording.js';
 import {
   fieldNamesOf,
   validateRatios,
@@ -93,10 +94,40 @@ export function normalizeQuarter(v: unknown, field = 'reporting_quarter'): Resul
  * API body (reporting_year, [reporting_quarter], the kind's ratio fields); other keys (company,
  * access_level, ...) are ignored here. Ratio values must be numbers or null/absent.
  */
-export function computePrediction(engine: RiskEngine, kind: 'annual', raw: Readonly<Record<string, unknown>>): Result<ComputedAnnual>;
-export function computePrediction(engine: RiskEngine, kind: 'quarterly', raw: Readonly<Record<string, unknown>>): Result<ComputedQuarterly>;
-export function computePrediction(engine: RiskEngine, kind: ModelKind, raw: Readonly<Record<string, unknown>>): Result<ComputedPrediction>;
-export function computePrediction(engine: RiskEngine, kind: ModelKind, raw: Readonly<Record<string, unknown>>): Result<ComputedPrediction> {
+/** PREDICTION_MIN_RATIOS: "majority" (more than half) or a count; 0 turns the check off. */
+export type MinRatios = 'majority' | number;
+
+export interface ComputeOptions {
+  /** Default "majority": a PD from mostly absent inputs is the portfolio average dressed up as a finding. */
+  minRatios?: MinRatios;
+}
+
+/** How many of a model's ratios must be reported. */
+export function requiredRatios(kind: ModelKind, setting: MinRatios = 'majority'): number {
+  const n = fieldNamesOf(kind).length;
+  return setting === 'majority' ? Math.floor(n / 2) + 1 : Math.min(n, Math.max(0, setting));
+}
+
+/**
+ * The missing ratios, one error each, when fewer than the required number are reported. Each
+ * names the field so a form can mark it and a bulk row can point at the column.
+ */
+export function checkRatiosPresent(kind: ModelKind, ratios: Readonly<Record<string, number | null>>, setting?: MinRatios): FieldError[] {
+  const names = fieldNamesOf(kind);
+  const missing = names.filter((f) => ratios[f] === null || ratios[f] === undefined);
+  const need = requiredRatios(kind, setting);
+  const given = names.length - missing.length;
+  if (given >= need) return [];
+  return missing.map((field) => ({
+    field,
+    message: `is not reported: ${kind === 'annual' ? 'an annual' : 'a quarterly'} prediction needs at least ${need} of its ${names.length} ratios, and ${given === 0 ? 'none was' : given === 1 ? 'only 1 was' : `only ${given} were`} given`,
+  }));
+}
+
+export function computePrediction(engine: RiskEngine, kind: 'annual', raw: Readonly<Record<string, unknown>>, opts?: ComputeOptions): Result<ComputedAnnual>;
+export function computePrediction(engine: RiskEngine, kind: 'quarterly', raw: Readonly<Record<string, unknown>>, opts?: ComputeOptions): Result<ComputedQuarterly>;
+export function computePrediction(engine: RiskEngine, kind: ModelKind, raw: Readonly<Record<string, unknown>>, opts?: ComputeOptions): Result<ComputedPrediction>;
+export function computePrediction(engine: RiskEngine, kind: ModelKind, raw: Readonly<Record<string, unknown>>, opts: ComputeOptions = {}): Result<ComputedPrediction> {
   const errors: FieldError[] = [];
   const year = normalizeReportingYear(raw.reporting_year);
   if (!year.ok) errors.push(...year.errors);
@@ -109,6 +140,7 @@ export function computePrediction(engine: RiskEngine, kind: ModelKind, raw: Read
   for (const f of fieldNamesOf(kind)) if (f in raw) ratioInput[f] = raw[f];
   const ratios = validateRatios(kind, ratioInput);
   if (!ratios.ok) errors.push(...ratios.errors);
+  else errors.push(...checkRatiosPresent(kind, ratios.value as unknown as Record<string, number | null>, opts.minRatios));
   if (errors.length > 0 || !ratios.ok || !year.ok) return { ok: false, errors };
   if (kind === 'annual') {
     const p = engine.predictAnnual(ratios.value as AnnualRatios);
@@ -227,10 +259,10 @@ export interface Scope {
 export function resolveScope(principal: Principal, requested?: AccessLevel | null, field = 'access_level'): Result<Scope> {
   const hasOrg = principal.organizationId !== null;
   const level = requested ?? defaultLevel(principal.role, hasOrg);
-  if (!creatableLevels(principal.role, hasOrg).includes(level))
-    return { ok: false, errors: [{ field, message: `a ${principal.role} cannot create ${level} rows` }] };
   if (level === 'organization' && !principal.organizationId)
-    return { ok: false, errors: [{ field, message: 'organization rows need the caller to belong to an organization' }] };
+    return { ok: false, errors: [{ field, message: 'only members of an organization can share with an organization: join one first' }] };
+  if (!creatableLevels(principal.role, hasOrg).includes(level))
+    return { ok: false, errors: [{ field, message: `your role (${roleName(principal.role)}) cannot create rows visible to ${scopeName(level)}` }] };
   return {
     ok: true,
     value: {

@@ -11,7 +11,9 @@ import * as companies from '../repositories/companies.js';
 import * as repo from '../repositories/predictions.js';
 import type { AnnualRatios, ModelKind, QuarterlyRatios, RiskEngine, Explanation } from '../risk/index.js';
 import { metrics } from '../ops/metrics.js';
-import { computePrediction, normalizeCompanyInput, type ComputedPrediction } from './prediction-compute.js';
+import { computePrediction, normalizeCompanyInput, requiredRatios, type ComputedPrediction, type MinRatios } from './prediction-compute.js';
+import { aKind, periodText, scopeName } from '../domain/wording.js';
+import { fieldsOf } from '../risk/fields.js';
 import { fieldErrors, type CompanyService } from './companies.js';
 import type { AnalyticsService } from './analytics.js';
 
@@ -22,6 +24,8 @@ export interface PredictionDeps {
   engine: RiskEngine;
   companies: CompanyService;
   analytics?: AnalyticsService;
+  /** PREDICTION_MIN_RATIOS (default "majority"). */
+  minRatios?: MinRatios;
 }
 
 /** What the cache holds and presenters read: the row with dates as ISO strings. */
@@ -46,35 +50,62 @@ function writeOf(c: ComputedPrediction, companyId: string, createdBy: string): r
   };
 }
 
+function duplicatePeriod(kind: ModelKind, symbol: string, year: string, quarter: string | undefined, existingId: string | undefined): DomainError {
+  return new DomainError('conflict', `${symbol} already has ${aKind(kind)} prediction for ${periodText(year, quarter)}. Replace it to change it.`, {
+    existing_id: existingId,
+    replace: 'send the same request with ?upsert=true',
+  });
+}
+
+const levelMismatch = (level: AccessLevel) =>
+  new DomainError('validation_failed', `This company is visible to ${scopeName(level)}, and so are its predictions: leave "visible to" as it is.`, [{ field: 'access_level', message: `must be ${level}, the company's own` }]);
+
+const cannotAdd = (level: AccessLevel) =>
+  forbidden(`You cannot add predictions to this company (visible to ${scopeName(level)}): you do not manage it. Create the company in your own scope instead.`);
+
+/** The min-ratios errors in one sentence with the ratios' labels; other errors keep the first's field: message. */
+function computeErrors(kind: ModelKind, errors: Array<{ field: string; message: string }>, minRatios: MinRatios | undefined): DomainError {
+  const missing = errors.filter((e) => e.message.startsWith('is not reported:'));
+  if (missing.length === 0 || missing.length !== errors.length) return fieldErrors(errors);
+  const labels = fieldsOf(kind).filter((f) => missing.some((e) => e.field === f.name)).map((f) => f.label);
+  const need = requiredRatios(kind, minRatios);
+  const total = fieldsOf(kind).length;
+  return new DomainError('validation_failed', `Too few ratios for ${aKind(kind)} prediction: at least ${need} of ${total} must be reported. Not reported: ${labels.join(', ')}.`, errors);
+}
+
 export class PredictionService {
   constructor(private readonly d: PredictionDeps) {}
 
-  private compute(kind: ModelKind, raw: Record<string, unknown>): ComputedPrediction {
+  private compute(kind: ModelKind, raw: Record<string, unknown>, checkPresent = true): ComputedPrediction {
     const end = metrics.modelInference.startTimer({ model: kind });
-    const r = computePrediction(this.d.engine, kind, raw);
+    const r = computePrediction(this.d.engine, kind, raw, !checkPresent ? { minRatios: 0 } : this.d.minRatios !== undefined ? { minRatios: this.d.minRatios } : {});
     end();
-    if (!r.ok) throw fieldErrors(r.errors);
+    if (!r.ok) throw computeErrors(kind, r.errors, this.d.minRatios);
     return r.value;
   }
 
   explain(kind: ModelKind, values: Record<string, unknown>): Explanation | undefined {
     const ratios: Record<string, number | null> = {};
     for (const f of repo.RATIO_FIELDS[kind]) ratios[f] = (values[f] as number | null) ?? null;
-    return kind === 'annual'
+    const e = kind === 'annual'
       ? this.d.engine.predictAnnual(ratios as unknown as AnnualRatios, { explain: true }).explanation
       : this.d.engine.predictQuarterly(ratios as unknown as QuarterlyRatios, { explain: true }).explanation;
+    // A missing ratio still moves the PD (the models' own "missing" treatment): say so in words
+    // an analyst reads, with that real effect, never as if a value had been entered.
+    if (e) for (const c of e.contributions) if (c.value === null) c.bin = 'not reported';
+    return e;
   }
 
   private async resolveCompany(tx: TxSql, p: Principal, body: Record<string, unknown>, ip: string | null) {
     if (typeof body.company_id === 'string') {
       const c = await companies.findCompany(tx, body.company_id);
-      if (!c) throw new DomainError('not_found', 'company_id: company not found', [{ field: 'company_id', message: 'not found' }]);
-      if (!c.is_active) throw new DomainError('validation_failed', 'company_id: company is deactivated', [{ field: 'company_id', message: 'company is deactivated' }]);
+      if (!c) throw new DomainError('not_found', 'The company was not found (it may have been deleted, or is not visible to you).', [{ field: 'company_id', message: 'not found' }]);
+      if (!c.is_active) throw new DomainError('validation_failed', 'The company has been deactivated: it takes no new predictions.', [{ field: 'company_id', message: 'company is deactivated' }]);
       return c;
     }
     const input = normalizeCompanyInput((body.company ?? {}) as Record<string, unknown>);
     if (!input.ok) throw fieldErrors(input.errors);
-    return (await this.d.companies.findOrCreateInScope(tx, p, input.value, body.access_level as AccessLevel | undefined, ip)).company;
+    return this.d.companies.resolveForPrediction(tx, p, input.value, body.access_level as AccessLevel | undefined, body.new_company === true, ip);
   }
 
   /**
@@ -88,10 +119,10 @@ export class PredictionService {
     const result = await withUserTx(this.d.sql, p.userId, async (tx) => {
       const company = await this.resolveCompany(tx, p, body, ip);
       if (body.company_id !== undefined && body.access_level !== undefined && body.access_level !== company.access_level) {
-        throw new DomainError('validation_failed', `access_level: a prediction takes its company's scope (${company.access_level})`, [{ field: 'access_level', message: `must be ${company.access_level}` }]);
+        throw levelMismatch(company.access_level);
       }
       if (!canModifyScoped(p, company) && !(company.access_level === 'organization' && company.organization_id === p.organizationId)) {
-        throw forbidden(`you cannot add predictions to a ${company.access_level} company you do not manage; create the company in your own scope`);
+        throw cannotAdd(company.access_level);
       }
       const quarter = computed.kind === 'quarterly' ? computed.reporting_quarter : undefined;
       const write = writeOf(computed, company.id, p.userId);
@@ -100,10 +131,10 @@ export class PredictionService {
       if (inserted) return { row: inserted, created: true };
       const existing = (await repo.conflictingId(tx, kind, company.id, computed.reporting_year, quarter))!;
       if (!opts.upsert) {
-        throw new DomainError('conflict', `a ${kind} prediction for ${company.symbol} ${computed.reporting_year}${quarter ? ' ' + quarter : ''} already exists (use ?upsert=true to replace it)`, { existing_id: existing });
+        throw duplicatePeriod(kind, company.symbol, computed.reporting_year, quarter, existing);
       }
       const before = await repo.findPrediction(tx, kind, existing);
-      if (!before || !canModifyScoped(p, before)) throw forbidden('only the creator or an admin of its scope replaces this prediction');
+      if (!before || !canModifyScoped(p, before)) throw forbidden('Only the prediction\'s creator or an admin of its scope can replace it.');
       await repo.replacePrediction(tx, kind, existing, write);
       const after = (await repo.findPrediction(tx, kind, existing))!;
       await audit(tx, p, { action: 'upsert', table: repo.TABLE[kind], rowId: existing, before, after }, ip);
@@ -126,16 +157,16 @@ export class PredictionService {
         await this.d.analytics?.invalidateScope(r.row);
         return { view: toView(r.row), created: true };
       case 'company_not_found':
-        throw new DomainError('not_found', 'company_id: company not found', [{ field: 'company_id', message: 'not found' }]);
+        throw new DomainError('not_found', 'The company was not found (it may have been deleted, or is not visible to you).', [{ field: 'company_id', message: 'not found' }]);
       case 'company_inactive':
-        throw new DomainError('validation_failed', 'company_id: company is deactivated', [{ field: 'company_id', message: 'company is deactivated' }]);
+        throw new DomainError('validation_failed', 'The company has been deactivated: it takes no new predictions.', [{ field: 'company_id', message: 'company is deactivated' }]);
       case 'level_mismatch':
-        throw new DomainError('validation_failed', `access_level: a prediction takes its company's scope (${r.level})`, [{ field: 'access_level', message: `must be ${r.level}` }]);
+        throw levelMismatch(r.level);
       case 'forbidden':
-        throw forbidden(`you cannot add predictions to a ${r.level} company you do not manage; create the company in your own scope`);
+        throw cannotAdd(r.level);
       case 'conflict': {
         const quarter = computed.kind === 'quarterly' ? computed.reporting_quarter : undefined;
-        throw new DomainError('conflict', `a ${kind} prediction for ${r.company.symbol} ${computed.reporting_year}${quarter ? ' ' + quarter : ''} already exists (use ?upsert=true to replace it)`, { existing_id: r.existing_id });
+        throw duplicatePeriod(kind, r.company.symbol, computed.reporting_year, quarter, r.existing_id);
       }
     }
   }
@@ -184,15 +215,17 @@ export class PredictionService {
     const row = await withUserTx(this.d.sql, p.userId, async (tx) => {
       const before = await repo.findPrediction(tx, kind, id);
       if (!before) throw notFound('prediction');
-      if (!canModifyScoped(p, before)) throw forbidden('only the creator or an admin of its scope changes this prediction');
+      if (!canModifyScoped(p, before)) throw forbidden('Only the prediction\'s creator or an admin of its scope can change it.');
       const merged: Record<string, unknown> = { reporting_year: before.reporting_year, ...(kind === 'quarterly' ? { reporting_quarter: before.reporting_quarter } : {}) };
       for (const f of repo.RATIO_FIELDS[kind]) merged[f] = before.values[f];
       Object.assign(merged, body);
-      const computed = this.compute(kind, merged);
+      // Rows stored before the minimum existed keep working for patches that leave their ratios alone.
+      const touchesRatios = repo.RATIO_FIELDS[kind].some((f) => f in body);
+      const computed = this.compute(kind, merged, touchesRatios);
       try {
         await repo.replacePrediction(tx, kind, id, writeOf(computed, before.company_id, before.created_by ?? p.userId));
       } catch (err) {
-        if (/_key|unique/i.test((err as Error).message)) throw new DomainError('conflict', 'another prediction already covers that period');
+        if (/_key|unique/i.test((err as Error).message)) throw new DomainError('conflict', 'Another prediction of this company already covers that period.');
         throw err;
       }
       const after = (await repo.findPrediction(tx, kind, id))!;
@@ -207,7 +240,7 @@ export class PredictionService {
     const before = await withUserTx(this.d.sql, p.userId, async (tx) => {
       const b = await repo.findPrediction(tx, kind, id);
       if (!b) throw notFound('prediction');
-      if (!canModifyScoped(p, b)) throw forbidden('only the creator or an admin of its scope deletes this prediction');
+      if (!canModifyScoped(p, b)) throw forbidden('Only the prediction\'s creator or an admin of its scope can delete it.');
       await repo.deletePrediction(tx, kind, id);
       await audit(tx, p, { action: 'delete', table: repo.TABLE[kind], rowId: id, before: b }, ip);
       return b;

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Sql } from '../db/pool.js';
 import { generatePassword } from '../db/roles.js';
 import { hashPassword } from './passwords.js';
+import { ANNUAL_FIELDS, generateReferenceData, roundTo6, type AnnualRatios, type RiskEngine } from '../risk/index.js';
+import { requiredRatios } from './prediction-compute.js';
 
 export interface SeedResult {
   seeded: boolean;
@@ -24,7 +26,7 @@ const DEMO_COMPANIES = [
  * system companies. Runs on the owner connection: it is the bootstrap that makes the first user
  * row-level security can key on. The admin password is returned once and kept 0600 on disk.
  */
-export async function seedDemo(adminSql: Sql, dataDir: string): Promise<SeedResult> {
+export async function seedDemo(adminSql: Sql, dataDir: string, opts: { engine?: RiskEngine; portfolio?: { companies: number; years: readonly string[] } } = {}): Promise<SeedResult> {
   const password = generatePassword();
   const passwordHash = await hashPassword(password);
   const email = 'admin@demo.accunode.local';
@@ -46,6 +48,10 @@ export async function seedDemo(adminSql: Sql, dataDir: string): Promise<SeedResu
       await tx`insert into companies (symbol, name, market_cap, sector, country, exchange, access_level, created_by)
                values (${symbol}, ${name}, ${cap}, ${sector}, ${country}, ${exchange}, 'system', ${admin!.id})`;
     }
+    if (opts.engine) {
+      const p = opts.portfolio ?? DEMO_PORTFOLIO;
+      await insertDemoPortfolio(tx as unknown as Sql, opts.engine, { organizationId: org!.id, userId: admin!.id, ...p });
+    }
     return true;
   });
   if (!result) return { seeded: false };
@@ -53,4 +59,83 @@ export async function seedDemo(adminSql: Sql, dataDir: string): Promise<SeedResu
   const passwordFile = path.join(dataDir, 'demo-admin.txt');
   writeFileSync(passwordFile, `email: ${email}\nusername: admin\npassword: ${password}\n`, { mode: 0o600 });
   return { seeded: true, email, password, passwordFile };
+}
+
+/** The sample portfolio a new tenant's dashboard, portfolio and company pages show. */
+export const DEMO_PORTFOLIO = { companies: 300, years: ['2021', '2022', '2023', '2024'] } as const;
+
+const SECTORS = ['Industrials', 'Information Technology', 'Health Care', 'Financials', 'Consumer Discretionary', 'Consumer Staples', 'Energy', 'Utilities', 'Materials', 'Real Estate', 'Communication Services'];
+const NAME_A = ['Northwind', 'Blue Ridge', 'Harbor', 'Summit', 'Granite', 'Cedar', 'Silverline', 'Meridian', 'Redwood', 'Lakeside', 'Ironbridge', 'Crescent', 'Pioneer', 'Beacon', 'Atlas', 'Sterling', 'Oakmont', 'Riverton', 'Highland', 'Coastal'];
+const NAME_B = ['Industries', 'Holdings', 'Systems', 'Energy', 'Foods', 'Logistics', 'Health', 'Materials', 'Networks', 'Partners', 'Motors', 'Retail', 'Utilities', 'Labs', 'Capital'];
+const SUFFIX = ['Inc.', 'Corp.', 'plc', 'Group', 'Ltd.', 'SE'];
+
+/** A small deterministic generator (mulberry32): the same demo on every machine. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Companies of the reference data's rating mix (src/risk/reference-data.ts, the synthetic
+ * portfolio the models were calibrated on), one set of ratios each drifting a little from year to
+ * year, scored by the shipped models: what the screens show is what the models say about a
+ * realistic book. Organization scope, so every member of the demo organization sees it.
+ */
+export async function insertDemoPortfolio(sql: Sql, engine: RiskEngine, o: { organizationId: string; userId: string; companies: number; years: readonly string[] }): Promise<{ companies: number; predictions: number }> {
+  const data = generateReferenceData('annual', o.companies, 20261201);
+  const rand = rng(17);
+  const need = requiredRatios('annual');
+  const companies = [];
+  for (let i = 0; i < o.companies; i++) {
+    const name = `${NAME_A[i % NAME_A.length]} ${NAME_B[Math.floor(i / NAME_A.length) % NAME_B.length]} ${SUFFIX[i % SUFFIX.length]}`;
+    companies.push({
+      symbol: `${name.replace(/[^A-Z]/g, '').slice(0, 3)}${String(i).padStart(3, '0')}`,
+      name: i >= NAME_A.length * NAME_B.length ? `${name} ${Math.floor(i / (NAME_A.length * NAME_B.length)) + 1}` : name,
+      market_cap: Math.round(10 ** (8 + rand() * 4)),
+      sector: SECTORS[i % SECTORS.length]!,
+      country: 'United States',
+      exchange: rand() < 0.6 ? 'NYSE' : 'NASDAQ',
+      access_level: 'organization',
+      organization_id: o.organizationId,
+      created_by: o.userId,
+    });
+  }
+  const ids = await sql<{ id: string; symbol: string }[]>`insert into companies ${sql(companies)} returning id, symbol`;
+  const rows = [];
+  for (let i = 0; i < ids.length; i++) {
+    for (const year of o.years) {
+      const ratios = {} as Record<string, number | null>;
+      ANNUAL_FIELDS.forEach((f, j) => {
+        const v = data.columns[j]![i]!;
+        ratios[f.name] = Number.isNaN(v) ? null : roundTo6(v * (0.9 + rand() * 0.2));
+      });
+      // A sample analysts would accept: most ratios reported (the minimum predictions need).
+      for (const f of ANNUAL_FIELDS) {
+        if (ANNUAL_FIELDS.filter((g) => ratios[g.name] !== null).length >= need) break;
+        if (ratios[f.name] === null) ratios[f.name] = roundTo6((f.typicalRange[0] + f.typicalRange[1]) / 2);
+      }
+      const p = engine.predictAnnual(ratios as unknown as AnnualRatios);
+      rows.push({
+        company_id: ids[i]!.id,
+        created_by: o.userId,
+        reporting_year: year,
+        ...ratios,
+        probability: p.probability,
+        logistic_probability: p.logistic_probability,
+        step_probability: p.step_probability,
+        risk_level: p.risk_level,
+        confidence: p.confidence,
+        model_name: p.model.name,
+        model_version: p.model.version,
+      });
+    }
+  }
+  for (let k = 0; k < rows.length; k += 500) await sql`insert into annual_predictions ${sql(rows.slice(k, k + 500))}`;
+  return { companies: ids.length, predictions: rows.length };
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
-import { fieldNamesOf, generateReferenceData, type ModelKind } from '../../src/risk/index.js';
+import { fieldNamesOf, fieldsOf, generateReferenceData, type ModelKind } from '../../src/risk/index.js';
+import { requiredRatios } from '../../src/services/prediction-compute.js';
 import { repeatedDeflate, workbookWithSharedStrings } from '../helpers/zip.js';
 
 export type Row = Record<string, string | number | null>;
@@ -32,6 +33,13 @@ export function makeRows(kind: ModelKind, n: number, opts: { seed?: number; year
       const v = ds.columns[j]![i]!;
       r[f] = Number.isNaN(v) ? null : Math.round(v * 1e4) / 1e4;
     });
+    // Uploads need most ratios (PREDICTION_MIN_RATIOS): fill the generator's gaps in the rare rows
+    // missing too many, with the middle of the ratio's typical range.
+    const need = requiredRatios(kind);
+    for (const f of fieldsOf(kind)) {
+      if (names.filter((n) => r[n] !== null).length >= need) break;
+      if (r[f.name] === null) r[f.name] = (f.typicalRange[0] + f.typicalRange[1]) / 2;
+    }
     rows.push(r);
   }
   return rows;

@@ -121,10 +121,10 @@ export async function startServer(db: TestDatabase): Promise<Server> {
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
 
 /** A fresh browser profile (its own user-data-dir) per call. */
-export async function newBrowser(viewport = { width: 1280, height: 900 }): Promise<{ context: BrowserContext; page: Page; errors: string[]; close(): Promise<void> }> {
+export async function newBrowser(viewport = { width: 1280, height: 900 }, opts: { locale?: string } = {}): Promise<{ context: BrowserContext; page: Page; errors: string[]; close(): Promise<void> }> {
   const { chromium } = await import('playwright-core');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'accunode-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport, acceptDownloads: true });
+  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport, acceptDownloads: true, ...(opts.locale ? { locale: opts.locale } : {}) });
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   page.on('console', (m) => {

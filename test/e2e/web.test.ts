@@ -80,7 +80,7 @@ describe.skipIf(!status.run)('web app end to end (Chromium)', () => {
     await page.getByRole('button', { name: 'Predict' }).click();
     // Refused before any request: the same rules and wording as the API.
     await page.getByText('Total debt / EBITDA: must be a number').waitFor();
-    await page.getByText('out of range: |value| must be below 10000').waitFor();
+    await page.getByText('is too large: it must be between -10,000 and 10,000').waitFor();
     expect(await page.getByLabel(/Total debt \/ EBITDA/).getAttribute('aria-invalid')).toBe('true');
     await screenshot(page, '02-new-prediction-validation');
     await page.getByLabel(/Total debt \/ EBITDA/).fill('2.1');
@@ -116,6 +116,8 @@ describe.skipIf(!status.run)('web app end to end (Chromium)', () => {
     expect(await page.getByTestId('rows-succeeded').textContent()).toBe('398');
     expect(await page.getByTestId('rows-failed').textContent()).toBe('2');
     const errorRows = page.getByTestId('error-rows').locator('tbody tr');
+    // The errors CSV is fetched once the job shows Completed: wait for it rather than race it.
+    await errorRows.nth(1).waitFor();
     expect(await errorRows.count()).toBe(2);
     expect(await page.getByTestId('error-rows').textContent()).toMatch(/net_income_margin/);
     const download = page.waitForEvent('download');

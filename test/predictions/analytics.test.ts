@@ -55,7 +55,7 @@ describe('analytics summary', () => {
     const otherOrg = await summary('omB1');
     // A write in organization A1 changes A1's figures...
     const res = await t.request({ method: 'POST', url: '/api/v1/predictions/annual', token: tok.omA1,
-      payload: { company: { symbol: 'TREND', name: 'Trend Inc', sector: 'Energy' }, reporting_year: '2024', net_income_margin: -20, return_on_assets: -10 } });
+      payload: { company: { symbol: 'TREND', name: 'Trend Inc', sector: 'Energy' }, reporting_year: '2024', net_income_margin: -20, return_on_assets: -10, total_debt_to_ebitda: 6 } });
     expect(res.statusCode, res.body).toBe(201);
     const after = await summary('omA1');
     expect(after.total).toBe(first.total + 1);

@@ -6,6 +6,9 @@ import { buildWorld, type UserKey, type World } from '../helpers/fixtures.js';
 import { ScratchRedis } from '../helpers/redis-server.js';
 import { metrics } from '../../src/ops/metrics.js';
 
+// A prediction needs most of its ratios (PREDICTION_MIN_RATIOS): writes carry these besides the one under test.
+const REST = { long_term_debt_to_total_capital: 30, total_debt_to_ebitda: 2, ebit_to_interest_expense: 5 };
+
 let db: TestDatabase;
 let w: World;
 let cacheServer: ScratchRedis;
@@ -73,12 +76,12 @@ describe('cache-aside', () => {
     const key = `cache:prediction:${id}`;
     await api('GET', `/predictions/annual/${id}`, 'omA1');
     expect(await cache().exists(key)).toBe(1);
-    const patched = await api('PATCH', `/predictions/annual/${id}`, 'omA1', { net_income_margin: 3.3 });
+    const patched = await api('PATCH', `/predictions/annual/${id}`, 'omA1', { ...REST, net_income_margin: 3.3 });
     expect(patched.statusCode, patched.body).toBe(200);
     expect(await cache().exists(key)).toBe(0);
     expect((await api('GET', `/predictions/annual/${id}`, 'omA1b')).json().net_income_margin).toBe(3.3);
     // upsert through create
-    const upsert = await api('POST', '/predictions/annual?upsert=true', 'omA1', { company_id: w.companies.orgA1, reporting_year: '2024', net_income_margin: 4.4 });
+    const upsert = await api('POST', '/predictions/annual?upsert=true', 'omA1', { company_id: w.companies.orgA1, reporting_year: '2024', ...REST, net_income_margin: 4.4 });
     expect(upsert.statusCode, upsert.body).toBe(200);
     expect(await cache().exists(key)).toBe(0);
     expect((await api('GET', `/predictions/annual/${id}`, 'omA1b')).json().net_income_margin).toBe(4.4);
@@ -105,9 +108,9 @@ describe('cache-aside', () => {
       const started = Date.now();
       const read = await api('GET', `/predictions/annual/${id}`, 'omA1');
       expect(read.statusCode).toBe(200);
-      const write = await api('PATCH', `/predictions/annual/${id}`, 'omA1b', { return_on_assets: -2.5 });
+      const write = await api('PATCH', `/predictions/annual/${id}`, 'omA1b', { ...REST, return_on_assets: -2.5 });
       expect(write.statusCode, write.body).toBe(200);
-      const created = await api('POST', '/predictions/annual', 'omA1', { company: { symbol: 'OUTAGE', name: 'Outage Co' }, reporting_year: '2024', net_income_margin: 1 });
+      const created = await api('POST', '/predictions/annual', 'omA1', { company: { symbol: 'OUTAGE', name: 'Outage Co' }, reporting_year: '2024', ...REST, net_income_margin: 1 });
       expect(created.statusCode).toBe(201);
       expect((await api('GET', `/predictions/annual/${id}`, 'omA1')).json().return_on_assets).toBe(-2.5);
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -175,13 +178,13 @@ describe('write paths outside the API invalidate too', () => {
     const { loadConfig } = await import('../../src/config/index.js');
     const { engineOnce } = await import('../helpers/app.js');
     // uA's own prediction, read through the API so it is cached.
-    const created = await api('POST', '/predictions/annual', 'uA', { company: { symbol: 'BULKC', name: 'Bulk Cached' }, reporting_year: '2020', net_income_margin: 1 });
+    const created = await api('POST', '/predictions/annual', 'uA', { company: { symbol: 'BULKC', name: 'Bulk Cached' }, reporting_year: '2020', ...REST, net_income_margin: 1 });
     const id = created.json().id as string;
     await api('GET', `/predictions/annual/${id}`, 'uA');
     expect(await cache().exists(`cache:prediction:${id}`)).toBe(1);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'accunode-bulkcache-'));
     const file = path.join(dir, 'x.csv');
-    writeFileSync(file, 'company_symbol,company_name,reporting_year,long_term_debt_to_total_capital,total_debt_to_ebitda,net_income_margin,ebit_to_interest_expense,return_on_assets\nBULKC,Bulk Cached,2020,,,-25,,\n');
+    writeFileSync(file, 'company_symbol,company_name,reporting_year,long_term_debt_to_total_capital,total_debt_to_ebitda,net_income_margin,ebit_to_interest_expense,return_on_assets\nBULKC,Bulk Cached,2020,30,2,-25,5,\n');
     const p = { userId: w.users.uA.id, role: 'user' as const, tenantId: null, organizationId: null };
     const job = await createBulkJob(db.appSql, p, { kind: 'annual', filePath: file, accessLevel: 'personal' });
     const out = await runBulkJob({ sql: db.appSql, engine: await engineOnce(), cacheRedis: cache() }, p.userId, job.id, {});

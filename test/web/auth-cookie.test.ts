@@ -81,7 +81,7 @@ describe('cookie login', () => {
 });
 
 describe('CSRF on cookie-authenticated writes', () => {
-  const body = { company: { symbol: 'CSRF1', name: 'Csrf Corp' }, reporting_year: '2024', net_income_margin: 5 };
+  const body = { company: { symbol: 'CSRF1', name: 'Csrf Corp' }, reporting_year: '2024', net_income_margin: 5, return_on_assets: 3, total_debt_to_ebitda: 2 };
 
   it('refuses a write without X-Requested-With (403), and nothing is created', async () => {
     const { cookie } = await cookieLogin('omA1');

@@ -5,6 +5,7 @@ import { Empty, Loading } from './components/ui';
 import { Admin } from './pages/Admin';
 import { Alerts, useUnreadAlerts } from './pages/Alerts';
 import { Bulk } from './pages/Bulk';
+import { SymbolPage } from './pages/Symbol';
 import { CompanyPage } from './pages/Company';
 import { Dashboard } from './pages/Dashboard';
 import { NewPrediction } from './pages/NewPrediction';
@@ -42,6 +43,8 @@ function Page({ path }: { path: string }) {
     );
   const c = match('/companies/:id', path);
   if (c) return <CompanyPage key={c.id} id={c.id!} />;
+  const sym = match('/symbols/:symbol', path);
+  if (sym) return <SymbolPage key={sym.symbol} symbol={sym.symbol!} />;
   return (
     <main id="main" className="page">
       <Empty title="Page not found">

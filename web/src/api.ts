@@ -26,6 +26,10 @@ let onUnauthorized: (() => void) | null = null;
 export function setToken(t: string | null): void {
   token = t;
 }
+/** The in-memory token (null with a cookie session): auth.tsx ends it when the page goes away. */
+export function currentToken(): string | null {
+  return token;
+}
 export function hasToken(): boolean {
   return token !== null;
 }

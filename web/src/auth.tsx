@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { api, ApiError, cookieHint, request, setToken, setUnauthorizedHandler, type User } from './api';
+import { api, ApiError, cookieHint, currentToken, request, setToken, setUnauthorizedHandler, type User } from './api';
 import { navigate } from './router';
 
 interface AuthState {
@@ -40,6 +40,18 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     setUnauthorizedHandler(() => dropSession('Your session has ended. Please sign in again.'));
     return () => setUnauthorizedHandler(null);
   }, [dropSession]);
+
+  useEffect(() => {
+    // A token session lives in this page's memory: a reload or a closed tab loses it, so end it on
+    // the server too rather than leave it open until it expires (keepalive outlives the page).
+    const end = () => {
+      const t = currentToken();
+      if (!t) return;
+      void fetch('/api/v1/auth/logout', { method: 'POST', keepalive: true, credentials: 'same-origin', headers: { authorization: `Bearer ${t}`, 'x-requested-with': 'accunode-web' } }).catch(() => {});
+    };
+    addEventListener('pagehide', end);
+    return () => removeEventListener('pagehide', end);
+  }, []);
 
   useEffect(() => {
     // Only a cookie session survives a reload (the token lives in memory); ask the API only when

@@ -16,3 +16,11 @@ export const RISK_COLORS: Record<string, { bg: string; fg: string; chart: string
   CRITICAL: { bg: '#fee2e2', fg: '#7f1d1d', chart: '#dc2626' },
 };
 export const RISK_ORDER = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+
+/** Market capitalisation in words an analyst reads: "$3.1 trillion", "$850 million". */
+export function money(x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '–';
+  const units: Array<[number, string]> = [[1e12, 'trillion'], [1e9, 'billion'], [1e6, 'million']];
+  for (const [n, w] of units) if (Math.abs(x) >= n) return `$${(x / n).toLocaleString('en-US', { maximumFractionDigits: 1 })} ${w}`;
+  return `$${x.toLocaleString('en-US')}`;
+}

@@ -20,14 +20,56 @@ export interface RatioCheck {
   warning?: string;
 }
 
-export function checkRatio(meta: FieldMeta, raw: string): RatioCheck {
-  const s = raw.trim().replace(/,/g, '');
-  if (s === '') return { value: null };
-  if (!NUMBER_RE.test(s)) return { value: null, error: 'must be a number (or left empty when not reported)' };
-  const v = Number(s);
+/** The decimal and grouping separators of a locale ("en-US" → "." and ","; "de-DE" → "," and "."). */
+export function separatorsOf(locale?: string): { decimal: string; group: string } {
+  const parts = new Intl.NumberFormat(locale).formatToParts(1234567.5);
+  return { decimal: parts.find((p) => p.type === 'decimal')?.value ?? '.', group: parts.find((p) => p.type === 'group')?.value ?? ',' };
+}
+
+const defaultLocale = (): string | undefined => (typeof navigator !== 'undefined' ? navigator.language : undefined);
+
+/**
+ * Reads a number as the user typed it, in their locale's notation, or says why it cannot:
+ * "12,5" is 12.5 where the comma is the decimal mark and refused where it groups thousands
+ * (it is never read as 125). Groups must be of three digits; a lone "." or "," that could be
+ * either is read as the locale says, and the other one as a decimal only when no grouping fits.
+ */
+export function parseDecimal(raw: string, locale: string | undefined = defaultLocale()): { value: number } | { error: string } {
+  // Spaces (also no-break and narrow no-break) and apostrophes group digits in many locales.
+  let s = raw.trim().replace(/[\s\u00a0\u202f']/g, '').replace(/\u2212/g, '-');
+  const { decimal } = separatorsOf(locale);
+  const hasDot = s.includes('.');
+  const hasComma = s.includes(',');
+  const grouped = (t: string, g: string) => new RegExp(`^[+-]?\\d{1,3}(\\${g}\\d{3})+(\\${g === ',' ? '.' : ','}\\d*)?$`).test(t);
+  if (hasDot && hasComma) {
+    // Both marks: the last one is the decimal mark, the other must group thousands.
+    const dec = s.lastIndexOf('.') > s.lastIndexOf(',') ? '.' : ',';
+    const group = dec === '.' ? ',' : '.';
+    if (!grouped(s, group)) return { error: `is not a number we can read: use "${decimal}" for decimals only, e.g. ${decimal === ',' ? '12,5' : '12.5'}` };
+    s = s.split(group).join('').replace(dec, '.');
+  } else if (hasComma || hasDot) {
+    const mark = hasComma ? ',' : '.';
+    const count = s.split(mark).length - 1;
+    if (mark === decimal && count === 1) s = s.replace(mark, '.');
+    else if (mark !== decimal && grouped(s, mark)) s = s.split(mark).join('');
+    else if (mark !== decimal && count === 1 && mark === '.') {
+      // A point in a comma-decimal locale that cannot be grouping ("12.5"): the universal decimal
+      // point, as in spreadsheets and the API. A comma in a point-decimal locale is refused.
+    } else return { error: `uses "${mark}" in a way we cannot read safely: write decimals with "${decimal}"${decimal === ',' ? ' (12,5)' : ' (12.5)'}, and leave out thousands separators` };
+  }
+  if (!NUMBER_RE.test(s)) return { error: 'must be a number (or left empty when not reported)' };
+  return { value: Number(s) };
+}
+
+export function checkRatio(meta: FieldMeta, raw: string, locale?: string): RatioCheck {
+  if (raw.trim() === '') return { value: null };
+  const parsed = parseDecimal(raw, locale ?? defaultLocale());
+  if ('error' in parsed) return { value: null, error: parsed.error };
+  const s = raw.trim();
+  const v = parsed.value;
   if (!Number.isFinite(v)) return { value: null, error: `must be a finite number, got ${s}` };
   const r = roundTo6(v);
-  if (Math.abs(r) > DECIMAL_10_6_MAX) return { value: null, error: `out of range: |value| must be below 10000 (DECIMAL(10,6)), got ${s}` };
+  if (Math.abs(r) > DECIMAL_10_6_MAX) return { value: null, error: `is too large: it must be between -10,000 and 10,000 (got ${s})` };
   const [lo, hi] = meta.typicalRange;
   const warnings: string[] = [];
   if (r !== v) warnings.push(`kept to 6 decimals: ${r}`);

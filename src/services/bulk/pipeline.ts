@@ -13,7 +13,7 @@ import type { Logger } from '../../logging.js';
 import type { Sql } from '../../db/pool.js';
 import { withUserTx } from '../../db/tx.js';
 import type { RiskEngine } from '../../risk/index.js';
-import type { Scope } from '../prediction-compute.js';
+import type { MinRatios, Scope } from '../prediction-compute.js';
 import { insertErrors, lockJob, type BulkJobRow } from './jobs-repo.js';
 import { DEFAULT_LIMITS, openBulkFile, type OpenedFile, type ReaderLimits } from './readers.js';
 import type { Redis } from 'ioredis';
@@ -48,6 +48,8 @@ export interface BulkRunOptions {
   onProgress?: (p: BulkProgress) => void;
   /** Remove the uploaded file once the job reaches a final state. */
   deleteFileWhenDone?: boolean;
+  /** PREDICTION_MIN_RATIOS (default "majority"): rows with fewer ratios are row errors. */
+  minRatios?: MinRatios;
   /** Test hook: runs after each committed chunk. */
   afterChunk?: (p: BulkProgress) => Promise<void> | void;
 }
@@ -190,9 +192,10 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
       if (prev) await prev;
     };
 
+    const computeOpts = opts.minRatios !== undefined ? { minRatios: opts.minRatios } : {};
     for await (const batch of file.rows) for (const row of batch) {
       rowsInChunk++;
-      const conv = convertRow(deps.engine, kind, header, row.cells, row.line);
+      const conv = convertRow(deps.engine, kind, header, row.cells, row.line, computeOpts);
       if (!conv.ok) {
         failedRows++;
         for (const e of conv.errors) errors.push(e);

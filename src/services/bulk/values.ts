@@ -3,7 +3,7 @@
  * missing-value tokens, numeric conversion with reasons. Pure.
  */
 import { fieldNamesOf, fieldsOf, type FieldError, type ModelKind } from '../../risk/index.js';
-import { computePrediction, normalizeCompanyInput, type CompanyInput, type ComputedPrediction } from '../prediction-compute.js';
+import { computePrediction, normalizeCompanyInput, type CompanyInput, type ComputeOptions, type ComputedPrediction } from '../prediction-compute.js';
 import type { RiskEngine } from '../../risk/index.js';
 
 /** A cell formula (XLSX): rejected, the file must hold values. */
@@ -174,7 +174,7 @@ function cellText(cell: Cell): string | null {
  * One data row → company + computed prediction (via the shared computePrediction, so the
  * result equals the single-prediction API's), or the row's errors with column, value, reason.
  */
-export function convertRow(engine: RiskEngine, kind: ModelKind, header: HeaderMap, cells: readonly Cell[], line: number): ConvertedRow {
+export function convertRow(engine: RiskEngine, kind: ModelKind, header: HeaderMap, cells: readonly Cell[], line: number, opts: ComputeOptions = {}): ConvertedRow {
   const errors: RowError[] = [];
   const get = (col: string): Cell => {
     const i = header.index.get(col);
@@ -210,8 +210,10 @@ export function convertRow(engine: RiskEngine, kind: ModelKind, header: HeaderMa
   };
   const c = normalizeCompanyInput(company, (n) => (n === 'symbol' || n === 'name' ? `company_${n}` : n));
   if (!c.ok) c.errors.forEach(fieldErr);
-  // Ratios that failed conversion are left out, so computePrediction reports only the others.
-  const p = computePrediction(engine, kind, raw);
+  // Ratios that failed conversion are left out, so computePrediction reports only the others;
+  // they were given, so they do not also count as not reported.
+  const unreadable = fieldsOf(kind).some((f) => errors.some((e) => e.column === f.name));
+  const p = computePrediction(engine, kind, raw, unreadable ? { minRatios: 0 } : opts);
   if (!p.ok) p.errors.forEach(fieldErr);
   if (errors.length > 0 || !c.ok || !p.ok) return { ok: false, errors };
   return { ok: true, company: c.value, computed: p.value };

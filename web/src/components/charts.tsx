@@ -1,6 +1,7 @@
 // Charts (recharts): each has a text alternative (aria-label + a visually hidden summary table
-// where the numbers matter), so a screen reader gets the same figures.
-import { Bar, BarChart, CartesianGrid, Cell, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+// where the numbers matter), so a screen reader gets the same figures. recharts' keyboard layer
+// is off: it made every chart and sparkline an unnamed tab stop, the figures being in the label.
+import { Bar, BarChart, CartesianGrid, Cell, Legend, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { pct, RISK_COLORS } from '../format';
 
 export function Sparkline({ points, label }: { points: Array<{ period: string; probability: number }>; label: string }) {
@@ -10,7 +11,7 @@ export function Sparkline({ points, label }: { points: Array<{ period: string; p
   const up = last > first;
   return (
     <span role="img" aria-label={`${label}: ${pct(first, 1)} in ${points[0]!.period} to ${pct(last, 1)} in ${points[points.length - 1]!.period}`} className="spark">
-      <LineChart width={96} height={28} data={points} margin={{ top: 3, bottom: 3, left: 2, right: 2 }}>
+      <LineChart accessibilityLayer={false} width={96} height={28} data={points} margin={{ top: 3, bottom: 3, left: 2, right: 2 }}>
         <YAxis hide domain={['dataMin', 'dataMax']} />
         <Line type="monotone" dataKey="probability" stroke={up ? '#dc2626' : '#16a34a'} strokeWidth={2} dot={false} isAnimationActive={false} />
       </LineChart>
@@ -23,7 +24,7 @@ export function RiskBars({ counts, height = 220 }: { counts: Record<string, numb
   return (
     <div role="img" aria-label={`Risk distribution: ${data.map((d) => `${d.level} ${d.count}`).join(', ')}`}>
       <ResponsiveContainer width="100%" height={height}>
-        <BarChart data={data} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+        <BarChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="level" />
           <YAxis allowDecimals={false} width={40} />
@@ -44,7 +45,7 @@ export function HBars({ data, label, height }: { data: Array<{ name: string; val
   return (
     <div role="img" aria-label={`${label}: ${data.map((d) => `${d.name} ${d.value}`).join(', ')}`}>
       <ResponsiveContainer width="100%" height={h}>
-        <BarChart data={data} layout="vertical" margin={{ top: 4, right: 16, left: 8, bottom: 4 }}>
+        <BarChart accessibilityLayer={false} data={data} layout="vertical" margin={{ top: 4, right: 16, left: 8, bottom: 4 }}>
           <CartesianGrid strokeDasharray="3 3" horizontal={false} />
           <XAxis type="number" allowDecimals={false} />
           <YAxis type="category" dataKey="name" width={120} tick={{ fontSize: 12 }} />
@@ -61,7 +62,7 @@ export function Histogram({ bins }: { bins: Array<{ from: number; to: number; co
   return (
     <div role="img" aria-label={`Probability histogram: ${data.map((d) => `${d.range}: ${d.count}`).join('; ')}`}>
       <ResponsiveContainer width="100%" height={220}>
-        <BarChart data={data} margin={{ top: 8, right: 8, left: 0, bottom: 24 }}>
+        <BarChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 8, left: 0, bottom: 24 }}>
           <CartesianGrid strokeDasharray="3 3" vertical={false} />
           <XAxis dataKey="range" angle={-30} textAnchor="end" interval={0} tick={{ fontSize: 11 }} height={50} />
           <YAxis allowDecimals={false} width={40} />
@@ -78,7 +79,7 @@ export function TrendChart({ data }: { data: Array<{ bucket: string; count: numb
   return (
     <div role="img" aria-label={`Over time: ${rows.map((r) => `${r.bucket} ${r.count} predictions, average ${r.avg} %`).join('; ')}`}>
       <ResponsiveContainer width="100%" height={240}>
-        <LineChart data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
+        <LineChart accessibilityLayer={false} data={rows} margin={{ top: 8, right: 8, left: 0, bottom: 0 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="bucket" tick={{ fontSize: 11 }} />
           <YAxis yAxisId="l" allowDecimals={false} width={40} />
@@ -97,10 +98,10 @@ export function HistoryChart({ rows, series }: { rows: Array<Record<string, numb
   return (
     <div role="img" aria-label={`Probability of default by period: ${rows.map((r) => `${r.period} ${r.final} %`).join('; ')}`}>
       <ResponsiveContainer width="100%" height={260}>
-        <LineChart data={rows} margin={{ top: 8, right: 12, left: 0, bottom: 0 }}>
+        <LineChart accessibilityLayer={false} data={rows} margin={{ top: 8, right: 12, left: 0, bottom: 0 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="period" tick={{ fontSize: 12 }} />
-          <YAxis tickFormatter={(v: number) => `${v}%`} width={52} />
+          <YAxis tickFormatter={(v: number) => `${v}%`} width={64} />
           <Tooltip formatter={(v) => `${v} %`} />
           <Legend />
           {series.map((s) => (
@@ -117,10 +118,12 @@ export function DriversChart({ contributions }: { contributions: Array<{ label: 
   return (
     <div role="img" aria-label={`Contributions to the log-odds of default: ${data.map((d) => `${d.name} ${d.value > 0 ? '+' : ''}${d.value}`).join(', ')}`}>
       <ResponsiveContainer width="100%" height={Math.max(140, data.length * 30 + 30)}>
-        <BarChart data={data} layout="vertical" margin={{ top: 4, right: 16, left: 8, bottom: 4 }}>
+        <BarChart accessibilityLayer={false} data={data} layout="vertical" margin={{ top: 4, right: 16, left: 8, bottom: 4 }}>
           <CartesianGrid strokeDasharray="3 3" horizontal={false} />
-          <XAxis type="number" />
+          {/* Zero is always on the axis: bars are read by their length from it. */}
+          <XAxis type="number" domain={[(min: number) => Math.min(0, min), (max: number) => Math.max(0, max)]} tickFormatter={(v: number) => String(Math.round(v * 100) / 100)} />
           <YAxis type="category" dataKey="name" width={190} tick={{ fontSize: 12 }} />
+          <ReferenceLine x={0} stroke="#374151" />
           <Tooltip />
           <Bar dataKey="value" name="log-odds vs. average company" isAnimationActive={false}>
             {data.map((d) => (

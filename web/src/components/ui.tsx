@@ -119,15 +119,18 @@ export function PageTitle({ children, sub }: { children: ReactNode; sub?: ReactN
 export function useCursorPages<T>(
   fetchPage: (cursor: string | undefined) => Promise<Paged<T>>,
   deps: unknown[],
-): { data: Paged<T> | null; error: unknown; loading: boolean; reload: () => void; index: number; next: () => void; prev: () => void } {
+  /** A page to open first (a cursor from the URL); Previous from it goes to the first page. */
+  initialCursor?: string,
+): { data: Paged<T> | null; error: unknown; loading: boolean; reload: () => void; index: number; cursor: string | undefined; next: () => void; prev: () => void } {
   const key = JSON.stringify(deps);
-  const [state, setState] = useState<{ key: string; stack: Array<string | undefined> }>({ key, stack: [undefined] });
+  const [state, setState] = useState<{ key: string; stack: Array<string | undefined> }>({ key, stack: initialCursor ? [undefined, initialCursor] : [undefined] });
   const stack = state.key === key ? state.stack : [undefined];
   const cursor = stack[stack.length - 1];
   const r = useAsync(() => fetchPage(cursor), [key, cursor]);
   return {
     ...r,
     index: stack.length - 1,
+    cursor,
     next: () => {
       if (r.data?.next_cursor) setState({ key, stack: [...stack, r.data.next_cursor] });
     },

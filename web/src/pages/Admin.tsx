@@ -30,9 +30,18 @@ export function Admin() {
   return (
     <main id="main" className="page">
       <PageTitle sub="Organizations, members, who may join, and your sessions.">Administration</PageTitle>
-      {isOrgAdmin ? <Organizations /> : <JoinOrganization />}
+      {isOrgAdmin ? <Organizations /> : user?.organization_id ? <Membership /> : <JoinOrganization />}
       <Sessions />
     </main>
+  );
+}
+
+/** A member is done joining: say where they belong instead of offering to join again. */
+function Membership() {
+  return (
+    <Card title="Your organization" id="a-member">
+      <p data-testid="membership">You are a member of an organization: what you share with it is visible to its members, and you see theirs. To move to another organization, ask its administrator.</p>
+    </Card>
   );
 }
 

@@ -4,16 +4,26 @@ import { Card, ErrorState, PageTitle, Stat } from '../components/ui';
 import { download, parseCsv } from '../csv';
 import { duration, num } from '../format';
 import { Link } from '../router';
+import { useAuth } from '../auth';
 
 const ACCEPT = '.csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 const DONE = new Set(['completed', 'failed', 'cancelled']);
 
+/** The job this tab last started, per user, so leaving the page and coming back finds it again. */
+const jobKey = (userId: string | undefined) => `accunode.bulk.job.${userId ?? 'anonymous'}`;
+
 export function Bulk() {
+  const { user } = useAuth();
   const [kind, setKind] = useState<Kind>('annual');
   const [file, setFile] = useState<File | null>(null);
   const [drag, setDrag] = useState(false);
   const [fileError, setFileError] = useState<string | null>(null);
-  const [jobId, setJobId] = useState<string | null>(null);
+  const [jobId, setJobIdState] = useState<string | null>(() => sessionStorage.getItem(jobKey(user?.id)));
+  const setJobId = (id: string | null) => {
+    if (id) sessionStorage.setItem(jobKey(user?.id), id);
+    else sessionStorage.removeItem(jobKey(user?.id));
+    setJobIdState(id);
+  };
   const [job, setJob] = useState<Job | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -79,6 +89,11 @@ export function Bulk() {
       } catch (err) {
         if (!live) return;
         if (err instanceof ApiError && err.status === 401) return;
+        // A remembered job that is gone (expired, another user's): forget it quietly.
+        if (err instanceof ApiError && err.status === 404) {
+          setJobId(null);
+          return;
+        }
         setError(err);
         return;
       }
@@ -220,7 +235,7 @@ export function Bulk() {
                 <tr>
                   {errorRows[0]!.map((h) => (
                     <th scope="col" key={h}>
-                      {h}
+                      {ERROR_HEADINGS[h] ?? h}
                     </th>
                   ))}
                 </tr>
@@ -229,7 +244,7 @@ export function Bulk() {
                 {errorRows.slice(1, 501).map((r, i) => (
                   <tr key={i}>
                     {r.map((c, j) => (
-                      <td key={j}>{c}</td>
+                      <td key={j}>{shownCell(errorRows[0]![j], c)}</td>
                     ))}
                   </tr>
                 ))}
@@ -240,6 +255,18 @@ export function Bulk() {
       )}
     </main>
   );
+}
+
+const ERROR_HEADINGS: Record<string, string> = { line: 'Line', column: 'Column', value: 'Value in the file', reason: 'Problem', kind: 'Kind' };
+
+/**
+ * The errors CSV guards cells against spreadsheet formulas with a leading apostrophe (see
+ * src/services/bulk/errors-csv.ts); on screen the value is shown as it was in the file.
+ */
+export function shownCell(column: string | undefined, cell: string): string {
+  if (column === 'value' || column === 'reason' || column === 'column') return /^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;
+  if (column === 'kind') return cell === 'superseded' ? 'replaced by a later row' : cell === 'error' ? 'error' : cell;
+  return cell;
 }
 
 function statusText(j: Job): string {

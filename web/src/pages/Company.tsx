@@ -1,12 +1,16 @@
 import { useState } from 'react';
 import { ExportButtons } from '../components/ExportButtons';
 import { WatchButton } from '../components/WatchButton';
-import { api, finalProbability, type Kind, type Paged, type Prediction } from '../api';
+import { api, ApiError, finalProbability, type Kind, type Paged, type Prediction } from '../api';
+import { useAuth } from '../auth';
+import { canModify, scopeLabel, ScopeBadge } from '../scope';
+import { RatingBadge } from '../rating';
+import type { SymbolView } from './Symbol';
 import { HistoryChart } from '../components/charts';
 import { ComponentModels, ExplanationView } from '../components/PredictionResult';
 import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from '../components/ui';
-import { dateTime, num, pct } from '../format';
-import { Link } from '../router';
+import { dateTime, money, num, pct } from '../format';
+import { Link, navigate } from '../router';
 import { fieldsOf } from '../validate';
 
 interface Company {
@@ -16,13 +20,23 @@ interface Company {
   sector: string | null;
   country: string | null;
   exchange: string | null;
+  market_cap: number | null;
   access_level: string;
+  organization_id: string | null;
+  created_by: string | null;
 }
 
 const period = (p: Prediction) => (p.reporting_quarter ? `${p.reporting_year} ${p.reporting_quarter}` : p.reporting_year);
 const r100 = (x: unknown) => (typeof x === 'number' ? Math.round(x * 10000) / 100 : null);
 
 export function CompanyPage({ id }: { id: string }) {
+  const { user } = useAuth();
+  // What the previous page did (a merge lands here), shown once.
+  const [notice] = useState(() => {
+    const n = sessionStorage.getItem('accunode.notice');
+    sessionStorage.removeItem('accunode.notice');
+    return n;
+  });
   const [kind, setKind] = useState<Kind>('annual');
   const [selected, setSelected] = useState<string | null>(null);
   const company = useAsync(() => api.get<Company>(`/companies/${id}`), [id]);
@@ -49,12 +63,12 @@ export function CompanyPage({ id }: { id: string }) {
     kind === 'annual'
       ? [
           { key: 'final', name: 'Final (blend)', color: '#1d4ed8' },
-          { key: 'logistic', name: 'Logistic', color: '#16a34a', dashed: true },
+          { key: 'logistic', name: 'Logistic', color: '#15803d', dashed: true },
           { key: 'step', name: 'Step', color: '#9333ea', dashed: true },
         ]
       : [
           { key: 'final', name: 'Final (ensemble)', color: '#1d4ed8' },
-          { key: 'logistic', name: 'Logistic', color: '#16a34a', dashed: true },
+          { key: 'logistic', name: 'Logistic', color: '#15803d', dashed: true },
           { key: 'gbm', name: 'Gradient-boosted', color: '#ea580c', dashed: true },
           { key: 'step', name: 'Step', color: '#9333ea', dashed: true },
         ];
@@ -62,7 +76,23 @@ export function CompanyPage({ id }: { id: string }) {
 
   return (
     <main id="main" className="page">
-      <PageTitle sub={c ? [c.sector, c.country, c.exchange, `visible to: ${c.access_level}`].filter(Boolean).join(' · ') : undefined}>{c ? `${c.symbol} · ${c.name}` : 'Company'}</PageTitle>
+      <PageTitle
+        sub={
+          c ? (
+            <>
+              {[c.sector, c.country, c.exchange, c.market_cap !== null ? `market cap ${money(c.market_cap)}` : null].filter(Boolean).join(' · ')} <ScopeBadge s={c} user={user} />
+            </>
+          ) : undefined
+        }
+      >
+        {c ? `${c.symbol} · ${c.name}` : 'Company'}
+      </PageTitle>
+      {notice && (
+        <p className="notice success" role="status">
+          {notice}
+        </p>
+      )}
+      {c && <SameSymbol company={c} />}
       <div className="toolbar">
         <fieldset className="segmented">
           <legend className="sr-only">Model</legend>
@@ -113,14 +143,16 @@ export function CompanyPage({ id }: { id: string }) {
                           {period(p)}
                         </button>
                       </th>
-                      <td className="num">{pct(finalProbability(p))}</td>
+                      <td className="num">
+                        {pct(finalProbability(p))} <RatingBadge pd={finalProbability(p)} />
+                      </td>
                       <td>
                         <RiskBadge level={p.risk_level} />
                       </td>
                       <td className="num">{pct(p.confidence, 0)}</td>
                       {fields.map((f) => (
                         <td className="num" key={f.name}>
-                          {p[f.name] === null || p[f.name] === undefined ? <span className="muted">missing</span> : num(p[f.name] as number, 4)}
+                          {p[f.name] === null || p[f.name] === undefined ? <span className="muted">not reported</span> : num(p[f.name] as number, 4)}
                         </td>
                       ))}
                     </tr>
@@ -149,5 +181,98 @@ export function CompanyPage({ id }: { id: string }) {
         </>
       )}
     </main>
+  );
+}
+
+/**
+ * The other companies with this symbol the user can see, a link to all their predictions, and
+ * the clean-up a duplicate needs: merge this one into another, or delete it as a mistake.
+ */
+function SameSymbol({ company }: { company: Company }) {
+  const { user } = useAuth();
+  const view = useAsync(() => api.get<SymbolView>(`/companies/symbol/${encodeURIComponent(company.symbol)}`), [company.symbol, company.id]);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState<string | null>(null);
+  const others = (view.data?.companies ?? []).filter((o) => o.id !== company.id && o.is_active);
+  const mine = canModify(company, user);
+  const count = (view.data?.annual ?? []).filter((p) => p.company.id === company.id).length + (view.data?.quarterly ?? []).filter((p) => p.company.id === company.id).length;
+
+  async function act(fn: () => Promise<unknown>, done: string, to: string) {
+    setBusy(true);
+    setMessage(null);
+    try {
+      await fn();
+      sessionStorage.setItem('accunode.notice', done);
+      navigate(to);
+    } catch (err) {
+      setMessage(err instanceof ApiError ? err.message : 'That did not work. Please try again.');
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="card" aria-labelledby="same-symbol">
+      <div className="card-head">
+        <h2 id="same-symbol">{others.length > 0 ? `${company.symbol} in other scopes` : 'This company'}</h2>
+        <Link to={`/symbols/${encodeURIComponent(company.symbol)}`}>All {company.symbol} predictions you can see →</Link>
+      </div>
+      {others.length > 0 ? (
+        <>
+          <p className="small">
+            You can see {others.length === 1 ? 'another company' : `${others.length} other companies`} with the symbol {company.symbol}. This one is visible to <strong>{scopeLabel(company, user).toLowerCase()}</strong>.
+          </p>
+          <ul className="plain" data-testid="same-symbol">
+            {others.map((o) => (
+              <li key={o.id}>
+                <Link to={`/companies/${o.id}`}>
+                  {o.symbol} · {o.name}
+                </Link>{' '}
+                <ScopeBadge s={o} user={user} />{' '}
+                {mine && o.can_add_predictions && (
+                  <button
+                    type="button"
+                    className="secondary small"
+                    disabled={busy}
+                    onClick={() => void act(() => api.post(`/companies/${company.id}/merge`, { into: o.id }), `${company.symbol} merged: its predictions are now here.`, `/companies/${o.id}`)}
+                  >
+                    Merge this company into it
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : (
+        <p className="small muted">No other company with the symbol {company.symbol} is visible to you.</p>
+      )}
+      {mine && (
+        <div className="actions">
+          {!confirmDelete ? (
+            <button type="button" className="secondary danger" onClick={() => setConfirmDelete(true)}>
+              Delete this company…
+            </button>
+          ) : (
+            <div className="notice warn" role="group" aria-label="Confirm deletion">
+              <p>
+                Delete {company.symbol} · {company.name} and its {count} prediction{count === 1 ? '' : 's'}? The audit log keeps a copy; the company is gone for everyone who can see it.
+              </p>
+              <button type="button" className="danger" disabled={busy} onClick={() => void act(() => api.del(`/companies/${company.id}?purge=true`), `${company.symbol} deleted.`, '/portfolio')}>
+                Yes, delete it
+              </button>{' '}
+              <button type="button" className="secondary" onClick={() => setConfirmDelete(false)}>
+                Keep it
+              </button>
+            </div>
+          )}
+        </div>
+      )}
+      {message && (
+        <p className="notice error" role="alert">
+          {message}
+        </p>
+      )}
+    </section>
   );
 }

@@ -5,6 +5,7 @@ import { Histogram, HBars, RiskBars, TrendChart } from '../components/charts';
 import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, Stat, useAsync } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
+import { RatingBadge } from '../rating';
 
 interface Summary {
   type: Kind;
@@ -61,11 +62,12 @@ export function Dashboard() {
           </p>
         </Empty>
       )}
+      <ByReportingYear kind={kind} />
       {data && data.total > 0 && (
         <>
           <div className="stats" data-testid="dashboard-stats">
             <Stat label="Predictions" value={data.total.toLocaleString('en-US')} hint={`${data.from.slice(0, 10)} to ${data.to.slice(0, 10)}`} />
-            <Stat label="Average probability of default" value={pct(data.average_probability)} />
+            <Stat label="Average probability of default" value={<>{pct(data.average_probability)} <RatingBadge pd={data.average_probability} /></>} />
             <Stat label="95th percentile" value={pct(data.p95_probability)} />
             <Stat label="High or critical" value={((data.by_risk_level.HIGH ?? 0) + (data.by_risk_level.CRITICAL ?? 0)).toLocaleString('en-US')} />
           </div>
@@ -116,7 +118,9 @@ export function Dashboard() {
                         </th>
                         <td className="hide-sm">{r.sector ?? '–'}</td>
                         <td>{r.reporting_year}</td>
-                        <td className="num">{pct(r.probability)}</td>
+                        <td className="num">
+                          {pct(r.probability)} <RatingBadge pd={r.probability} />
+                        </td>
                         <td>
                           <RiskBadge level={r.risk_level} />
                         </td>
@@ -130,5 +134,68 @@ export function Dashboard() {
         </>
       )}
     </main>
+  );
+}
+
+interface ByYear {
+  years: Array<{ reporting_year: string; count: number; average_probability: number; sectors: Array<{ sector: string; count: number; average_probability: number }> }>;
+}
+
+/** Average PD by the year the ratios describe, per sector (from the rollups; not by when predictions were made). */
+function ByReportingYear({ kind }: { kind: Kind }) {
+  const { data, error, reload } = useAsync(() => api.get<ByYear>('/analytics/by-year', { type: kind }), [kind]);
+  if (error) return <ErrorState error={error} retry={reload} />;
+  if (!data || data.years.length === 0) return null;
+  const years = [...data.years].sort((a, b) => b.reporting_year.localeCompare(a.reporting_year)).slice(0, 6);
+  const sectors = [...new Set(years.flatMap((y) => y.sectors.map((s) => s.sector)))].sort();
+  return (
+    <Card title="By reporting year: average PD per sector" id="c-by-year">
+      <div className="table-wrap">
+        <table className="table compact" data-testid="by-year">
+          <caption className="sr-only">Average probability of default by reporting year and sector</caption>
+          <thead>
+            <tr>
+              <th scope="col">Sector</th>
+              {years.map((y) => (
+                <th scope="col" className="num" key={y.reporting_year}>
+                  {y.reporting_year}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            <tr>
+              <th scope="row">All sectors</th>
+              {years.map((y) => (
+                <td className="num" key={y.reporting_year}>
+                  <strong>{pct(y.average_probability)}</strong> <RatingBadge pd={y.average_probability} />
+                  <div className="muted small">{y.count.toLocaleString('en-US')} predictions</div>
+                </td>
+              ))}
+            </tr>
+            {sectors.map((sec) => (
+              <tr key={sec}>
+                <th scope="row">{sec}</th>
+                {years.map((y) => {
+                  const c = y.sectors.find((s) => s.sector === sec);
+                  return (
+                    <td className="num" key={y.reporting_year}>
+                      {c ? (
+                        <>
+                          {pct(c.average_probability)} <RatingBadge pd={c.average_probability} />
+                          <div className="muted small">{c.count.toLocaleString('en-US')}</div>
+                        </>
+                      ) : (
+                        <span className="muted">–</span>
+                      )}
+                    </td>
+                  );
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Card>
   );
 }

@@ -4,6 +4,7 @@ import { useAuth } from '../auth';
 import { PredictionResult } from '../components/PredictionResult';
 import { PageTitle } from '../components/ui';
 import { useLocation } from '../router';
+import { scopeLabel } from '../scope';
 import { checkRatio, checkSymbol, checkText, checkYear, fieldsOf } from '../validate';
 
 type Form = Record<string, string>;
@@ -12,14 +13,15 @@ export function NewPrediction() {
   const { search } = useLocation();
   const { user } = useAuth();
   const [kind, setKind] = useState<Kind>(search.get('type') === 'quarterly' ? 'quarterly' : 'annual');
-  const [form, setForm] = useState<Form>({
-    symbol: search.get('symbol') ?? '',
-    name: search.get('name') ?? '',
+  const blank = (): Form => ({
+    symbol: '',
+    name: '',
     sector: '',
     reporting_year: String(new Date().getFullYear() - 1),
     reporting_quarter: 'Q4',
     access_level: '',
   });
+  const [form, setForm] = useState<Form>(() => ({ ...blank(), symbol: search.get('symbol') ?? '', name: search.get('name') ?? '' }));
   const [touched, setTouched] = useState<Record<string, boolean>>({});
   const [submitted, setSubmitted] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -27,6 +29,7 @@ export function NewPrediction() {
   const [serverError, setServerError] = useState<string | null>(null);
   const [serverFieldErrors, setServerFieldErrors] = useState<Record<string, string>>({});
   const [conflict, setConflict] = useState(false);
+  const [choice, setChoice] = useState<{ candidates: Array<{ id: string; symbol: string; name: string; access_level: string; organization_id: string | null; created_by: string | null; can_add_predictions: boolean }>; scope: string } | null>(null);
   const fields = fieldsOf(kind);
 
   const checks = useMemo(() => {
@@ -53,11 +56,12 @@ export function NewPrediction() {
   };
   const blur = (name: string) => setTouched((t) => ({ ...t, [name]: true }));
 
-  async function submit(e: FormEvent, upsert = false) {
+  async function submit(e: FormEvent, upsert = false, company?: { company_id: string } | { new_company: true }) {
     e.preventDefault();
     setSubmitted(true);
     setServerError(null);
     setConflict(false);
+    setChoice(null);
     const invalid = Object.entries(checks.errs).find(([, v]) => v) ?? Object.entries(checks.ratios).find(([, v]) => v.error);
     if (invalid) {
       document.getElementById(`f-${invalid[0]}`)?.focus();
@@ -69,21 +73,40 @@ export function NewPrediction() {
       ...(kind === 'quarterly' ? { reporting_quarter: form.reporting_quarter } : {}),
       ...(form.access_level ? { access_level: form.access_level } : {}),
     };
+    // The user's answer to "which company?": an existing one by id, or a separate new one.
+    if (company && 'company_id' in company) {
+      delete body.company;
+      delete body.access_level;
+      body.company_id = company.company_id;
+    } else if (company) body.new_company = true;
     for (const f of fields) body[f.name] = checks.ratios[f.name]!.value;
     setBusy(true);
     try {
       const p = await api.post<Prediction>(`/predictions/${kind}`, body, { explain: true, ...(upsert ? { upsert: true } : {}) });
       setResult(p);
+      // The next company starts from an empty form: nothing of this one (its sector above all)
+      // may be stored with the next.
+      setForm(blank());
+      setTouched({});
+      setSubmitted(false);
       setTimeout(() => document.getElementById('result-title')?.focus(), 0);
     } catch (err) {
       setResult(null);
       if (err instanceof ApiError) {
-        if (err.status === 409) setConflict(true);
+        const d = err.details as { reason?: string; candidates?: NonNullable<typeof choice>['candidates']; new_company_scope?: string } | undefined;
+        if (err.status === 409 && d?.reason === 'company_choice_required') setChoice({ candidates: d.candidates ?? [], scope: d.new_company_scope ?? 'personal' });
+        else if (err.status === 409) setConflict(true);
         const fe = err.fieldErrors();
         const mapped: Record<string, string> = {};
         for (const [k, v] of Object.entries(fe)) mapped[k.replace(/^company\./, '')] = v;
         setServerFieldErrors(mapped);
-        setServerError(err.message);
+        // Field errors are shown at their fields in the form's words; the summary says where to look.
+        const onForm = Object.keys(mapped).filter((k) => document.getElementById(`f-${k}`));
+        if (err.status === 409 && d?.reason === 'company_choice_required') {
+          const n = d.candidates?.length ?? 0;
+          setServerError(`You can already see ${n === 1 ? 'a company' : `${n} companies`} with the symbol ${form.symbol?.trim().toUpperCase()}.`);
+        } else setServerError(onForm.length > 0 && !/^Too few ratios/.test(err.message) ? 'Please correct the highlighted fields.' : err.message);
+        if (onForm[0]) document.getElementById(`f-${onForm[0]}`)?.focus();
       } else setServerError('Could not create the prediction.');
     } finally {
       setBusy(false);
@@ -142,7 +165,7 @@ export function NewPrediction() {
         </fieldset>
         <h2 className="section">Company and period</h2>
         <div className="grid3">
-          {input('symbol', 'Symbol', { required: true, help: 'Ticker, 1–10 letters, digits, "." or "-". An existing company in your scope is reused.', autoCap: true })}
+          {input('symbol', 'Symbol', { required: true, help: 'Ticker, 1–10 letters, digits, "." or "-". A company you can already see with this symbol is reused.', autoCap: true })}
           {input('name', 'Company name', { required: true })}
           {input('sector', 'Sector', { placeholder: 'e.g. Industrials' })}
           {input('reporting_year', 'Reporting year', { required: true, inputMode: 'numeric', help: `${1900}–${2100}` })}
@@ -164,7 +187,7 @@ export function NewPrediction() {
               {user?.organization_id && <option value="organization">My organization</option>}
               {user?.role === 'super_admin' && <option value="system">Everyone (system)</option>}
             </select>
-            <p id="h-access" className="help">A new company takes this scope; an existing one keeps its own.</p>
+            <p id="h-access" className="help">A company you already see with this symbol is used (it keeps its own scope); before a second one is created you are asked.</p>
           </div>
         </div>
         <h2 className="section">Ratios</h2>
@@ -221,6 +244,31 @@ export function NewPrediction() {
               <button type="button" className="secondary" onClick={(e) => void submit(e, true)}>
                 Replace the existing prediction for this period
               </button>
+            )}
+            {choice && (
+              <div role="group" aria-label="Which company?" data-testid="company-choice">
+                <p>Which company is this prediction for?</p>
+                <ul className="plain">
+                  {choice.candidates.map((c) => (
+                    <li key={c.id}>
+                      {c.can_add_predictions ? (
+                        <button type="button" className="secondary" onClick={(e) => void submit(e, false, { company_id: c.id })}>
+                          Add to {c.symbol} · {c.name} (visible to {scopeLabel(c, user).toLowerCase()})
+                        </button>
+                      ) : (
+                        <span className="small">
+                          {c.symbol} · {c.name} (visible to {scopeLabel(c, user).toLowerCase()}): you cannot add predictions to it.
+                        </span>
+                      )}
+                    </li>
+                  ))}
+                  <li>
+                    <button type="button" className="secondary" onClick={(e) => void submit(e, false, { new_company: true })}>
+                      Create a separate {form.symbol?.trim().toUpperCase()} visible to {choice.scope === 'personal' ? 'only me' : choice.scope === 'organization' ? 'my organization' : 'everyone'}
+                    </button>
+                  </li>
+                </ul>
+              </div>
             )}
           </div>
         )}

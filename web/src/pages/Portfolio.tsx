@@ -1,13 +1,16 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ExportButtons } from '../components/ExportButtons';
-import { api, type Paged } from '../api';
+import { api, withQuery, type Paged } from '../api';
 import { Sparkline } from '../components/charts';
 import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useCursorPages, useDebounced } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
+import { useAuth } from '../auth';
+import { ScopeBadge } from '../scope';
+import { RatingBadge } from '../rating';
 
 interface Item {
-  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string };
+  company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string; organization_id: string | null; created_by: string | null; market_cap: number | null };
   annual: { probability: number; risk_level: string; reporting_year: string } | null;
   quarterly: { probability: number; risk_level: string; reporting_year: string; reporting_quarter: string } | null;
   trend: { annual: Array<{ period: string; probability: number }>; quarterly: Array<{ period: string; probability: number }> };
@@ -26,15 +29,23 @@ const SORTS: Array<[string, string]> = [
 const LIMIT = 25;
 
 export function Portfolio() {
-  const [q, setQ] = useState('');
-  const [sector, setSector] = useState('');
-  const [sort, setSort] = useState('name');
+  const { user } = useAuth();
+  // Filters and the page live in the URL: Back returns to them, and a view can be bookmarked.
+  const [initial] = useState(() => new URLSearchParams(location.search));
+  const [q, setQ] = useState(initial.get('q') ?? '');
+  const [sector, setSector] = useState(initial.get('sector') ?? '');
+  const [sort, setSort] = useState(SORTS.some(([v]) => v === initial.get('sort')) ? initial.get('sort')! : 'name');
   const dq = useDebounced(q.trim(), 300);
   const sectors = useAsync(() => api.get<string[]>('/portfolio/sectors'), []);
-  const { data, error, loading, reload, index, next, prev } = useCursorPages(
+  const { data, error, loading, reload, index, cursor, next, prev } = useCursorPages(
     (cursor) => api.get<Paged<Item>>('/portfolio', { q: dq || undefined, sector: sector || undefined, sort, limit: LIMIT, cursor }),
     [dq, sector, sort],
+    initial.get('cursor') ?? undefined,
   );
+  useEffect(() => {
+    const url = withQuery('/portfolio', { q: dq || undefined, sector: sector || undefined, sort: sort === 'name' ? undefined : sort, cursor: index > 0 ? cursor : undefined });
+    if (url !== location.pathname + location.search) history.replaceState(null, '', url);
+  }, [dq, sector, sort, cursor, index]);
 
   return (
     <main id="main" className="page">
@@ -97,13 +108,14 @@ export function Portfolio() {
                     <th scope="row">
                       <Link to={`/companies/${it.company.id}`}>
                         <span className="symbol">{it.company.symbol}</span> {it.company.name}
-                      </Link>
+                      </Link>{' '}
+                      <ScopeBadge s={it.company} user={user} />
                     </th>
                     <td className="hide-sm">{it.company.sector ?? '–'}</td>
                     <td className="num">
                       {it.annual ? (
                         <>
-                          {pct(it.annual.probability)} <RiskBadge level={it.annual.risk_level} />
+                          {pct(it.annual.probability)} <RatingBadge pd={it.annual.probability} /> <RiskBadge level={it.annual.risk_level} />
                           <div className="muted small">{it.annual.reporting_year}</div>
                         </>
                       ) : (
@@ -113,7 +125,7 @@ export function Portfolio() {
                     <td className="num">
                       {it.quarterly ? (
                         <>
-                          {pct(it.quarterly.probability)} <RiskBadge level={it.quarterly.risk_level} />
+                          {pct(it.quarterly.probability)} <RatingBadge pd={it.quarterly.probability} /> <RiskBadge level={it.quarterly.risk_level} />
                           <div className="muted small">
                             {it.quarterly.reporting_year} {it.quarterly.reporting_quarter}
                           </div>

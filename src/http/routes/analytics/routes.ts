@@ -8,6 +8,36 @@ const Counts = Type.Record(Type.String(), Type.Integer());
 
 export const analyticsRoutes: FastifyPluginAsyncTypebox<{ analytics: AnalyticsService }> = async (app, { analytics }) => {
   app.addHook('preHandler', requireAuth);
+  app.get('/analytics/rating-scale', {
+    schema: {
+      tags: ['analytics'],
+      summary: 'The implied-rating scale PDs are read against: each grade and the highest PD it covers (null: every PD above)',
+      response: { 200: Type.Object({ grades: Type.Array(Type.Object({ grade: Type.String(), max_pd: Type.Union([Type.Number(), Type.Null()]) })) }) },
+    },
+    config: { rateLimitClass: 'default' },
+  }, async () => ({ grades: analytics.ratingScale.map((g) => ({ grade: g.grade, max_pd: Number.isFinite(g.maxPd) ? g.maxPd : null })) }));
+
+  app.get('/analytics/by-year', {
+    schema: {
+      tags: ['analytics'],
+      summary: 'Predictions you can see by reporting year (the period the ratios describe), with the average PD per sector',
+      querystring: Type.Object({ type: Type.Optional(Type.Union([Type.Literal('annual'), Type.Literal('quarterly')])) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          type: Type.String(),
+          years: Type.Array(Type.Object({
+            reporting_year: Type.String(),
+            count: Type.Integer(),
+            average_probability: Type.Number(),
+            sectors: Type.Array(Type.Object({ sector: Type.String(), count: Type.Integer(), average_probability: Type.Number() })),
+          })),
+        }),
+        ...errorResponses,
+      },
+    },
+    config: { rateLimitClass: 'default' },
+  }, async (req) => analytics.byYear(principal(req), req.query.type ?? 'annual'));
+
   app.get('/analytics/summary', {
     schema: {
       tags: ['analytics'],

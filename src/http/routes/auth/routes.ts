@@ -1,3 +1,4 @@
+import { DomainError } from '../../../domain/errors.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AuthService } from '../../../services/auth.js';
@@ -52,8 +53,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
       description:
         'The session ends when unused for SESSION_TTL_SECONDS (idle, sliding) or at expires_at (absolute, SESSION_ABSOLUTE_TTL_SECONDS after login), whichever comes first. ' +
         'Throttled per IP, per account and IP (exponential back-off after 3 attempts) and per account (after RATE_LIMIT_LOGIN failures an hour, only addresses that signed in to it before may try): 429 with Retry-After. See docs/auth.md.',
+      // "login" (email or username), or "email", or "username": what clients of the reference
+      // system send. Exactly one of them.
       body: Type.Object(
-        { login: Type.String({ minLength: 1, maxLength: 255, description: 'email or username' }), password: Password },
+        {
+          login: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'email or username' })),
+          email: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'instead of login' })),
+          username: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'instead of login' })),
+          password: Password,
+        },
         { additionalProperties: false },
       ),
       querystring: Type.Object(
@@ -64,7 +72,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService; admin: A
     },
     config: { rateLimitClass: 'login' },
   }, async (req, reply) => {
-    const { user, session } = await auth.login(req.body.login, req.body.password, client(req));
+    const given = (['login', 'email', 'username'] as const).filter((k) => req.body[k] !== undefined);
+    if (given.length !== 1) {
+      throw new DomainError('validation_failed', given.length === 0 ? 'login: enter your e-mail address or username' : `${given.join(', ')}: send only one of login, email and username`, [
+        { field: given[1] ?? 'login', message: given.length === 0 ? 'is required (or email, or username)' : 'only one of login, email and username' },
+      ]);
+    }
+    const { user, session } = await auth.login(req.body[given[0]!]!, req.body.password, client(req));
     if (req.query.cookie) {
       setSessionCookie(reply, req, session.token, session.expires_at, secureCookies);
       return { cookie: true as const, expires_at: session.expires_at.toISOString(), user: presentUser(user) };

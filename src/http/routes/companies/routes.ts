@@ -4,6 +4,9 @@ import type { CompanyService, CompanyView } from '../../../services/companies.js
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { IdParams, Nullable, PageOf, Paging, Timestamp, Uuid, errorResponses } from '../../schemas.js';
 import type { CompanySort } from '../../../repositories/companies.js';
+import type { PredictionRow } from '../../../repositories/predictions.js';
+import { presentPrediction } from '../predictions/routes.js';
+import { predictionSchema } from '../predictions/schema.js';
 
 const AccessLevel = Type.Union([Type.Literal('personal'), Type.Literal('organization'), Type.Literal('system')]);
 const Company = Type.Object({
@@ -119,7 +122,42 @@ export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyServic
   }, async (req) => presentCompany(await companies.update(principal(req), req.params.id, req.body, req.ip)));
 
   app.delete('/companies/:id', {
-    schema: { tags: ['companies'], summary: 'Deactivate a company (never removes its predictions)', params: IdParams, response: { 200: Company, ...errorResponses } },
+    schema: {
+      tags: ['companies'],
+      summary: 'Deactivate a company (its predictions stay); with purge=true delete a company entered by mistake, with its predictions (all kept in the audit log)',
+      params: IdParams,
+      querystring: Type.Object({ purge: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+      response: { 200: Type.Union([Company, Type.Object({ deleted: Type.Object({ annual: Type.Integer(), quarterly: Type.Integer() }) })]), ...errorResponses },
+    },
     config,
-  }, async (req) => presentCompany(await companies.remove(principal(req), req.params.id, req.ip)));
+  }, async (req) => (req.query.purge ? companies.purge(principal(req), req.params.id, req.ip) : presentCompany(await companies.remove(principal(req), req.params.id, req.ip))));
+
+  app.post('/companies/:id/merge', {
+    schema: {
+      tags: ['companies'],
+      summary: 'Merge this company into another: its predictions move there, it is deleted, the audit log keeps both',
+      params: IdParams,
+      body: Type.Object({ into: Uuid }, { additionalProperties: false }),
+      response: { 200: Type.Object({ company: Company, moved: Type.Object({ annual: Type.Integer(), quarterly: Type.Integer() }) }), ...errorResponses },
+    },
+    config,
+  }, async (req) => {
+    const r = await companies.merge(principal(req), req.params.id, req.body.into, req.ip);
+    return { company: presentCompany(r.company), moved: r.moved };
+  });
+
+  const Choice = Type.Intersect([Company, Type.Object({ can_add_predictions: Type.Boolean() })]);
+  const view = (r: PredictionRow) => presentPrediction({ ...r, created_at: new Date(r.created_at).toISOString(), updated_at: new Date(r.updated_at).toISOString() });
+  app.get('/companies/symbol/:symbol', {
+    schema: {
+      tags: ['companies'],
+      summary: 'Every company with this symbol you can see (each with its scope) and their predictions',
+      params: Type.Object({ symbol: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]{0,9}$' }) }),
+      response: { 200: Type.Object({ symbol: Type.String(), companies: Type.Array(Choice), annual: Type.Array(predictionSchema('annual')), quarterly: Type.Array(predictionSchema('quarterly')) }), ...errorResponses },
+    },
+    config,
+  }, async (req) => {
+    const r = await companies.bySymbol(principal(req), req.params.symbol);
+    return { symbol: r.symbol, companies: r.companies.map((c) => ({ ...presentCompany(c), can_add_predictions: c.can_add_predictions })), annual: r.annual.map(view), quarterly: r.quarterly.map(view) } as never;
+  });
 };

@@ -11,7 +11,7 @@ const SORTS = ['name', '-name', 'symbol', '-symbol', 'annual_probability', '-ann
 const RiskLevel = Type.Union(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'].map((l) => Type.Literal(l)));
 const Point = Type.Object({ period: Type.String(), probability: Type.Number() });
 const Item = Type.Object({
-  company: Type.Object({ id: Uuid, symbol: Type.String(), name: Type.String(), sector: Nullable(Type.String()), country: Nullable(Type.String()), access_level: Type.String() }),
+  company: Type.Object({ id: Uuid, symbol: Type.String(), name: Type.String(), sector: Nullable(Type.String()), country: Nullable(Type.String()), access_level: Type.String(), organization_id: Nullable(Uuid), created_by: Nullable(Uuid), market_cap: Nullable(Type.Number()) }),
   annual: Nullable(Type.Object({ id: Uuid, probability: Type.Number(), risk_level: Type.String(), reporting_year: Type.String(), created_at: Type.String() })),
   quarterly: Nullable(
     Type.Object({ id: Uuid, probability: Type.Number(), risk_level: Type.String(), reporting_year: Type.String(), reporting_quarter: Type.String(), created_at: Type.String() }),

@@ -43,6 +43,7 @@ export function createBody(kind: ModelKind) {
       ...(kind === 'quarterly' ? { reporting_quarter: Type.Unsafe<string>({ description: 'Q1, Q2, Q3 or Q4' }) } : {}),
       ...ratioProps(kind, true),
       access_level: Type.Optional(AccessLevel),
+      new_company: Type.Optional(Type.Boolean({ description: 'with company by symbol: create a separate company in the requested scope even though the caller already sees one with this symbol (otherwise 409 lists the choices)' })),
     },
     { additionalProperties: false },
   );

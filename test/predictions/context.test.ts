@@ -1,0 +1,71 @@
+// Issue 17, the context a PD is read by: the implied-rating scale (configurable) and the
+// dashboard by reporting year with the average PD per sector, from the rollups, under RLS.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWorldApp, type WorldApp } from '../helpers/app.js';
+import { loadConfig } from '../../src/config/index.js';
+import { impliedRating, REFERENCE_RATING_SCALE } from '../../src/risk/implied-rating.js';
+
+let world: WorldApp;
+beforeAll(async () => {
+  world = await createWorldApp(['omA1', 'omB1', 'super']);
+});
+afterAll(async () => {
+  await world?.close();
+});
+
+const ANNUAL = { long_term_debt_to_total_capital: 35.2, total_debt_to_ebitda: 2.1, net_income_margin: 7.5, ebit_to_interest_expense: 6.3, return_on_assets: 4.9 };
+
+describe('implied rating scale', () => {
+  it('the API serves the configured scale (the reference calibration by default)', async () => {
+    const r = await world.api('GET', '/analytics/rating-scale', 'omA1');
+    expect(r.statusCode).toBe(200);
+    const grades = r.json().grades as Array<{ grade: string; max_pd: number | null }>;
+    expect(grades.map((g) => g.grade)).toEqual(['AAA', 'AA', 'A', 'BBB', 'BB', 'B', 'CCC']);
+    expect(grades.at(-1)!.max_pd).toBeNull();
+    expect(grades.slice(0, -1).map((g) => g.max_pd)).toEqual(REFERENCE_RATING_SCALE.slice(0, -1).map((g) => g.maxPd));
+  });
+
+  it('IMPLIED_RATING_SCALE replaces it, and a malformed one stops start-up naming the variable', () => {
+    const c = loadConfig({ IMPLIED_RATING_SCALE: 'A1:0.001, B1:0.01, C1' });
+    expect(c.IMPLIED_RATING_SCALE.map((g) => g.grade)).toEqual(['A1', 'B1', 'C1']);
+    expect(impliedRating(0.005, c.IMPLIED_RATING_SCALE)).toBe('B1');
+    expect(impliedRating(0.5, c.IMPLIED_RATING_SCALE)).toBe('C1');
+    expect(loadConfig({}).IMPLIED_RATING_SCALE).toBe(REFERENCE_RATING_SCALE);
+    expect(() => loadConfig({ IMPLIED_RATING_SCALE: 'A1:0.01,B1:0.001,C1' })).toThrow(/IMPLIED_RATING_SCALE grade B1's bound must be above A1's/);
+    expect(() => loadConfig({ IMPLIED_RATING_SCALE: 'A1,B1' })).toThrow(/IMPLIED_RATING_SCALE grade "A1" needs its highest PD/);
+    expect(() => loadConfig({ IMPLIED_RATING_SCALE: 'A1:0.01,B1:0.5' })).toThrow(/last grade \(B1\) takes no bound/);
+  });
+});
+
+describe('dashboard by reporting year', () => {
+  it('averages PD per sector and year of the ratios (not of when predictions were made), in the caller\u2019s scope only', async () => {
+    const post = (who: 'omA1' | 'omB1', symbol: string, sector: string, year: string, extra: Record<string, number> = {}) =>
+      world.api('POST', '/predictions/annual', who, { company: { symbol, name: symbol, sector }, reporting_year: year, ...ANNUAL, ...extra });
+    const made: Record<string, number> = {};
+    for (const [who, sym, sector, year, extra] of [
+      ['omA1', 'YR1', 'Energy', '2021', {}],
+      ['omA1', 'YR1', 'Energy', '2022', { net_income_margin: -15, return_on_assets: -10 }],
+      ['omA1', 'YR2', 'Energy', '2022', {}],
+      ['omA1', 'YR3', 'Utilities', '2022', {}],
+      ['omB1', 'YRB', 'Energy', '2022', { net_income_margin: -20 }],
+    ] as const) {
+      const r = await post(who, sym, sector, year, extra);
+      expect(r.statusCode, r.body).toBe(201);
+      made[`${who}|${sym}|${year}`] = r.json().probability;
+    }
+    const r = await world.api('GET', '/analytics/by-year?type=annual', 'omA1');
+    expect(r.statusCode, r.body).toBe(200);
+    const years = r.json().years as Array<{ reporting_year: string; count: number; average_probability: number; sectors: Array<{ sector: string; count: number; average_probability: number }> }>;
+    const y22 = years.find((y) => y.reporting_year === '2022')!;
+    const energy = y22.sectors.find((s) => s.sector === 'Energy')!;
+    expect(energy.count).toBe(2);
+    // Rollups keep micro-units: the average is exact to 1e-6.
+    expect(energy.average_probability).toBeCloseTo((made['omA1|YR1|2022']! + made['omA1|YR2|2022']!) / 2, 5);
+    expect(y22.sectors.find((s) => s.sector === 'Utilities')!.count).toBe(1);
+    // The fixture world's own rows (2024, Industrials) are there; tenant B's Energy row is not.
+    expect(years.find((y) => y.reporting_year === '2021')!.sectors).toEqual([{ sector: 'Energy', count: 1, average_probability: expect.closeTo(made['omA1|YR1|2021']!, 5) }]);
+    const b = await world.api('GET', '/analytics/by-year?type=annual', 'omB1');
+    const b22 = (b.json().years as typeof years).find((y) => y.reporting_year === '2022')!;
+    expect(b22.sectors).toEqual([{ sector: 'Energy', count: 1, average_probability: expect.closeTo(made['omB1|YRB|2022']!, 5) }]);
+  });
+});
