@@ -65,7 +65,7 @@ describe('schedule (UTC, overridden clock)', () => {
     const calls: Array<{ what: string; at: Date }> = [];
     let clock = from;
     const record: JobHandler<JobName> = async (_deps, { job }) => void calls.push({ what: job.name, at: clock });
-    const handlers = { 'maintenance.daily': record, 'maintenance.weekly': record, 'maintenance.monthly': record, 'alarms.evaluate': record, 'backup.daily': record };
+    const handlers = { 'maintenance.daily': record, 'maintenance.weekly': record, 'maintenance.monthly': record, 'alarms.evaluate': record, 'backup.daily': record, 'model.drift': record };
     const processor = createProcessor({ sql: db.appSql, engine: await loadModels(), handlers, log, shutdown: new AbortController().signal });
     const results = new Map<string, unknown>();
     for (const f of all) {
@@ -89,6 +89,9 @@ describe('schedule (UTC, overridden clock)', () => {
     // Alarms: every 5 minutes.
     expect(at('alarms.evaluate')).toHaveLength(90 * 24 * 12);
     expect(new Set(at('alarms.evaluate')).size).toBe(90 * 24 * 12);
+    // Model drift: Mondays 05:00 (13 Mondays from January to March 2025).
+    expect(at('model.drift')).toHaveLength(13);
+    expect(at('model.drift').every((t) => new Date(t).getUTCDay() === 1 && t.endsWith('T05:00:00.000Z'))).toBe(true);
     // The listing shows the next tick that runs.
     const listed = describeSchedule(new Date('2025-01-31T12:00:00Z'));
     expect(listed.find((r) => r.id === 'maintenance-weekly')!.next_run).toBe('2025-02-09T04:00:00.000Z');
