@@ -195,8 +195,12 @@ describe('exports', () => {
       insert into annual_predictions (company_id, created_by, reporting_year, probability, risk_level, confidence)
       select c.id, c.created_by, (2010 + y)::text, 0.01, 'LOW', 0.8 from companies c cross join generate_series(0, 9) y where c.symbol like 'BIG%'`;
     const url = await h.t.app.listen({ port: 0, host: '127.0.0.1' });
-    const exporting = async () => (await h.db.adminSql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity where datname = ${h.db.name} and usename = 'app_user' and state <> 'idle'`)[0]!.n;
+    // The export's own backend: app_user, inside a transaction, reading the predictions.
+    // (Other app_user sessions of the suite's processes may be busy at any moment.)
+    const exportBackends = async () => (await h.db.adminSql<{ pid: number }[]>`
+      select pid from pg_stat_activity
+      where datname = ${h.db.name} and usename = 'app_user' and state <> 'idle' and xact_start is not null and query ilike '%annual_predictions%'`).map((r) => r.pid);
+    let paused: number[] = [];
     const firstBytes = await new Promise<number>((resolve, reject) => {
       const req = get(`${url}/api/v1/exports/predictions/annual?sector=Materials`, { headers: { authorization: `Bearer ${h.tok.omA2}` } }, (res) => {
         expect(res.statusCode).toBe(200);
@@ -204,8 +208,8 @@ describe('exports', () => {
           // Reading stopped here: the export waits for this reader, inside its transaction.
           res.pause();
           setTimeout(() => {
-            void exporting().then((n) => {
-              expect(n).toBeGreaterThan(0);
+            void exportBackends().then((pids) => {
+              paused = pids;
               req.destroy();
               resolve(chunk.length);
             }, reject);
@@ -215,11 +219,13 @@ describe('exports', () => {
       req.on('error', () => {});
     });
     expect(firstBytes).toBeGreaterThan(0);
-    let n = 1;
-    for (let i = 0; i < 200 && n > 0; i++) {
-      n = await exporting();
-      if (n > 0) await new Promise((r) => setTimeout(r, 50));
+    expect(paused.length).toBeGreaterThan(0);
+    let still = paused;
+    for (let i = 0; i < 200 && still.length > 0; i++) {
+      const now = new Set(await exportBackends());
+      still = paused.filter((p) => now.has(p));
+      if (still.length > 0) await new Promise((r) => setTimeout(r, 50));
     }
-    expect(n).toBe(0);
+    expect(still).toEqual([]);
   });
 });
