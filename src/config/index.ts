@@ -207,6 +207,7 @@ export const CONFIG_SPEC = {
   BULK_MAX_UPLOAD_BYTES: { description: 'largest accepted bulk file', parse: int(100 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024), defaultText: '104857600' },
   BACKUP_DIR: { description: 'where backups go', parse: str(), defaultText: '$ACCUNODE_DATA_DIR/backups' },
   BACKUP_ENCRYPTION_KEY: { secret: true, description: 'encrypts backups at rest when set', parse: str() },
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: { description: 'let alert webhooks point at private, loopback and link-local addresses (a receiver inside your own network); off by default, so a user cannot make the worker call internal services', parse: bool(false), defaultText: 'false' },
   ALARM_WEBHOOK_URL: { secret: true, description: 'alarm and failover notifications', parse: url(HTTP) },
   RISK_THRESHOLDS: { description: 'where MEDIUM, HIGH and CRITICAL begin, as probabilities (LOW < 0.02 <= MEDIUM < 0.05 <= HIGH <= 0.15 < CRITICAL)', parse: thresholds, defaultText: '0.02,0.05,0.15' },
   PREDICTION_MIN_RATIOS: { description: 'ratios a prediction needs (the others may be not reported): "majority" is more than half of the model\'s ratios (3 of 5 annual, 4 of 6 quarterly); a number N asks for N (capped at the model\'s count); 0 accepts any', parse: minRatios, defaultText: 'majority' },

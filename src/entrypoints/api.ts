@@ -144,6 +144,7 @@ export async function startApi(
     ...(config.PUBLIC_URL ? { publicUrl: config.PUBLIC_URL } : {}),
     services,
     rateLimits: rateLimitsOf(config),
+    webhookAllowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS,
     ...(deps.modelsReady ? { modelsReady: deps.modelsReady } : {}),
   });
   // Registered after the pools' closers (closers run in reverse), so in-flight requests finish

@@ -65,6 +65,8 @@ export interface AppDeps {
   bodyLimit?: number;
   services?: ApiServices;
   rateLimits?: RateLimits;
+  /** Alert webhooks may point at private and loopback addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS). */
+  webhookAllowPrivateTargets?: boolean;
   /** Further /api/v1 route plugins (predictions, jobs, analytics…), registered after auth. */
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
   /** Database/Redis figures for /metrics (read at most every 15 s). */
@@ -249,7 +251,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(analyticsRoutes, { analytics: services.analytics });
         await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });
         await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values) }) });
-        await api.register(alertRoutes, { sql: deps.sql });
+        await api.register(alertRoutes, { sql: deps.sql, allowPrivateTargets: deps.webhookAllowPrivateTargets ?? false });
         if (deps.ops) await api.register(opsRoutes, { deps: deps.ops });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);
       },

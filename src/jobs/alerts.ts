@@ -15,6 +15,8 @@ export interface AlertJobDeps {
   enqueueDelivery: (deliveryId: string) => Promise<unknown>;
   /** Per-attempt timeout of a webhook request. */
   timeoutMs?: number;
+  /** Deliveries may go to private and loopback addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS). */
+  allowPrivateTargets?: boolean;
 }
 
 export interface AlertJobs {
@@ -36,7 +38,7 @@ export function alertJobs(deps: AlertJobDeps): AlertJobs {
     },
     async deliver(job) {
       const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      return { outcome: await deliverWebhook(deps.adminSql, job.data.deliveryId, { final, ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}) }) };
+      return { outcome: await deliverWebhook(deps.adminSql, job.data.deliveryId, { final, allowPrivateTargets: deps.allowPrivateTargets ?? false, ...(deps.timeoutMs ? { timeoutMs: deps.timeoutMs } : {}) }) };
     },
   };
 }

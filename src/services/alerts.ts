@@ -8,6 +8,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/pool.js';
+import { webhookTargetProblem } from './webhook-target.js';
 import { impliedRating } from '../risk/implied-rating.js';
 
 export type AlertReason = 'risk_level' | 'implied_rating' | 'pd_move';
@@ -163,10 +164,23 @@ export class WebhookFailed extends Error {}
  * WebhookFailed on a refusal or a network error (the queue retries with back-off); `final`
  * marks the delivery failed for good.
  */
-export async function deliverWebhook(adminSql: Sql, deliveryId: string, opts: { final?: boolean; timeoutMs?: number; now?: () => Date } = {}): Promise<'delivered' | 'skipped'> {
+export async function deliverWebhook(
+  adminSql: Sql,
+  deliveryId: string,
+  opts: { final?: boolean; timeoutMs?: number; now?: () => Date; allowPrivateTargets?: boolean } = {},
+): Promise<'delivered' | 'skipped'> {
   const [d] = await adminSql<Array<{ id: string; body: string; status: string; url: string; secret: string; is_active: boolean }>>`
     select d.id, d.body, d.status, w.url, w.secret, w.is_active from webhook_deliveries d join webhooks w on w.id = d.webhook_id where d.id = ${deliveryId}`;
   if (!d || d.status === 'delivered' || !d.is_active) return 'skipped';
+  // The name may have been re-pointed since the webhook was set: check again, and never retry a refusal.
+  const problem = await webhookTargetProblem(d.url, { allowPrivate: opts.allowPrivateTargets ?? false });
+  if (problem) {
+    await adminSql`
+      update webhook_deliveries set attempts = attempts + 1, last_attempt_at = CURRENT_TIMESTAMP, last_status_code = null,
+        last_error = ${`not sent: the webhook's URL ${problem}`.slice(0, 500)}, status = 'failed'
+      where id = ${d.id}`;
+    return 'skipped';
+  }
   const timestamp = String(Math.floor((opts.now?.() ?? new Date()).getTime() / 1000));
   let status: number | null = null;
   let error: string | null = null;

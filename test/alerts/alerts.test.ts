@@ -40,7 +40,8 @@ const received: Array<{ headers: Record<string, string | string[] | undefined>; 
 let onRequest: (() => void) | null = null;
 
 beforeAll(async () => {
-  h = await createWorldApp(['omA1', 'omA1b', 'omA2', 'oaA1', 'taA', 'uA', 'omB1']);
+  // The receiver is on loopback, which only a deployment that allows private targets may use.
+  h = await createWorldApp(['omA1', 'omA1b', 'omA2', 'oaA1', 'taA', 'uA', 'omB1'], { webhookAllowPrivateTargets: true });
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -58,6 +59,7 @@ beforeAll(async () => {
   const log = pino({ level: 'silent' });
   const alerts = alertJobs({
     adminSql: h.db.adminSql,
+    allowPrivateTargets: true,
     // The catalogue's back-off (10 s doubling) shortened so the test sees three attempts quickly.
     enqueueDelivery: (deliveryId) => queue.add('webhooks.deliver', { deliveryId }, jobOptions('webhooks.deliver', { backoff: { type: 'fixed', delay: 100 }, attempts: 3 })),
   });

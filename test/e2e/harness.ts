@@ -78,6 +78,8 @@ export async function startServer(db: TestDatabase): Promise<Server> {
     modelsReady: () => true,
     rateLimits: { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000 },
     webRoot: ensureWebBuild(),
+    // The screens' webhook form is exercised with a loopback address.
+    webhookAllowPrivateTargets: true,
     apiPlugins: [
       async (api) => {
         await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 10 * 1024 * 1024, cursors: services.cursors } });

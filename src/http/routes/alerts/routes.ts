@@ -11,6 +11,7 @@ import { DomainError } from '../../../domain/errors.js';
 import type { Principal } from '../../../domain/principal.js';
 import * as repo from '../../../repositories/alerts.js';
 import { newWebhookSecret, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../../services/alerts.js';
+import { webhookTargetProblem } from '../../../services/webhook-target.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
 import { IdParams, Uuid, errorResponses } from '../../schemas.js';
 
@@ -35,7 +36,7 @@ async function asUser<T>(sql: Sql, who: Principal, what: string, fn: (tx: TxSql)
 const Ok = { 200: Type.Unknown(), 201: Type.Unknown(), 204: Type.Null(), ...errorResponses };
 const iso = (d: unknown) => (d ? new Date(d as string).toISOString() : null);
 
-export const alertRoutes: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, { sql }) => {
+export const alertRoutes: FastifyPluginAsyncTypebox<{ sql: Sql; allowPrivateTargets?: boolean }> = async (app, { sql, allowPrivateTargets }) => {
   app.addHook('preHandler', requireAuth);
   const config = { rateLimitClass: 'default' as const };
 
@@ -133,6 +134,8 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ sql: Sql }> = async (app, 
     if (scope.access_level === 'organization' && !['org_admin', 'tenant_admin', 'super_admin'].includes(who.role)) {
       throw new DomainError('forbidden', "only an organization's administrators may set its webhook");
     }
+    const problem = await webhookTargetProblem(req.body.url, { allowPrivate: allowPrivateTargets ?? false });
+    if (problem) throw new DomainError('validation_failed', `url: ${problem}`, [{ field: 'url', message: problem }]);
     const secret = newWebhookSecret();
     const w = await asUser(sql, who, "set this webhook", (tx) => repo.replaceWebhook(tx, { ...scope, created_by: who.userId, url: req.body.url, secret }));
     return reply.status(201).send({

@@ -19,6 +19,13 @@ function withoutPaging(schema: { properties: Record<string, TSchema> }): Record<
 }
 
 function send(reply: FastifyReply, e: ExportStream) {
+  // A client that goes away must end the export at once: its transaction holds a pooled
+  // connection while it waits for a reader. Fastify does not always destroy a piped payload on a
+  // premature close (seen under load in CI: the export kept its transaction 10 s after the
+  // client left), so the response's own close does it.
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished && !e.stream.destroyed) e.stream.destroy();
+  });
   return reply
     .header('content-type', e.contentType)
     .header('content-disposition', `attachment; filename="${e.fileName}"`)
