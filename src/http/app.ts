@@ -67,6 +67,8 @@ export interface AppDeps {
   rateLimits?: RateLimits;
   /** Alert webhooks may point at private and loopback addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS). */
   webhookAllowPrivateTargets?: boolean;
+  /** An export nobody reads from for this long is ended (default EXPORT_STALL_MS, a minute). */
+  exportStallMs?: number;
   /** Further /api/v1 route plugins (predictions, jobs, analytics…), registered after auth. */
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
   /** Database/Redis figures for /metrics (read at most every 15 s). */
@@ -250,7 +252,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(predictionRoutes, { predictions: services.predictions });
         await api.register(analyticsRoutes, { analytics: services.analytics });
         await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });
-        await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values) }) });
+        await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values), ...(deps.exportStallMs ? { stallMs: deps.exportStallMs } : {}) }) });
         await api.register(alertRoutes, { sql: deps.sql, allowPrivateTargets: deps.webhookAllowPrivateTargets ?? false });
         if (deps.ops) await api.register(opsRoutes, { deps: deps.ops });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);

@@ -26,6 +26,13 @@ import { requiredColumns } from './bulk/values.js';
 export type ExportFormat = 'csv' | 'xlsx';
 export type ExportCell = string | number | null;
 
+/**
+ * A download nobody reads from for this long is ended (its transaction holds a pooled
+ * connection). A client that vanished while the response was backpressured is not always
+ * noticed: with the socket neither read nor written, the server may never see it close.
+ */
+export const EXPORT_STALL_MS = 60_000;
+
 /** Rows fetched from the cursor per round trip. */
 export const EXPORT_BATCH_ROWS = 500;
 /** One sheet holds at most this many data rows (XLSX's 1,048,576 rows, less the header). */
@@ -42,6 +49,19 @@ interface Sink {
   /** Resolves once what was written has been taken by the reader (or the reader went away). */
   drained(): Promise<void>;
   end(): Promise<void>;
+}
+
+/** Whether the sink drained within `ms` (false: the reader took nothing for that long). */
+async function drainedWithin(sink: Sink, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([sink.drained().then(() => true as const), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function waitForDrain(out: Writable): Promise<void> {
@@ -166,6 +186,7 @@ export function streamExport(
     query: (tx: TxSql) => { cursor(n: number): AsyncIterable<ExportRow[]> };
     cells: (r: ExportRow) => ExportCell[];
     onStats?: (s: ExportStats) => void;
+    stallMs?: number;
   },
 ): ExportStream {
   const out = new PassThrough();
@@ -178,7 +199,10 @@ export function streamExport(
       stats.maxBufferedRows = Math.max(stats.maxBufferedRows, batch.length);
       for (const r of batch) sink.row(opts.cells(r));
       stats.rows += batch.length;
-      await sink.drained();
+      if (!(await drainedWithin(sink, opts.stallMs ?? EXPORT_STALL_MS))) {
+        out.destroy(new Error(`the download stalled: nothing was read for ${Math.round((opts.stallMs ?? EXPORT_STALL_MS) / 1000)} s`));
+        return;
+      }
     }
     if (!out.destroyed) await sink.end();
   }).then(
@@ -238,7 +262,7 @@ export function portfolioExportCells(r: ExportRow): ExportCell[] {
 }
 
 export class ExportService {
-  constructor(private readonly d: { sql: Sql; explain: (kind: ModelKind, values: Record<string, unknown>) => Explanation | undefined }) {}
+  constructor(private readonly d: { sql: Sql; explain: (kind: ModelKind, values: Record<string, unknown>) => Explanation | undefined; stallMs?: number }) {}
 
   predictions(who: Principal, kind: ModelKind, f: PredictionExportFilter, opts: { format: ExportFormat; explain: boolean; onStats?: (s: ExportStats) => void }): ExportStream {
     return streamExport(this.d.sql, who, {
@@ -248,6 +272,7 @@ export class ExportService {
       query: (tx) => predictionExportQuery(tx, kind, f),
       cells: (r) => predictionExportCells(kind, r, opts.explain ? this.d.explain(kind, r) : undefined),
       ...(opts.onStats ? { onStats: opts.onStats } : {}),
+      ...(this.d.stallMs ? { stallMs: this.d.stallMs } : {}),
     });
   }
 
@@ -259,6 +284,7 @@ export class ExportService {
       query: (tx) => portfolioExportQuery(tx, f),
       cells: portfolioExportCells,
       ...(opts.onStats ? { onStats: opts.onStats } : {}),
+      ...(this.d.stallMs ? { stallMs: this.d.stallMs } : {}),
     });
   }
 }

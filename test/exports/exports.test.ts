@@ -24,7 +24,8 @@ const ROWS = makeRows('annual', 12, { symbolPrefix: 'EX', seed: 5 });
 const BULK_COLUMNS = 3 + fieldNamesOf('annual').length + 4; // symbol, name, year, ratios, market_cap, sector, country, exchange
 
 beforeAll(async () => {
-  h = await createWorldApp(['omA1', 'omA2', 'taA', 'uA', 'omB1', 'oaB1']);
+  // A short stall limit: a reader that vanished while backpressured is not always seen to close.
+  h = await createWorldApp(['omA1', 'omA2', 'taA', 'uA', 'omB1', 'oaB1'], { exportStallMs: 2_000 });
   for (const r of ROWS) {
     const i = Number(String(r.company_symbol).slice(2));
     const body: Record<string, unknown> = {
@@ -226,6 +227,32 @@ describe('exports', () => {
       still = paused.filter((p) => now.has(p));
       if (still.length > 0) await new Promise((r) => setTimeout(r, 50));
     }
+    expect(still).toEqual([]);
+  });
+  it('a reader that stops reading but stays connected is cut off after the stall limit, ending the transaction', async () => {
+    // The previous test started listening; this one also runs alone.
+    const url = h.t.app.server.listening ? `http://127.0.0.1:${(h.t.app.server.address() as { port: number }).port}` : await h.t.app.listen({ port: 0, host: '127.0.0.1' });
+    const backends = async () => (await h.db.adminSql<{ pid: number }[]>`
+      select pid from pg_stat_activity
+      where datname = ${h.db.name} and usename = 'app_user' and state <> 'idle' and xact_start is not null and query ilike '%annual_predictions%'`).map((r) => r.pid);
+    let req: ReturnType<typeof get> | undefined;
+    const paused = await new Promise<number[]>((resolve, reject) => {
+      req = get(`${url}/api/v1/exports/predictions/annual?sector=Materials`, { headers: { authorization: `Bearer ${h.tok.omA2}` } }, (res) => {
+        res.once('data', () => {
+          res.pause();
+          setTimeout(() => void backends().then(resolve, reject), 200);
+        });
+      });
+      req.on('error', () => {});
+    });
+    expect(paused.length).toBeGreaterThan(0);
+    let still = paused;
+    for (let i = 0; i < 200 && still.length > 0; i++) {
+      const now = new Set(await backends());
+      still = paused.filter((p) => now.has(p));
+      if (still.length > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    req?.destroy();
     expect(still).toEqual([]);
   });
 });

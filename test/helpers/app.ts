@@ -41,7 +41,7 @@ export interface TestApp {
 
 export async function createTestApp(
   db: TestDatabase,
-  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string; publicUrl?: string; verifyResendLimit?: number; metricsToken?: string; webhookAllowPrivateTargets?: boolean } = {},
+  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string; publicUrl?: string; verifyResendLimit?: number; metricsToken?: string; webhookAllowPrivateTargets?: boolean; exportStallMs?: number } = {},
 ): Promise<TestApp> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   // A generous command timeout: on a loaded machine a 1 s timeout made the rate limiter skip
@@ -58,7 +58,7 @@ export async function createTestApp(
   );
   if (TEST_APP_PG_PROXY) listenDirect(services, db);
   const rateLimits: RateLimits = { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000, ...opts.rateLimits };
-  const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits, modelsReady: () => true, ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}), ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}), ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}), ...(opts.apiPlugins ? { apiPlugins: opts.apiPlugins } : {}), ...(opts.webhookAllowPrivateTargets ? { webhookAllowPrivateTargets: true } : {}) });
+  const app = await buildApp({ log, sql: db.appSql, redis, services, rateLimits, modelsReady: () => true, ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}), ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}), ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}), ...(opts.apiPlugins ? { apiPlugins: opts.apiPlugins } : {}), ...(opts.webhookAllowPrivateTargets ? { webhookAllowPrivateTargets: true } : {}), ...(opts.exportStallMs ? { exportStallMs: opts.exportStallMs } : {}) });
   await app.ready();
   const ip = `127.${randomInt(1, 255)}.${randomInt(0, 255)}.${randomInt(1, 255)}`;
   const request = (o: InjectOptions & { token?: string }) => {
