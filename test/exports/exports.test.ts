@@ -61,6 +61,18 @@ async function upload(who: UserKey, file: string) {
   return runBulkJob({ sql: h.db.appSql, engine: await engineOnce() }, p.userId, job.id);
 }
 
+/** 50,000 Materials predictions in A2's organization: a download far longer than the socket buffers. */
+async function bigMaterialsBook(): Promise<void> {
+  const [have] = await h.db.adminSql<{ n: number }[]>`select count(*)::int as n from companies where symbol like 'BIG%'`;
+  if (have!.n > 0) return;
+  await h.db.adminSql`
+    insert into companies (symbol, name, sector, access_level, organization_id, created_by)
+    select 'BIG' || g, 'Big ' || g, 'Materials', 'organization', ${h.w.orgs.A2}, ${h.w.users.omA2.id} from generate_series(1, 5000) g`;
+  await h.db.adminSql`
+    insert into annual_predictions (company_id, created_by, reporting_year, probability, risk_level, confidence)
+    select c.id, c.created_by, (2010 + y)::text, 0.01, 'LOW', 0.8 from companies c cross join generate_series(0, 9) y where c.symbol like 'BIG%'`;
+}
+
 describe('exports', () => {
   it('a prediction export has the bulk upload\'s columns, every matching row, and formula-like text escaped', async () => {
     const [header, ...rows] = await csvExport('omA1', 'sector=Utilities&sort=reporting_year');
@@ -189,12 +201,7 @@ describe('exports', () => {
 
   // Last: it adds 50,000 predictions to organization A2.
   it('a client that goes away mid-download ends the export and its transaction', async () => {
-    await h.db.adminSql`
-      insert into companies (symbol, name, sector, access_level, organization_id, created_by)
-      select 'BIG' || g, 'Big ' || g, 'Materials', 'organization', ${h.w.orgs.A2}, ${h.w.users.omA2.id} from generate_series(1, 5000) g`;
-    await h.db.adminSql`
-      insert into annual_predictions (company_id, created_by, reporting_year, probability, risk_level, confidence)
-      select c.id, c.created_by, (2010 + y)::text, 0.01, 'LOW', 0.8 from companies c cross join generate_series(0, 9) y where c.symbol like 'BIG%'`;
+    await bigMaterialsBook();
     const url = await h.t.app.listen({ port: 0, host: '127.0.0.1' });
     // The export's own backend: app_user, inside a transaction, reading the predictions.
     // (Other app_user sessions of the suite's processes may be busy at any moment.)
@@ -230,6 +237,7 @@ describe('exports', () => {
     expect(still).toEqual([]);
   });
   it('a reader that stops reading but stays connected is cut off after the stall limit, ending the transaction', async () => {
+    await bigMaterialsBook();
     // The previous test started listening; this one also runs alone.
     const url = h.t.app.server.listening ? `http://127.0.0.1:${(h.t.app.server.address() as { port: number }).port}` : await h.t.app.listen({ port: 0, host: '127.0.0.1' });
     const backends = async () => (await h.db.adminSql<{ pid: number }[]>`
