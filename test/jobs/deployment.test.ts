@@ -239,11 +239,16 @@ describe('api + worker + scheduler as three processes', () => {
 
   it('SIGTERM stops each process cleanly (exit 0)', async () => {
     for (const p of [scheduler, worker, api]) {
-      const exited = new Promise<number | null>((resolve) => p.child.once('exit', (code) => resolve(code)));
+      const exited = new Promise<number | null | 'still running'>((resolve) => {
+        p.child.once('exit', (code) => resolve(code));
+        // A graceful stop on this 2-core machine under the suite's load has taken over 20 s;
+        // a process still running after a minute is hung, and its output says where.
+        setTimeout(() => resolve('still running'), 60_000).unref();
+      });
       p.child.kill('SIGTERM');
       const code = await exited;
       expect(code, `${p.role}: ${p.output().slice(-2000)}`).toBe(0);
       expect(p.output()).not.toMatch(/unhandled promise rejection|error while shutting down/);
     }
-  }, 60_000);
+  }, 200_000);
 });
