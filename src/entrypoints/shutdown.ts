@@ -7,6 +7,9 @@ type Closer = { name: string; close: () => Promise<unknown> };
  * accepting requests and drains, then pools and servers close, then an embedded database stops
  * (so Ctrl-C leaves no orphan). A second signal exits at once.
  */
+/** How long one shutdown step may take before the next one starts regardless. */
+export const SHUTDOWN_STEP_MS = 10_000;
+
 export class Shutdown {
   private closers: Closer[] = [];
   private running: Promise<void> | null = null;
@@ -37,10 +40,20 @@ export class Shutdown {
   run(): Promise<void> {
     this.running ??= (async () => {
       for (const c of [...this.closers].reverse()) {
+        // Each step is bounded: a closer that never settles (seen once in CI, step unknown) must
+        // not keep the process from exiting; the log names it.
+        let timer: NodeJS.Timeout | undefined;
+        const bounded = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), SHUTDOWN_STEP_MS);
+          timer.unref();
+        });
         try {
-          await c.close();
+          const r = await Promise.race([Promise.resolve(c.close()).then(() => 'done' as const), bounded]);
+          if (r === 'late') this.log.warn({ step: c.name, after_ms: SHUTDOWN_STEP_MS }, 'shutdown step still running; going on without it');
         } catch (err) {
           this.log.warn({ err, step: c.name }, 'error while shutting down');
+        } finally {
+          clearTimeout(timer);
         }
       }
     })();
