@@ -252,7 +252,8 @@ describe.skipIf(!status.run)('what an analyst expects (Chromium)', () => {
       await byYear.waitFor();
       expect(await byYear.locator('thead').textContent()).toContain('2024');
       expect(await byYear.textContent()).toMatch(/Consumer Discretionary/);
-      // Every PD there has its implied rating beside it.
+      // Every PD there has its implied rating beside it (drawn once the rating scale has loaded).
+      await byYear.locator('.badge.rating').first().waitFor();
       expect(await byYear.locator('.badge.rating').count()).toBeGreaterThan(0);
       await screenshot(page, 'i17-12-dashboard-by-year');
       // Partial search: "App" finds Apple, and the filters go into the URL.
