@@ -2,25 +2,14 @@
 // run in the caller's withUserTx, so row-level security decides what is exported exactly as it
 // decides what the list shows.
 import type { TxSql } from '../db/pool.js';
-import type { AccessLevel, RiskLevel } from '../domain/access.js';
 import type { ModelKind } from '../risk/index.js';
-import { FINAL, TABLE, type PredictionSort } from './predictions.js';
+import { FINAL, TABLE, type PredictionFilter, type PredictionSort } from './predictions.js';
 import type { PortfolioFilter } from './portfolio.js';
 
 export type ExportRow = Record<string, unknown>;
 
-export interface PredictionExportFilter {
-  companyId?: string;
-  symbol?: string;
-  year?: string;
-  quarter?: string;
-  riskLevel?: RiskLevel;
-  sector?: string;
-  accessLevel?: AccessLevel;
-  createdFrom?: Date;
-  createdTo?: Date;
-  sort?: PredictionSort;
-}
+/** The prediction list's own filters, plus its sort (an export is the list without paging). */
+export type PredictionExportFilter = PredictionFilter & { sort?: PredictionSort };
 
 function orderSql(tx: TxSql, kind: ModelKind, sort: PredictionSort) {
   const desc = sort.startsWith('-');
