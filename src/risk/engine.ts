@@ -124,6 +124,8 @@ export interface RawScores {
   scorecardLogOdds: number;
   /** The GBM's log-odds before clamping (NaN without a GBM): explain() reads it, never re-scores. */
   gbmLogOdds: number;
+  /** The forest's rawScore count after scoring these inputs (see CompiledForest.scored). */
+  gbmScored: number;
   band: number;
 }
 
@@ -144,7 +146,7 @@ export class CompiledModel {
   readonly dscale: number;
   /** Scratch input buffer in field order, NaN = missing. */
   readonly x: Float64Array;
-  readonly raw: RawScores = { final: 0, logistic: 0, step: 0, gbm: 0, confidence: 0, completeness: 0, agreement: 0, scorecardLogOdds: 0, gbmLogOdds: NaN, band: 0 };
+  readonly raw: RawScores = { final: 0, logistic: 0, step: 0, gbm: 0, confidence: 0, completeness: 0, agreement: 0, scorecardLogOdds: 0, gbmLogOdds: NaN, gbmScored: -1, band: 0 };
 
   constructor(kind: ModelKind, json: unknown) {
     const art = validateArtifact(kind, json);
@@ -193,6 +195,7 @@ export class CompiledModel {
     const raw = this.raw;
     if (this.gbm) {
       raw.gbmLogOdds = this.gbm.logOdds(x);
+      raw.gbmScored = this.gbm.scored;
       lg = clampLogit(raw.gbmLogOdds);
       z += this.wg * lg;
       if (lg > mx) mx = lg;
@@ -220,7 +223,7 @@ export class CompiledModel {
     const sc = this.scorecard;
     const n = this.fieldNames.length;
     const wsc = this.wl + this.ws;
-    const g = this.gbm ? this.gbm.contributions(x, n) : null;
+    const g = this.gbm ? this.gbm.contributions(x, n, raw.gbmScored) : null;
     const baseline = this.a + wsc * sc.intercept + (g ? this.wg * g.baseline : 0);
     const lo = raw.scorecardLogOdds;
     const ll = clampLogit(lo);
@@ -233,30 +236,26 @@ export class CompiledModel {
       stepAdj += this.wg * (clampLogit(lg) - lg);
       z += this.wg * clampLogit(lg);
     }
-    const contributions: Contribution[] = [];
+    const contributions: Contribution[] = new Array(n);
     for (let j = 0; j < n; j++) {
-      const cs = sc.contribution(j, x[j]!);
-      const cg = g ? g.byField[j]! : 0;
-      const total = wsc * cs + this.wg * cg;
+      const xj = x[j]!;
+      const cs = sc.contribution(j, xj);
       const meta = this.fields[j]!;
-      const c: Contribution = {
+      const total = g ? wsc * cs + this.wg * g.byField[j]! : wsc * cs;
+      // One literal per shape (with or without the GBM part): adding `gbm` afterwards would move
+      // every explanation through an extra hidden-class transition.
+      contributions[j] = {
         field: meta.name,
         label: meta.label,
         unit: meta.unit,
-        value: Number.isNaN(x[j]!) ? null : x[j]!,
-        bin: sc.binLabel(j, x[j]!),
+        value: xj !== xj ? null : xj,
+        bin: sc.binLabel(j, xj),
         log_odds: r6(total),
         direction: total > 1e-9 ? 'increases_risk' : total < -1e-9 ? 'decreases_risk' : 'neutral',
-        components: { scorecard: r6(cs) },
+        components: g ? { scorecard: r6(cs), gbm: r6(g.byField[j]!) } : { scorecard: r6(cs) },
       };
-      if (g) c.components.gbm = r6(cg);
-      contributions.push(c);
     }
-    const top = contributions
-      .filter((c) => c.direction !== 'neutral')
-      .sort((p, q) => Math.abs(q.log_odds) - Math.abs(p.log_odds))
-      .slice(0, 3)
-      .map((c) => ({ field: c.field, label: c.label, log_odds: c.log_odds, direction: c.direction }));
+    const top = topDrivers(contributions, 3);
     return {
       baseline_log_odds: r6(baseline),
       log_odds: r6(z),
@@ -269,6 +268,24 @@ export class CompiledModel {
       top_drivers: top,
     };
   }
+}
+
+/**
+ * The `k` non-neutral contributions largest in magnitude, largest first; ties keep field order
+ * (as the stable sort this replaces did). A selection over a handful of fields, not a sort.
+ */
+function topDrivers(cs: readonly Contribution[], k: number): Explanation['top_drivers'] {
+  const picked: Contribution[] = [];
+  for (const c of cs) {
+    if (c.direction === 'neutral') continue;
+    const m = Math.abs(c.log_odds);
+    let i = picked.length;
+    while (i > 0 && Math.abs(picked[i - 1]!.log_odds) < m) i--;
+    if (i >= k) continue;
+    picked.splice(i, 0, c);
+    if (picked.length > k) picked.pop();
+  }
+  return picked.map((c) => ({ field: c.field, label: c.label, log_odds: c.log_odds, direction: c.direction }));
 }
 
 export interface ModelSummary {

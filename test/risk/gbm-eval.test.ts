@@ -3,7 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { validateArtifact } from '../../src/risk/index.js';
-import { CompiledForest } from '../../src/risk/gbm.js';
+import { CompiledForest, trainGbm } from '../../src/risk/gbm.js';
+import { fieldsOf } from '../../src/risk/fields.js';
+import { generateReferenceData } from '../../src/risk/index.js';
 import { fieldNamesOf } from '../../src/risk/fields.js';
 
 // The bitvector evaluator must agree with walking the trees on every input, including inputs
@@ -59,6 +61,61 @@ describe('GBM bitvector evaluation', () => {
       expect(a.baseline).toBeCloseTo(b.baseline, 12);
       for (let j = 0; j < fields.length; j++) worst = Math.max(worst, Math.abs(a.byField[j]! - b.byField[j]!));
     }
+    expect(worst).toBeLessThan(1e-12);
+  });
+
+  it('reuses the masks of the rawScore call just made, and only that call', () => {
+    let differ = 0;
+    for (let i = 1; i < 2000; i++) {
+      const x = inputs[i]!;
+      forest.rawScore(x);
+      const reused = forest.contributions(x, fields.length, forest.scored).byField;
+      const fresh = forest.contributions(x, fields.length).byField;
+      for (let j = 0; j < fields.length; j++) if (reused[j] !== fresh[j]) differ++;
+      // A count from before another input was scored must not reuse that input's masks.
+      const stale = forest.scored;
+      forest.rawScore(inputs[i - 1]!);
+      const again = forest.contributions(x, fields.length, stale).byField;
+      for (let j = 0; j < fields.length; j++) if (again[j] !== fresh[j]) differ++;
+    }
+    expect(differ).toBe(0);
+  });
+
+  it('packs the 8-leaf trees four to a word', () => {
+    const qs = (forest as unknown as { qs: { bits: number; words: number } }).qs;
+    expect(qs.bits).toBe(8);
+    expect(qs.words).toBe(Math.ceil(art.gbm!.trees.length / 4));
+  });
+
+  // The reference models only have 8-leaf trees; forests of up to 16 and 32 leaves take the other
+  // packings, and must agree with the walk just the same.
+  it.each([
+    [12, 16],
+    [24, 32],
+  ])('forests of %i-leaf trees are packed %i bits to a tree and score as walked', (numLeaves, bits) => {
+    const ds = generateReferenceData('quarterly', 4000, 5);
+    const g = trainGbm(fieldsOf('quarterly'), ds.columns, ds.y, {
+      rounds: 9,
+      learningRate: 0.1,
+      numLeaves,
+      maxDepth: 12,
+      minDataInLeaf: 5,
+      minSumHessian: 1e-3,
+      lambdaL2: 1,
+      maxBin: 64,
+    });
+    const f = new CompiledForest(g, fields);
+    const qs = (f as unknown as { qs: { bits: number } | null }).qs;
+    expect(qs?.bits).toBe(bits);
+    let differ = 0;
+    let worst = 0;
+    for (const x of inputs.slice(0, 5000)) {
+      if (f.rawScore(x) !== f.walkScore(x)) differ++;
+      const a = f.contributions(x, fields.length);
+      const b = f.walkContributions(x, fields.length);
+      for (let j = 0; j < fields.length; j++) worst = Math.max(worst, Math.abs(a.byField[j]! - b.byField[j]!));
+    }
+    expect(differ).toBe(0);
     expect(worst).toBeLessThan(1e-12);
   });
 });
