@@ -22,7 +22,12 @@ export interface Step {
 }
 
 export type ClientConfig =
-  | { mode: 'rate'; base: string; rate: number; seconds: number; maxInFlight?: number; step: Step }
+  /**
+   * `warmupSeconds` (default 1) run first at the same rate and are not counted: the client opens
+   * its connections then, as a long-running client would have long before; the bodies must cover
+   * (warmupSeconds + seconds) * rate requests.
+   */
+  | { mode: 'rate'; base: string; rate: number; seconds: number; warmupSeconds?: number; maxInFlight?: number; step: Step }
   | { mode: 'sequence'; base: string; iterations: number; steps: Step[] };
 
 export interface StepFigures {
@@ -84,15 +89,20 @@ async function main(config: ClientConfig): Promise<ClientResult> {
     return { seconds, steps: lat.map((l, k) => figures(l, fails[k]!.n, fails[k]!.first)), rps: (config.iterations * config.steps.length) / seconds };
   }
   // Open loop: request i is due at t0 + i / rate, whether or not earlier ones have answered.
+  // Requests due in the warm-up are sent on the same schedule but not counted.
   const lat: number[] = [];
   let failures = 0;
   let first: string | null = null;
   let inFlight = 0;
-  const total = Math.round(config.rate * config.seconds);
+  const warm = Math.round(config.rate * (config.warmupSeconds ?? 1));
+  const total = warm + Math.round(config.rate * config.seconds);
   const max = config.maxInFlight ?? 512;
   const pending: Promise<void>[] = [];
+  let tm = t0;
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / config.rate;
+    if (i === warm) tm = due;
+    const counted = i >= warm;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     if (inFlight >= max) {
@@ -105,7 +115,7 @@ async function main(config: ClientConfig): Promise<ClientResult> {
       send(config.base, config.step, i).then(
         (r) => {
           inFlight--;
-          lat.push(performance.now() - due);
+          if (counted) lat.push(performance.now() - due);
           if (!r.ok) {
             failures++;
             first ??= r.detail;
@@ -120,7 +130,7 @@ async function main(config: ClientConfig): Promise<ClientResult> {
     );
   }
   await Promise.all(pending);
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - tm) / 1000;
   return { seconds, steps: [figures(lat, failures, first)], rps: lat.length / seconds };
 }
 
