@@ -8,9 +8,11 @@ import type { Shutdown } from './shutdown.js';
 import type { RiskEngine } from '../risk/index.js';
 import { createPool } from '../db/pool.js';
 import { createStatsCollector, metrics, type StatsCollector } from '../ops/metrics.js';
+import { queueMetrics, type QueueMetrics } from '../ops/queue-metrics.js';
 import { monitorUrl } from './context.js';
 import { createQueueConnection } from '../queue/connection.js';
 import { createProducers, QUEUE_NAMES } from '../queue/producers.js';
+import type { QueueName } from '../jobs/catalogue.js';
 import type { QueueReader } from '../ops/timeseries.js';
 import { jobRoutes } from '../http/routes/jobs/routes.js';
 import { bulkUploadDir } from './upload-dir.js';
@@ -65,7 +67,7 @@ async function opsRoutesDeps(config: Config, log: Logger, shutdown: Shutdown, ad
  * The /metrics database and Redis figures are read as monitoring_user (pg_monitor), like the
  * operations commands; when it cannot log in they are left out rather than read as app_user.
  */
-async function monitoringCollector(config: Config, log: Logger, shutdown: Shutdown, adminUrl: string | undefined, redis: Redis, cacheRedis?: Redis): Promise<StatsCollector | undefined> {
+async function monitoringCollector(config: Config, log: Logger, shutdown: Shutdown, adminUrl: string | undefined, redis: Redis, cacheRedis: Redis | undefined, queues: QueueMetrics): Promise<StatsCollector | undefined> {
   const url = monitorUrl(config, adminUrl);
   if (!url) return undefined;
   const sql = createPool(url, { max: 1, applicationName: 'accunode-metrics', prepare: config.DATABASE_PREPARE });
@@ -83,6 +85,7 @@ async function monitoringCollector(config: Config, log: Logger, shutdown: Shutdo
     slowQueryMs: config.ALARM_SLOW_QUERY_MS,
     replicaLagLimitSeconds: config.REPLICA_LAG_LIMIT_SECONDS,
     backupMaxAgeHours: config.BACKUP_MAX_AGE_HOURS,
+    queues,
     log,
   });
 }
@@ -128,7 +131,7 @@ export async function startApi(
   shutdown.add('queue producers', () => queueConnection.quit());
   const producers = createProducers(queueConnection, config.QUEUE_PREFIX);
   const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors, readerLimits: configuredLimits(config) };
-  const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis);
+  const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis, queueMetrics({ names: QUEUE_NAMES, queue: (q) => producers.queue(q as QueueName) }));
   const ops = { ...(await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis)), queues: queueReader(producers) };
   const metricsToken = deps.metricsToken ?? config.METRICS_TOKEN ?? null;
   if (!metricsToken) log.warn('/metrics is refused: set METRICS_TOKEN (Prometheus sends it as a bearer token)');

@@ -105,7 +105,7 @@ export async function startWorkerRole(root: Root): Promise<RunningWorkers> {
   shutdown.add('worker redis', () => connection.quit());
   const producers = createProducers(connection, config.QUEUE_PREFIX);
   shutdown.add('alert producers', () => producers.close());
-  const alerts = alertJobs({ adminSql: root.adminSql, allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) });
+  const alerts = alertJobs({ adminSql: root.adminSql, allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ratingScale: config.IMPLIED_RATING_SCALE, enqueueDelivery: (deliveryId) => producers.enqueue('webhooks.deliver', { deliveryId }) });
   const running = startWorkers(
     { connection, prefix: config.QUEUE_PREFIX, ...(await jobDepsOf(root, config.WORKER_QUEUES)), alerts },
     {

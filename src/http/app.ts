@@ -247,12 +247,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(organizationRoutes, { admin: services.admin });
         await api.register(userRoutes, { admin: services.admin });
         await api.register(auditRoutes, { admin: services.admin });
-        await api.register(companyRoutes, { companies: services.companies });
+        await api.register(companyRoutes, { companies: services.companies, ratingScale: services.analytics.ratingScale });
         await api.register(defaultEventRoutes, { defaults: new DefaultEventService({ sql: deps.sql }) });
         await api.register(predictionRoutes, { predictions: services.predictions });
         await api.register(analyticsRoutes, { analytics: services.analytics });
         await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });
-        await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values), ...(deps.exportStallMs ? { stallMs: deps.exportStallMs } : {}) }) });
+        await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values), ratingScale: services.analytics.ratingScale, ...(deps.exportStallMs ? { stallMs: deps.exportStallMs } : {}) }) });
         await api.register(alertRoutes, { sql: deps.sql, allowPrivateTargets: deps.webhookAllowPrivateTargets ?? false });
         if (deps.ops) await api.register(opsRoutes, { deps: deps.ops });
         for (const plugin of deps.apiPlugins ?? []) await plugin(api);

@@ -8,6 +8,7 @@ import type { Job } from 'bullmq';
 import type { Sql } from '../db/pool.js';
 import { deliverWebhook, dispatchAlerts } from '../services/alerts.js';
 import type { JobPayloads } from './catalogue.js';
+import type { RatingGrade } from '../risk/implied-rating.js';
 
 export interface AlertJobDeps {
   adminSql: Sql;
@@ -17,6 +18,8 @@ export interface AlertJobDeps {
   timeoutMs?: number;
   /** Deliveries may go to private and loopback addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS). */
   allowPrivateTargets?: boolean;
+  /** IMPLIED_RATING_SCALE (default: the reference calibration). */
+  ratingScale?: readonly RatingGrade[];
 }
 
 export interface AlertJobs {
@@ -30,7 +33,7 @@ export function alertJobs(deps: AlertJobDeps): AlertJobs {
       let total = { changes: 0, alerts: 0, deliveries: 0 };
       // Drain the outbox in batches; each batch commits before its deliveries are queued.
       for (;;) {
-        const r = await dispatchAlerts(deps.adminSql);
+        const r = await dispatchAlerts(deps.adminSql, undefined, deps.ratingScale);
         for (const id of r.deliveries) await deps.enqueueDelivery(id);
         total = { changes: total.changes + r.changes, alerts: total.alerts + r.alerts, deliveries: total.deliveries + r.deliveries.length };
         if (r.changes === 0) return total;

@@ -13,6 +13,7 @@ import { cpuSeconds, memoryFigure, num, parseInfo, totalKeys } from './redis.js'
 import { errMessage, type ReplicaConn } from './types.js';
 import type { Logger } from '../logging.js';
 import { collectModelDrift } from './model-drift-metrics.js';
+import type { QueueMetrics } from './queue-metrics.js';
 
 /** Mirrors a cumulative server counter into a prom-client Counter (which only increments). */
 class CounterMirror {
@@ -37,6 +38,8 @@ export interface StatsCollectorDeps {
   backupMaxAgeHours?: number;
   lastGoodBackup?: () => Promise<Date | null>;
   dbCpu?: () => Promise<number | null>;
+  /** Queue depth and job run times (ops/queue-metrics.ts). */
+  queues?: QueueMetrics;
   log?: Logger;
   /** Minimum time between two collections; default 15 s. */
   minIntervalMs?: number;
@@ -124,6 +127,7 @@ export function createStatsCollector(m: AppMetrics, deps: StatsCollectorDeps): S
           if (at) m.backupLastSuccess.set({ source: 'backups' }, at.getTime() / 1000);
         },
       ]);
+    if (deps.queues) jobs.push(['queues', () => deps.queues!.collect(m)]);
     if (deps.backupMaxAgeHours) m.backupMaxAge.set(deps.backupMaxAgeHours * 3600);
     await Promise.all(
       jobs.map(async ([source, fn]) => {

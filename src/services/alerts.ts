@@ -9,7 +9,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/pool.js';
 import { webhookTargetProblem } from './webhook-target.js';
-import { impliedRating } from '../risk/implied-rating.js';
+import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 
 export type AlertReason = 'risk_level' | 'implied_rating' | 'pd_move';
 
@@ -25,11 +25,11 @@ export interface PredictionChange {
  * implied rating changed, or the PD moved by more than the threshold. A company's first
  * prediction has nothing to compare with and raises none.
  */
-export function alertReasons(c: PredictionChange, pdThreshold: number): AlertReason[] {
+export function alertReasons(c: PredictionChange, pdThreshold: number, scale: readonly RatingGrade[] = REFERENCE_RATING_SCALE): AlertReason[] {
   if (c.old_probability === null || c.old_risk_level === null) return [];
   const out: AlertReason[] = [];
   if (c.old_risk_level !== c.new_risk_level) out.push('risk_level');
-  if (impliedRating(c.old_probability) !== impliedRating(c.new_probability)) out.push('implied_rating');
+  if (impliedRating(c.old_probability, scale) !== impliedRating(c.new_probability, scale)) out.push('implied_rating');
   // Rounded to the column's precision so 0.0100000001 of float noise is not "more than 0.01".
   if (Math.round(Math.abs(c.new_probability - c.old_probability) * 1e6) > Math.round(pdThreshold * 1e6)) out.push('pd_move');
   return out;
@@ -88,9 +88,10 @@ export interface DispatchResult {
  * Takes up to `limit` changes from the outbox (skipping rows another dispatcher holds), stores
  * the alerts their watches' rules raise, and one webhook delivery per recipient and batch (a
  * bulk upload's alerts share one delivery; other alerts are batched per dispatch), in one
- * transaction: a crash leaves the changes in the outbox for the next run.
+ * transaction: a crash leaves the changes in the outbox for the next run. Implied ratings are
+ * read on `scale` (IMPLIED_RATING_SCALE), the grades the API and the web app show.
  */
-export async function dispatchAlerts(adminSql: Sql, limit = 5000): Promise<DispatchResult> {
+export async function dispatchAlerts(adminSql: Sql, limit = 5000, scale: readonly RatingGrade[] = REFERENCE_RATING_SCALE): Promise<DispatchResult> {
   return (await adminSql.begin(async (tx) => {
     const changes = await tx<ChangeRow[]>`
       delete from prediction_changes where id in (
@@ -118,14 +119,14 @@ export async function dispatchAlerts(adminSql: Sql, limit = 5000): Promise<Dispa
     const alerts: Array<Record<string, unknown>> = [];
     for (const c of changes) {
       for (const w of byCompany.get(c.company_id) ?? []) {
-        const reasons = alertReasons(c, Number(w.pd_threshold));
+        const reasons = alertReasons(c, Number(w.pd_threshold), scale);
         if (reasons.length === 0) continue;
         alerts.push({
           watch_id: w.id, access_level: w.access_level, organization_id: w.organization_id, scope_id: w.scope_id,
           company_id: c.company_id, kind: c.kind, prediction_id: c.prediction_id, reporting_year: c.reporting_year,
           reporting_quarter: c.reporting_quarter, reasons, old_probability: c.old_probability, new_probability: c.new_probability,
           old_risk_level: c.old_risk_level, new_risk_level: c.new_risk_level,
-          old_rating: c.old_probability === null ? null : impliedRating(Number(c.old_probability)), new_rating: impliedRating(Number(c.new_probability)),
+          old_rating: c.old_probability === null ? null : impliedRating(Number(c.old_probability), scale), new_rating: impliedRating(Number(c.new_probability), scale),
           bulk_job_id: c.bulk_job_id,
         });
       }

@@ -14,7 +14,7 @@ import { PassThrough, type Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import type { Sql, TxSql } from '../db/pool.js';
 import { withUserTx } from '../db/tx.js';
-import { impliedRating } from '../risk/implied-rating.js';
+import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 import type { Principal } from '../domain/principal.js';
 import { fieldNamesOf, type Explanation, type ModelKind } from '../risk/index.js';
 import { OUTPUT_FIELDS, FINAL } from '../repositories/predictions.js';
@@ -227,14 +227,14 @@ export function predictionExportColumns(kind: ModelKind, explain: boolean): stri
   return cols;
 }
 
-export function predictionExportCells(kind: ModelKind, r: ExportRow, explanation?: Explanation): ExportCell[] {
+export function predictionExportCells(kind: ModelKind, r: ExportRow, explanation?: Explanation, scale: readonly RatingGrade[] = REFERENCE_RATING_SCALE): ExportCell[] {
   const cells: ExportCell[] = [text(r.company_symbol), text(r.company_name), text(r.reporting_year)];
   if (kind === 'quarterly') cells.push(text(r.reporting_quarter));
   for (const f of fieldNamesOf(kind)) cells.push(num(r[f]));
   cells.push(num(r.company_market_cap), text(r.company_sector), text(r.company_country), text(r.company_exchange));
   for (const f of OUTPUT_FIELDS[kind]) cells.push(f === 'risk_level' ? text(r[f]) : num(r[f]));
   const pd = num(r[FINAL[kind]]);
-  cells.push(pd === null ? null : impliedRating(pd), text(r.model_name), text(r.model_version), text(r.access_level), iso(r.created_at), text(r.id), text(r.company_id));
+  cells.push(pd === null ? null : impliedRating(pd, scale), text(r.model_name), text(r.model_version), text(r.access_level), iso(r.created_at), text(r.id), text(r.company_id));
   if (explanation) {
     cells.push(explanation.score, explanation.score_band, explanation.completeness);
     const by = new Map(explanation.contributions.map((c) => [c.field, c.log_odds]));
@@ -250,19 +250,24 @@ export const PORTFOLIO_EXPORT_COLUMNS = [
   'company_id',
 ];
 
-export function portfolioExportCells(r: ExportRow): ExportCell[] {
+export function portfolioExportCells(r: ExportRow, scale: readonly RatingGrade[] = REFERENCE_RATING_SCALE): ExportCell[] {
   const a = num(r.annual_probability);
   const q = num(r.quarterly_probability);
   return [
     text(r.symbol), text(r.name), num(r.market_cap), text(r.sector), text(r.country), text(r.exchange), text(r.access_level),
-    text(r.annual_year), a, text(r.annual_risk_level), a === null ? null : impliedRating(a),
-    text(r.quarterly_year), text(r.quarterly_quarter), q, text(r.quarterly_risk_level), q === null ? null : impliedRating(q),
+    text(r.annual_year), a, text(r.annual_risk_level), a === null ? null : impliedRating(a, scale),
+    text(r.quarterly_year), text(r.quarterly_quarter), q, text(r.quarterly_risk_level), q === null ? null : impliedRating(q, scale),
     text(r.id),
   ];
 }
 
 export class ExportService {
-  constructor(private readonly d: { sql: Sql; explain: (kind: ModelKind, values: Record<string, unknown>) => Explanation | undefined; stallMs?: number }) {}
+  constructor(private readonly d: { sql: Sql; explain: (kind: ModelKind, values: Record<string, unknown>) => Explanation | undefined; stallMs?: number; ratingScale?: readonly RatingGrade[] }) {}
+
+  /** IMPLIED_RATING_SCALE: the same grades the API and the web app show. */
+  private get scale(): readonly RatingGrade[] {
+    return this.d.ratingScale ?? REFERENCE_RATING_SCALE;
+  }
 
   predictions(who: Principal, kind: ModelKind, f: PredictionExportFilter, opts: { format: ExportFormat; explain: boolean; onStats?: (s: ExportStats) => void }): ExportStream {
     return streamExport(this.d.sql, who, {
@@ -270,7 +275,7 @@ export class ExportService {
       header: predictionExportColumns(kind, opts.explain),
       name: `${kind}-predictions`,
       query: (tx) => predictionExportQuery(tx, kind, f),
-      cells: (r) => predictionExportCells(kind, r, opts.explain ? this.d.explain(kind, r) : undefined),
+      cells: (r) => predictionExportCells(kind, r, opts.explain ? this.d.explain(kind, r) : undefined, this.scale),
       ...(opts.onStats ? { onStats: opts.onStats } : {}),
       ...(this.d.stallMs ? { stallMs: this.d.stallMs } : {}),
     });
@@ -282,7 +287,7 @@ export class ExportService {
       header: PORTFOLIO_EXPORT_COLUMNS,
       name: 'portfolio',
       query: (tx) => portfolioExportQuery(tx, f),
-      cells: portfolioExportCells,
+      cells: (r) => portfolioExportCells(r, this.scale),
       ...(opts.onStats ? { onStats: opts.onStats } : {}),
       ...(this.d.stallMs ? { stallMs: this.d.stallMs } : {}),
     });

@@ -1,4 +1,5 @@
 import type { Sql, TxSql } from '../db/pool.js';
+import { REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 import { withUserTx } from '../db/tx.js';
 import { canModifyScoped, canReadScoped, type AccessLevel } from '../domain/access.js';
 import { DomainError, forbidden, notFound } from '../domain/errors.js';
@@ -82,6 +83,11 @@ export class PredictionService {
     end();
     if (!r.ok) throw computeErrors(kind, r.errors, this.d.minRatios);
     return r.value;
+  }
+
+  /** The scale implied ratings are read on (IMPLIED_RATING_SCALE; the reference calibration by default). */
+  get ratingScale(): readonly RatingGrade[] {
+    return this.d.analytics?.ratingScale ?? REFERENCE_RATING_SCALE;
   }
 
   explain(kind: ModelKind, values: Record<string, unknown>): Explanation | undefined {

@@ -94,6 +94,10 @@ describe('alert rules', () => {
     expect(alertReasons({ old_probability: 0.1, old_risk_level: 'HIGH', new_probability: 0.105, new_risk_level: 'HIGH' }, 0.004)).toEqual(['pd_move']);
     // Exactly the threshold is not "more than" it.
     expect(alertReasons({ old_probability: 0.1, old_risk_level: 'HIGH', new_probability: 0.11, new_risk_level: 'HIGH' }, 0.01)).toEqual([]);
+    // A deployment's own scale (IMPLIED_RATING_SCALE) decides what a change of grade is.
+    const scale = [{ grade: 'IN', maxPd: 0.102 }, { grade: 'OUT', maxPd: Infinity }];
+    expect(alertReasons({ old_probability: 0.1, old_risk_level: 'HIGH', new_probability: 0.105, new_risk_level: 'HIGH' }, 0.01, scale)).toEqual(['implied_rating']);
+    expect(alertReasons({ old_probability: 0.01, old_risk_level: 'LOW', new_probability: 0.03, new_risk_level: 'MEDIUM' }, 0.05, scale)).toEqual(['risk_level']);
   });
 
   it('signs with HMAC-SHA256 over timestamp and body, and verifies only the exact body', () => {

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { RatingGrade } from '../../src/risk/implied-rating.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -41,7 +42,7 @@ export interface TestApp {
 
 export async function createTestApp(
   db: TestDatabase,
-  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string; publicUrl?: string; verifyResendLimit?: number; metricsToken?: string; webhookAllowPrivateTargets?: boolean; exportStallMs?: number } = {},
+  opts: { rateLimits?: Partial<RateLimits>; apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>; loginLimit?: number; trustProxy?: string[]; cacheRedisUrl?: string; publicUrl?: string; verifyResendLimit?: number; metricsToken?: string; webhookAllowPrivateTargets?: boolean; exportStallMs?: number; ratingScale?: readonly RatingGrade[] } = {},
 ): Promise<TestApp> {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   // A generous command timeout: on a loaded machine a 1 s timeout made the rate limiter skip
@@ -54,7 +55,7 @@ export async function createTestApp(
   const outbox = mkdtempSync(path.join(tmpdir(), 'accunode-outbox-'));
   const services = buildServices(
     { sql: db.appSql, redis, log, engine: await engineOnce(), ...(cacheRedis ? { cacheRedis } : {}), mailer: new OutboxMailer(outbox, 'AccuNode <test@accunode.local>', log) },
-    { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000, PUBLIC_URL: 'https://accunode.test', RATE_LIMIT_VERIFY_RESEND: opts.verifyResendLimit ?? 1000 },
+    { SESSION_TTL_SECONDS: 86_400, SESSION_ABSOLUTE_TTL_SECONDS: 30 * 86_400, RATE_LIMIT_LOGIN: opts.loginLimit ?? 1000, PUBLIC_URL: 'https://accunode.test', RATE_LIMIT_VERIFY_RESEND: opts.verifyResendLimit ?? 1000, ...(opts.ratingScale ? { IMPLIED_RATING_SCALE: opts.ratingScale } : {}) },
   );
   if (TEST_APP_PG_PROXY) listenDirect(services, db);
   const rateLimits: RateLimits = { default: 100_000, predictions: 100_000, bulk: 100_000, admin: 100_000, anonymous: 100_000, login: 100_000, ...opts.rateLimits };

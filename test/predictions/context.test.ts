@@ -1,7 +1,7 @@
 // Issue 17, the context a PD is read by: the implied-rating scale (configurable) and the
 // dashboard by reporting year with the average PD per sector, from the rollups, under RLS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorldApp, type WorldApp } from '../helpers/app.js';
+import { createTestApp, createWorldApp, type WorldApp } from '../helpers/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { impliedRating, REFERENCE_RATING_SCALE } from '../../src/risk/implied-rating.js';
 
@@ -34,6 +34,33 @@ describe('implied rating scale', () => {
     expect(() => loadConfig({ IMPLIED_RATING_SCALE: 'A1:0.01,B1:0.001,C1' })).toThrow(/IMPLIED_RATING_SCALE grade B1's bound must be above A1's/);
     expect(() => loadConfig({ IMPLIED_RATING_SCALE: 'A1,B1' })).toThrow(/IMPLIED_RATING_SCALE grade "A1" needs its highest PD/);
     expect(() => loadConfig({ IMPLIED_RATING_SCALE: 'A1:0.01,B1:0.5' })).toThrow(/last grade \(B1\) takes no bound/);
+  });
+});
+
+describe('implied rating beside every PD the API returns', () => {
+  it('on the configured scale: created, read, listed and on the symbol page', async () => {
+    const created = await world.api('POST', '/predictions/annual', 'omA1', { company: { symbol: 'IRT', name: 'Implied Rating Test', sector: 'Energy' }, reporting_year: '2019', ...ANNUAL });
+    expect(created.statusCode, created.body).toBe(201);
+    const p = created.json();
+    expect(p.implied_rating).toBe(impliedRating(p.probability));
+    const got = await world.api('GET', `/predictions/annual/${p.id}`, 'omA1');
+    expect(got.json().implied_rating).toBe(p.implied_rating);
+    const listed = await world.api('GET', '/predictions/annual?symbol=IRT', 'omA1');
+    expect(listed.json().items.map((i: { implied_rating: string }) => i.implied_rating)).toEqual([p.implied_rating]);
+    const bySymbol = await world.api('GET', '/companies/symbol/IRT', 'omA1');
+    expect(bySymbol.json().annual[0].implied_rating).toBe(p.implied_rating);
+    // A deployment's own scale (IMPLIED_RATING_SCALE) is the one the API reads PDs on.
+    const scale = [{ grade: 'SAFE', maxPd: p.probability / 2 }, { grade: 'WATCH', maxPd: Infinity }];
+    const other = await createTestApp(world.db, { ratingScale: scale });
+    try {
+      const r = await other.request({ method: 'GET', url: `/api/v1/predictions/annual/${p.id}`, token: world.tok.omA1 });
+      expect(r.statusCode, r.body).toBe(200);
+      expect(r.json().implied_rating).toBe('WATCH');
+      const s = await other.request({ method: 'GET', url: '/api/v1/companies/symbol/IRT', token: world.tok.omA1 });
+      expect(s.json().annual[0].implied_rating).toBe('WATCH');
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { IdParams, Nullable, PageOf, Paging, Timestamp, Uuid, errorResponses } f
 import type { CompanySort } from '../../../repositories/companies.js';
 import type { PredictionRow } from '../../../repositories/predictions.js';
 import { presentPrediction } from '../predictions/routes.js';
+import type { RatingGrade } from '../../../risk/implied-rating.js';
 import { predictionSchema } from '../predictions/schema.js';
 
 const AccessLevel = Type.Union([Type.Literal('personal'), Type.Literal('organization'), Type.Literal('system')]);
@@ -42,7 +43,7 @@ export const presentCompany = (c: CompanyView) => ({
   updated_at: c.updated_at,
 });
 
-export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyService }> = async (app, { companies }) => {
+export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyService; ratingScale?: readonly RatingGrade[] }> = async (app, { companies, ratingScale }) => {
   app.addHook('preHandler', requireAuth);
   const config = { rateLimitClass: 'default' as const };
 
@@ -147,7 +148,7 @@ export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyServic
   });
 
   const Choice = Type.Intersect([Company, Type.Object({ can_add_predictions: Type.Boolean() })]);
-  const view = (r: PredictionRow) => presentPrediction({ ...r, created_at: new Date(r.created_at).toISOString(), updated_at: new Date(r.updated_at).toISOString() });
+  const view = (r: PredictionRow) => presentPrediction({ ...r, created_at: new Date(r.created_at).toISOString(), updated_at: new Date(r.updated_at).toISOString() }, undefined, ratingScale);
   app.get('/companies/symbol/:symbol', {
     schema: {
       tags: ['companies'],

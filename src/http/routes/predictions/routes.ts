@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ModelKind } from '../../../risk/index.js';
+import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../../../risk/implied-rating.js';
 import { OUTPUT_FIELDS, RATIO_FIELDS } from '../../../repositories/predictions.js';
 import type { PredictionService, PredictionView } from '../../../services/predictions.js';
 import { principal, requireAuth } from '../../plugins/auth.js';
@@ -8,7 +9,8 @@ import { IdParams, PageOf, errorResponses } from '../../schemas.js';
 import { CreateQuery, ExplainQuery, createBody, listQuery, patchBody, predictionSchema } from './schema.js';
 
 /** The API shape: the contract's snake_case fields, decimals as numbers, ISO timestamps. */
-export function presentPrediction(v: PredictionView, explanation?: unknown) {
+/** A prediction as the API shows it; `scale` is the one implied ratings are read on. */
+export function presentPrediction(v: PredictionView, explanation?: unknown, scale: readonly RatingGrade[] = REFERENCE_RATING_SCALE) {
   const out: Record<string, unknown> = {
     id: v.id,
     company: {
@@ -24,6 +26,8 @@ export function presentPrediction(v: PredictionView, explanation?: unknown) {
   };
   if (v.kind === 'quarterly') out.reporting_quarter = v.reporting_quarter;
   for (const f of [...RATIO_FIELDS[v.kind], ...OUTPUT_FIELDS[v.kind]]) out[f] = v.values[f];
+  const pd = v.values[v.kind === 'annual' ? 'probability' : 'ensemble_probability'];
+  out.implied_rating = typeof pd === 'number' ? impliedRating(pd, scale) : null;
   Object.assign(out, {
     model: { name: v.model_name, version: v.model_version },
     access_level: v.access_level,
@@ -58,7 +62,7 @@ export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: Predicti
     }, async (req, reply) => {
       const { view, created } = await predictions.create(kind, principal(req), req.body as Record<string, unknown>, { upsert: req.query.upsert ?? false }, req.ip);
       const explanation = req.query.explain ? predictions.explain(kind, view.values) : undefined;
-      return reply.status(created ? 201 : 200).send(presentPrediction(view, explanation) as never);
+      return reply.status(created ? 201 : 200).send(presentPrediction(view, explanation, predictions.ratingScale) as never);
     });
 
     app.get(base, {
@@ -77,7 +81,7 @@ export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: Predicti
         ...(q.created_from ? { createdFrom: new Date(q.created_from as string) } : {}),
         ...(q.created_to ? { createdTo: new Date(q.created_to as string) } : {}),
       }, { sort: (q.sort as never) ?? '-created_at', limit: q.limit ?? 50, ...(q.cursor ? { cursor: q.cursor } : {}), ...(q.offset ? { offset: q.offset } : {}) });
-      return { ...page, items: page.items.map((v) => presentPrediction(v)) } as never;
+      return { ...page, items: page.items.map((v) => presentPrediction(v, undefined, predictions.ratingScale)) } as never;
     });
 
     app.get(`${base}/:id`, {
@@ -85,7 +89,7 @@ export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: Predicti
       config,
     }, async (req) => {
       const v = await predictions.get(kind, principal(req), req.params.id);
-      return presentPrediction(v, req.query.explain ? predictions.explain(kind, v.values) : undefined) as never;
+      return presentPrediction(v, req.query.explain ? predictions.explain(kind, v.values) : undefined, predictions.ratingScale) as never;
     });
 
     app.patch(`${base}/:id`, {
@@ -93,7 +97,7 @@ export const predictionRoutes: FastifyPluginAsyncTypebox<{ predictions: Predicti
       config,
     }, async (req) => {
       const v = await predictions.update(kind, principal(req), req.params.id, req.body as Record<string, unknown>, req.ip);
-      return presentPrediction(v, req.query.explain ? predictions.explain(kind, v.values) : undefined) as never;
+      return presentPrediction(v, req.query.explain ? predictions.explain(kind, v.values) : undefined, predictions.ratingScale) as never;
     });
 
     app.delete(`${base}/:id`, {

@@ -104,6 +104,7 @@ export function predictionSchema(kind: ModelKind) {
     ...ratioProps(kind, false),
     ...outputs,
     risk_level: RiskLevel,
+    implied_rating: Nullable(Type.String({ description: 'the rating grade whose default rate the PD is closest to, on the deployment\'s scale (GET /analytics/rating-scale)' })),
     confidence: Type.Number({ minimum: 0, maximum: 1, description: 'agreement of the component models and completeness of the inputs, in [0, 1]' }),
     model: Type.Object({ name: Nullable(Type.String()), version: Nullable(Type.String()) }),
     access_level: AccessLevel,
