@@ -194,3 +194,37 @@ export async function deletePredictionsOf(tx: TxSql, id: string): Promise<{ annu
 export async function deleteCompany(tx: TxSql, id: string): Promise<boolean> {
   return (await tx`delete from companies where id = ${id}`).count === 1;
 }
+
+export interface SectorContext {
+  /** The company's latest PD of this kind, in micros (null: it has none). */
+  micros: number | null;
+  /** Companies of the sector the caller can see with a latest PD of this kind. */
+  peers: number;
+  /** Of those, how many have a lower PD, and how many the same. */
+  below: number;
+  same: number;
+  /** The peers' median PD in micros (percentile_cont), null without peers. */
+  medianMicros: number | null;
+}
+
+/**
+ * The company's latest PD of a kind against the latest PDs of the other companies of its sector
+ * that the caller can see (row-level security on companies and company_latest). One statement;
+ * its cost is the number of the sector's companies in the caller's scopes, not of predictions.
+ */
+export async function sectorContext(tx: TxSql, companyId: string, sector: string, kind: 'annual' | 'quarterly'): Promise<SectorContext> {
+  const col = kind === 'annual' ? tx`cl.annual_micros` : tx`cl.quarterly_micros`;
+  const [r] = await tx<Array<{ micros: number | null; peers: number; below: number; same: number; median: number | null }>>`
+    with mine as (select ${col} as m from company_latest cl where cl.company_id = ${companyId}),
+    peers as (
+      select ${col} as m from company_latest cl join companies c on c.id = cl.company_id
+      where c.sector = ${sector} and c.is_active and ${col} is not null
+    )
+    select (select m from mine) as micros,
+           count(*)::int as peers,
+           count(*) filter (where p.m < (select m from mine))::int as below,
+           count(*) filter (where p.m = (select m from mine))::int as same,
+           percentile_cont(0.5) within group (order by p.m) as median
+    from peers p`;
+  return { micros: r!.micros, peers: r!.peers, below: r!.below, same: r!.same, medianMicros: r!.median === null ? null : Number(r!.median) };
+}

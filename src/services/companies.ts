@@ -23,6 +23,16 @@ export interface CompanyDeps {
 
 export type CompanyView = Omit<repo.CompanyRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
 
+export interface SectorContextView {
+  company_id: string;
+  kind: 'annual' | 'quarterly';
+  sector: string | null;
+  probability: number | null;
+  peers: number;
+  percentile: number | null;
+  sector_median_probability: number | null;
+}
+
 const toView = (c: repo.CompanyRow): CompanyView => ({
   ...c,
   created_at: new Date(c.created_at).toISOString(),
@@ -176,6 +186,28 @@ export class CompanyService {
     // A row another caller put in the cache is served only to someone who could read it.
     if (!c || !canReadScoped(p, c)) throw notFound('company');
     return c;
+  }
+
+  /**
+   * Where the company's latest PD sits in its sector, among the companies of that sector the
+   * caller can see: its percentile rank (the share of peers with a lower PD, counting ties as
+   * half, in [0, 100]) and the sector's median PD. Null figures when the company has no sector or
+   * no PD of this kind.
+   */
+  async sectorContext(p: Principal, id: string, kind: 'annual' | 'quarterly'): Promise<SectorContextView> {
+    const c = await this.get(p, id);
+    if (!c.sector) return { company_id: id, kind, sector: null, probability: null, peers: 0, percentile: null, sector_median_probability: null };
+    const r = await withUserTx(this.d.sql, p.userId, (tx) => repo.sectorContext(tx, id, c.sector!, kind));
+    const percentile = r.micros === null || r.peers === 0 ? null : Math.round(((r.below + r.same / 2) / r.peers) * 1000) / 10;
+    return {
+      company_id: id,
+      kind,
+      sector: c.sector,
+      probability: r.micros === null ? null : r.micros / 1e6,
+      peers: r.peers,
+      percentile,
+      sector_median_probability: r.medianMicros === null ? null : Math.round(r.medianMicros * 10) / 1e7,
+    };
   }
 
   /** A keyset page of the companies the caller can see. */

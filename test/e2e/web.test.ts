@@ -152,6 +152,9 @@ describe.skipIf(!status.run)('web app end to end (Chromium)', () => {
     await page.getByRole('heading', { level: 1, name: /E2EA · End To End Industries/ }).waitFor();
     await page.getByRole('heading', { name: /Probability of default by year/ }).waitFor();
     await page.getByRole('heading', { name: 'What drove it' }).waitFor();
+    // Its latest PD against the sector's companies this analyst can see.
+    await page.getByTestId('sector-context').filter({ hasText: /Utilities/ }).waitFor();
+    expect(await page.getByTestId('sector-context').textContent()).toMatch(/percentile in Utilities .*sector median \d|only Utilities company you can see/);
     await screenshot(page, '07-company');
   });
 

@@ -64,6 +64,45 @@ describe('implied rating beside every PD the API returns', () => {
   });
 });
 
+describe('sector context of a PD', () => {
+  it('percentile rank and median among the sector\u2019s companies the caller can see, latest PD each', async () => {
+    const post = (who: 'omA1' | 'omB1', symbol: string, year: string, margin: number) =>
+      world.api('POST', '/predictions/annual', who, { company: { symbol, name: symbol, sector: 'Chemicals' }, reporting_year: year, ...ANNUAL, net_income_margin: margin, return_on_assets: margin / 2 });
+    const pds: Record<string, number> = {};
+    const ids: Record<string, string> = {};
+    for (const [sym, margin] of [['CHA', 12], ['CHB', 4], ['CHC', -3], ['CHD', -12]] as const) {
+      const r = await post('omA1', sym, '2023', margin);
+      expect(r.statusCode, r.body).toBe(201);
+      pds[sym] = r.json().probability;
+      ids[sym] = r.json().company.id;
+    }
+    // An older period does not count: each company is compared by its latest PD.
+    expect((await post('omA1', 'CHD', '2018', 30)).statusCode).toBe(201);
+    // Another tenant's company of the same sector is not a peer of omA1's.
+    expect((await post('omB1', 'CHX', '2023', -40)).statusCode).toBe(201);
+
+    const r = await world.api('GET', `/companies/${ids.CHB}/sector-context?type=annual`, 'omA1');
+    expect(r.statusCode, r.body).toBe(200);
+    const c = r.json();
+    const others = Object.values(pds);
+    const sorted = [...others].sort((a, b) => a - b);
+    const below = others.filter((x) => x < pds.CHB!).length;
+    const same = others.filter((x) => x === pds.CHB!).length;
+    expect(c).toMatchObject({ sector: 'Chemicals', kind: 'annual', peers: 4, probability: pds.CHB });
+    expect(c.percentile).toBeCloseTo(((below + same / 2) / 4) * 100, 1);
+    expect(c.sector_median_probability).toBeCloseTo((sorted[1]! + sorted[2]!) / 2, 6);
+
+    // The other tenant sees only its own company: one peer.
+    const theirs = await world.api('GET', `/companies/${(await world.api('GET', '/companies?q=CHX', 'omB1')).json().items[0].id}/sector-context`, 'omB1');
+    expect(theirs.json()).toMatchObject({ peers: 1, percentile: 50 });
+    // And cannot ask about omA1's company at all.
+    expect((await world.api('GET', `/companies/${ids.CHB}/sector-context`, 'omB1')).statusCode).toBe(404);
+    // No quarterly PD yet: no figures, no error.
+    const q = await world.api('GET', `/companies/${ids.CHB}/sector-context?type=quarterly`, 'omA1');
+    expect(q.json()).toMatchObject({ probability: null, percentile: null, peers: 0 });
+  });
+});
+
 describe('dashboard by reporting year', () => {
   it('averages PD per sector and year of the ratios (not of when predictions were made), in the caller\u2019s scope only', async () => {
     const post = (who: 'omA1' | 'omB1', symbol: string, sector: string, year: string, extra: Record<string, number> = {}) =>

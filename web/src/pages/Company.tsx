@@ -26,6 +26,21 @@ interface Company {
   created_by: string | null;
 }
 
+/** GET /companies/{id}/sector-context: the latest PD against the sector's companies the caller sees. */
+interface SectorContext {
+  sector: string | null;
+  probability: number | null;
+  peers: number;
+  percentile: number | null;
+  sector_median_probability: number | null;
+}
+
+const ordinal = (n: number) => {
+  const r = Math.round(n);
+  const s = r % 100 >= 11 && r % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[r % 10] ?? 'th';
+  return `${r}${s}`;
+};
+
 const period = (p: Prediction) => (p.reporting_quarter ? `${p.reporting_year} ${p.reporting_quarter}` : p.reporting_year);
 const r100 = (x: unknown) => (typeof x === 'number' ? Math.round(x * 10000) / 100 : null);
 
@@ -48,6 +63,7 @@ export function CompanyPage({ id }: { id: string }) {
   const chosenId = selected ?? items[items.length - 1]?.id ?? null;
   const detail = useAsync(() => (chosenId ? api.get<Prediction>(`/predictions/${kind}/${chosenId}`, { explain: true }) : Promise.resolve(null)), [chosenId, kind]);
   const fields = fieldsOf(kind);
+  const context = useAsync(() => api.get<SectorContext>(`/companies/${id}/sector-context`, { type: kind }), [id, kind, history.data]);
 
   if (company.error) return (
     <main id="main" className="page">
@@ -116,6 +132,18 @@ export function CompanyPage({ id }: { id: string }) {
       {items.length > 0 && (
         <>
           <Card title={`Probability of default by ${kind === 'annual' ? 'year' : 'quarter'}`} id="c-history">
+            {context.data && context.data.percentile !== null && context.data.sector && (
+              <p className="small" data-testid="sector-context">
+                {context.data.peers > 1 ? (
+                  <>
+                    Latest PD {pct(context.data.probability)}: <strong>{ordinal(context.data.percentile)} percentile</strong> in {context.data.sector} (lower is safer;{' '}
+                    {context.data.peers} companies you can see) · sector median {pct(context.data.sector_median_probability)} <RatingBadge pd={context.data.sector_median_probability} />
+                  </>
+                ) : (
+                  <>The only {context.data.sector} company you can see with {kind === 'annual' ? 'an annual' : 'a quarterly'} PD: no sector percentile yet.</>
+                )}
+              </p>
+            )}
             <HistoryChart rows={rows} series={series} />
           </Card>
           <Card title="Predictions and ratios" id="c-ratios" actions={<ExportButtons path={`/exports/predictions/${kind}`} query={{ company_id: id, sort: 'reporting_year', explain: true }} what={`${kind} history with explanations`} />}>

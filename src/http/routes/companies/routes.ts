@@ -102,6 +102,28 @@ export const companyRoutes: FastifyPluginAsyncTypebox<{ companies: CompanyServic
     config,
   }, async (req) => presentCompany(await companies.get(principal(req), req.params.id)));
 
+  app.get('/companies/:id/sector-context', {
+    schema: {
+      tags: ['companies'],
+      summary: "Where the company's latest PD sits among the companies of its sector you can see: percentile rank and sector median",
+      params: IdParams,
+      querystring: Type.Object({ type: Type.Optional(Type.Union([Type.Literal('annual'), Type.Literal('quarterly')])) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          company_id: Type.String(),
+          kind: Type.String(),
+          sector: Type.Union([Type.String(), Type.Null()]),
+          probability: Type.Union([Type.Number(), Type.Null()]),
+          peers: Type.Integer({ description: 'companies of the sector you can see with a PD of this kind (this one included)' }),
+          percentile: Type.Union([Type.Number({ minimum: 0, maximum: 100 }), Type.Null()], { description: 'share of those peers with a lower PD, ties counted half, in %' }),
+          sector_median_probability: Type.Union([Type.Number(), Type.Null()]),
+        }),
+        ...errorResponses,
+      },
+    },
+    config,
+  }, async (req) => companies.sectorContext(principal(req), req.params.id, req.query.type ?? 'annual'));
+
   app.patch('/companies/:id', {
     schema: {
       tags: ['companies'],
