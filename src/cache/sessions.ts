@@ -46,6 +46,15 @@ const noKey: SessionKey = () => Promise.reject(new Error('no session signing key
 export class SessionStore {
   private readonly local = new Map<string, { s: CachedSession; until: number }>();
   private static readonly LOCAL_MAX = 10_000;
+  /**
+   * Sessions this process dropped (revoked, expired, logged out) in the last TOMBSTONE_MS: a
+   * request that read the session from the database or Redis before the revocation committed
+   * must not put it back afterwards, in Redis or here. Without this, a request in flight during
+   * "log out everywhere" re-cached the revoked session in Redis for its whole idle lifetime.
+   * Every api process drops on the revocation NOTIFY, so each holds the tombstone too.
+   */
+  private readonly dropped = new Map<string, number>();
+  private static readonly TOMBSTONE_MS = 120_000;
   private keyP: Promise<Buffer> | null = null;
 
   constructor(
@@ -97,12 +106,22 @@ export class SessionStore {
     const raw = await this.redis.get(keys.session(tokenHash));
     if (!raw) return null;
     const s = await this.open(tokenHash, raw);
+    // Dropped while Redis answered: the copy read is the revoked one.
+    if (this.wasDropped(tokenHash)) return null;
     if (s) this.remember(tokenHash, s, now);
     return s;
   }
 
+  private wasDropped(tokenHash: string): boolean {
+    const until = this.dropped.get(tokenHash);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.dropped.delete(tokenHash);
+    return false;
+  }
+
   private remember(tokenHash: string, s: CachedSession, now: number): void {
-    if (this.localTtlMs <= 0) return;
+    if (this.localTtlMs <= 0 || this.wasDropped(tokenHash)) return;
     if (this.local.size >= SessionStore.LOCAL_MAX) {
       // Oldest first (Map keeps insertion order): drop a tenth.
       let n = SessionStore.LOCAL_MAX / 10;
@@ -120,6 +139,7 @@ export class SessionStore {
   }
 
   async put(tokenHash: string, s: CachedSession, now = Date.now()): Promise<void> {
+    if (this.wasDropped(tokenHash)) return;
     this.remember(tokenHash, s, now);
     const ttl = Math.min(this.ttlSeconds, Math.floor((s.exp - now) / 1000));
     if (ttl <= 0) {
@@ -131,7 +151,15 @@ export class SessionStore {
 
   async drop(tokenHashes: string[]): Promise<void> {
     if (tokenHashes.length === 0) return;
-    for (const h of tokenHashes) this.local.delete(h);
+    const until = Date.now() + SessionStore.TOMBSTONE_MS;
+    if (this.dropped.size > 100_000) {
+      const now = Date.now();
+      for (const [h, t] of this.dropped) if (t <= now) this.dropped.delete(h);
+    }
+    for (const h of tokenHashes) {
+      this.local.delete(h);
+      this.dropped.set(h, until);
+    }
     await this.redis.del(...tokenHashes.map((h) => keys.session(h)));
   }
 }
