@@ -17,7 +17,7 @@ import type { Sql } from '../db/pool.js';
 import { createPool } from '../db/pool.js';
 import { AppPools, drKeyFromDatabase, endpoint, PRIMARY_CHANNEL } from '../db/app-pools.js';
 import type { RiskEngine } from '../risk/index.js';
-import { loadModels } from '../services/model-store.js';
+import { ServingModels } from '../services/model-serving.js';
 import { opsDepsOf } from '../ops/deps.js';
 import type { OpsDeps } from '../ops/types.js';
 import { errMessage } from '../ops/types.js';
@@ -68,7 +68,9 @@ export async function openBaseRoot(config: Config, log: Logger, shutdown: Shutdo
 export async function openRoot(config: Config, log: Logger, shutdown: Shutdown, opts: { name: string; prepare: boolean; beforeRedis?: (db: Databases, engine: RiskEngine) => Promise<void> }): Promise<Root> {
   const db = await prepareDatabase(config, log, shutdown, { migrate: opts.prepare, roles: opts.prepare });
   const [medium, high, critical] = config.RISK_THRESHOLDS;
-  const engine = await loadModels(config.MODELS_DIR, { medium, high, critical });
+  // The shipped artifacts first; the registry's champions replace them once the app pool is up.
+  const serving = await ServingModels.fromFiles(config.MODELS_DIR, { medium, high, critical }, log);
+  const engine = serving.engine;
   log.info({ models: engine.models }, 'risk models loaded');
   // The demo seed runs here: after the models (its sample portfolio is scored by them).
   await opts.beforeRedis?.(db, engine);
@@ -90,6 +92,10 @@ export async function openRoot(config: Config, log: Logger, shutdown: Shutdown, 
     await unfollowAdmin();
     follower.disconnect();
   });
+  // The registry's champion of each kind, if any, now and whenever one is promoted.
+  await serving.refresh(appPools.sql).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not read the model registry; serving the shipped models'));
+  serving.start(() => appPools.sql);
+  shutdown.add('model registry check', async () => serving.stop());
   let ops: Promise<OpsDeps & { adminSql: Sql }> | null = null;
   return {
     ...base,
