@@ -55,7 +55,11 @@ export interface CliContext {
   /** The operations services' dependencies, as the jobs get them (src/ops/deps.ts). */
   ops(): Promise<CliOps>;
   rolePasswords(): Record<AppRole, string>;
-  engine(): Promise<RiskEngine>;
+  /**
+   * The risk engine, as the api and worker serve it: with `sql`, each kind's registry champion
+   * (read from that pool), else the shipped file; without, the shipped files.
+   */
+  engine(sql?: Sql): Promise<RiskEngine>;
   /** BULK_UPLOAD_DIR. */
   uploadDir(): string;
   /** Runs a long-running role in this process (`accunode worker`, `accunode scheduler`). */

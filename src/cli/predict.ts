@@ -59,7 +59,8 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
         closers.unshift(() => db.close());
         const sql = ctx.appPool(db.appUrl, 'accunode-cli');
         closers.unshift(() => sql.end({ timeout: 5 }));
-        const engine = await ctx.engine();
+        // What the api and the worker serve: the registry's champion, or the shipped file.
+        const engine = await ctx.engine(sql);
         const principal = await principalFor(db.adminSql, opts.as);
         let job;
         try {

@@ -8,7 +8,7 @@ import type { CliContext, CliDatabase, CliOps, CliRedis } from '../cli/context.j
 import { loadConfig, type Config } from '../config/index.js';
 import { createLogger, type Logger } from '../logging.js';
 import { createPool, type Sql } from '../db/pool.js';
-import { loadModels } from '../services/model-store.js';
+import { ServingModels } from '../services/model-serving.js';
 import { opsDepsOf } from '../ops/deps.js';
 import { localRedisUrl } from '../ops/local-services.js';
 import { connectRedis, isDistributed, placeholderUrl, topologyOf, useRedisTopology } from '../redis/topology.js';
@@ -102,7 +102,7 @@ export function createCliContext(): CliContext {
     };
   };
 
-  let engine: Promise<RiskEngine> | null = null;
+  let serving: Promise<ServingModels> | null = null;
   return {
     get config() {
       return cfg();
@@ -116,10 +116,12 @@ export function createCliContext(): CliContext {
     appPool: (url, name) => createAppPool(cfg(), url, name),
     ops,
     rolePasswords: () => rolePasswords(cfg()),
-    engine() {
+    async engine(sql?: Sql): Promise<RiskEngine> {
       const [medium, high, critical] = cfg().RISK_THRESHOLDS;
-      engine ??= loadModels(cfg().MODELS_DIR, { medium, high, critical });
-      return engine;
+      serving ??= ServingModels.fromFiles(cfg().MODELS_DIR, { medium, high, critical }, logger());
+      const s = await serving;
+      if (sql) await s.refresh(sql);
+      return s.engine;
     },
     uploadDir: () => bulkUploadDir(cfg()),
     async runRole(role) {

@@ -1,7 +1,9 @@
 // The models a process serves (services/model-serving.ts): the shipped files while the registry
 // has no champion, the champion once one is promoted (read as app_user, without a restart), and
 // back when another is; predictions record the version that made them.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { makeRows, tmpDir, writeCsv } from '../bulk/helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promoteModel, registerModel } from '../../src/services/model-registry.js';
 import { ServingModels } from '../../src/services/model-serving.js';
@@ -60,5 +62,24 @@ describe('serving the registry champion', () => {
     } finally {
       serving.stop();
     }
+  });
+
+  it('`accunode predict bulk` scores with the champion too (the version the api serves)', async () => {
+    // The annual champion is 9.9.10-timer by now (the test above).
+    const [u] = await db.adminSql<{ id: string }[]>`
+      insert into users (email, username, role, is_active, is_verified) values ('cli.serving@example.com', 'cli_serving', 'user', true, true) returning id`;
+    const file = writeCsv(tmpDir(), 'serving.csv', 'annual', makeRows('annual', 5, { seed: 3, symbolPrefix: 'SRV' }));
+    const out = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/entrypoints/cli.ts', 'predict', 'bulk', file, '--type', 'annual', '--as', u!.id, '--no-progress', '--json'], {
+        env: { ...process.env, DATABASE_ADMIN_URL: db.adminUrl, DATABASE_URL: db.appUrl, LOG_LEVEL: 'warn', ACCUNODE_DATA_DIR: tmpDir('accunode-cli-') },
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+    });
+    expect(out.code, out.stderr).toBe(0);
+    const versions = await db.adminSql<{ model_version: string; n: number }[]>`
+      select model_version, count(*)::int as n from annual_predictions where created_by = ${u!.id} group by 1`;
+    expect(versions).toEqual([{ model_version: '9.9.10-timer', n: 5 }]);
   });
 });
