@@ -3,6 +3,7 @@
  * All file reading and writing for the risk engine happens here or in model-store.ts; src/risk
  * stays pure.
  */
+import { ServingModels } from '../services/model-serving.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -24,7 +25,7 @@ import {
   type ModelKind,
   type TrainReport,
 } from '../risk/index.js';
-import { defaultModelsDir, loadModels, MODEL_FILES, readArtifact } from '../services/model-store.js';
+import { defaultModelsDir, MODEL_FILES, readArtifact } from '../services/model-store.js';
 import { computeModelDrift, storeModelDrift, type DriftRun } from '../services/model-drift.js';
 import { backtestOn, labelledHistory } from '../services/defaults.js';
 import { listModels, promoteModel, registerModel, retireModel, showModel, type ModelVersionRow } from '../services/model-registry.js';
@@ -422,9 +423,11 @@ export function registerModelCommands(program: Command, ctx?: CliContext): void 
     .action(
       action(async (opts: { days: number; byTenant?: boolean; store?: boolean; json?: boolean }) => {
         if (opts.days < 1 || opts.days > 3660) throw new Error('--days must be from 1 to 3660');
-        const engine = await loadModels();
         const run = await withAdminSql(async (sql) => {
-          const r = await computeModelDrift(sql, engine, { days: opts.days, byTenant: !!opts.byTenant });
+          // The models being served (the registry's champions, else the shipped files), as the weekly job uses.
+          const serving = await ServingModels.fromFiles();
+          await serving.refresh(sql);
+          const r = await computeModelDrift(sql, serving.engine, { days: opts.days, byTenant: !!opts.byTenant });
           if (opts.store) await storeModelDrift(sql, r);
           return r;
         });
