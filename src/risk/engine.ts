@@ -124,7 +124,7 @@ export interface RawScores {
   scorecardLogOdds: number;
   /** The GBM's log-odds before clamping (NaN without a GBM): explain() reads it, never re-scores. */
   gbmLogOdds: number;
-  /** The forest's rawScore count after scoring these inputs (see CompiledForest.scored). */
+  /** The forest's mask count after scoring these inputs (see CompiledForest.scored). */
   gbmScored: number;
   band: number;
 }

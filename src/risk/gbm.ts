@@ -52,8 +52,9 @@ export class CompiledForest {
   readonly anyZero: boolean;
   private readonly xs: Float64Array;
   /**
-   * Counts rawScore calls: contributions(x, n, scored) with the count rawScore(x) left reuses that
-   * call's exit masks instead of ANDing the rows again (the explain path scores, then explains).
+   * Counts the computations of the exit masks (qs.acc): contributions(x, n, scored) with the
+   * count rawScore(x) left reuses its masks instead of ANDing the rows again (the explain path
+   * scores, then explains); any mask computation in between, for another input, moves it on.
    */
   scored = 0;
   /**
@@ -268,8 +269,9 @@ export class CompiledForest {
     return offs;
   }
 
-  /** The AND of the input's rows, per word, in qs.acc. */
+  /** The AND of the input's rows, per word, in qs.acc (and `scored` moves on: acc now holds x's). */
   private exitMasks(x: ArrayLike<number>, qs: NonNullable<CompiledForest['qs']>): Int32Array {
+    this.scored++;
     const offs = this.rows(this.load(x), qs);
     const { table, acc, words } = qs;
     const o0 = offs[0]!;
@@ -295,7 +297,6 @@ export class CompiledForest {
     const qs = this.qs;
     if (qs === null) return this.walkScore(x);
     const acc = this.exitMasks(x, qs);
-    this.scored++;
     const { value, words, bits } = qs;
     // Trees in order, so the sum is bit-for-bit the walk's. Each tree's exit is the lowest set bit
     // of its field: isolate it with y & -y, its index is 31 - clz32.
@@ -390,7 +391,7 @@ export class CompiledForest {
     const lc = this.leafContrib!;
     const stride = this.leafContribStride;
     const exits = this.exits!;
-    // `scored` is the count the caller's rawScore(x) left: if no other call came between, its masks are x's.
+    // `scored` is the count the caller's rawScore(x) left: if no masks were computed since, they are x's.
     const acc = scored === this.scored ? qs.acc : this.exitMasks(x, qs);
     const { leafAt, words, bits } = qs;
     const perWord = 32 / bits;

@@ -77,6 +77,12 @@ describe('GBM bitvector evaluation', () => {
       forest.rawScore(inputs[i - 1]!);
       const again = forest.contributions(x, fields.length, stale).byField;
       for (let j = 0; j < fields.length; j++) if (again[j] !== fresh[j]) differ++;
+      // Nor when another input's contributions were computed in between: x's count is stale then.
+      forest.rawScore(x);
+      const count = forest.scored;
+      forest.contributions(inputs[i - 1]!, fields.length);
+      const afterOther = forest.contributions(x, fields.length, count).byField;
+      for (let j = 0; j < fields.length; j++) if (afterOther[j] !== fresh[j]) differ++;
     }
     expect(differ).toBe(0);
   });
