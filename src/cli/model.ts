@@ -3,7 +3,6 @@
  * All file reading and writing for the risk engine happens here or in model-store.ts; src/risk
  * stays pure.
  */
-import { ServingModels } from '../services/model-serving.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -244,11 +243,11 @@ export function backtestText(kind: ModelKind, r: BacktestReport): string {
 
 export function registerModelCommands(program: Command, ctx?: CliContext): void {
   /** The owner connection for an operator's model command (drift, backtests, registry), closed afterwards. */
-  async function withAdminSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  async function withAdminSql<T>(fn: (sql: Sql, ctx: CliContext) => Promise<T>): Promise<T> {
     if (!ctx) throw new Error('model commands that read the database need the CLI context');
     const db = await ctx.database();
     try {
-      return await fn(db.adminSql);
+      return await fn(db.adminSql, ctx);
     } finally {
       await db.close();
     }
@@ -423,11 +422,9 @@ export function registerModelCommands(program: Command, ctx?: CliContext): void 
     .action(
       action(async (opts: { days: number; byTenant?: boolean; store?: boolean; json?: boolean }) => {
         if (opts.days < 1 || opts.days > 3660) throw new Error('--days must be from 1 to 3660');
-        const run = await withAdminSql(async (sql) => {
+        const run = await withAdminSql(async (sql, c) => {
           // The models being served (the registry's champions, else the shipped files), as the weekly job uses.
-          const serving = await ServingModels.fromFiles();
-          await serving.refresh(sql);
-          const r = await computeModelDrift(sql, serving.engine, { days: opts.days, byTenant: !!opts.byTenant });
+          const r = await computeModelDrift(sql, await c.engine(sql), { days: opts.days, byTenant: !!opts.byTenant });
           if (opts.store) await storeModelDrift(sql, r);
           return r;
         });

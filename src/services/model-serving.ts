@@ -10,8 +10,7 @@ import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
 import { createRiskEngine, type ModelKind, type RiskEngine, type RiskThresholds } from '../risk/index.js';
 import { championArtifact } from './model-registry.js';
-import { MODEL_FILES, defaultModelsDir, readArtifact } from './model-store.js';
-import path from 'node:path';
+import { readModelFiles } from './model-store.js';
 
 const REFRESH_MS = 30_000;
 const KINDS: readonly ModelKind[] = ['annual', 'quarterly'];
@@ -50,9 +49,8 @@ export class ServingModels {
   }
 
   /** The shipped artifacts (validated here: a broken file stops start-up). */
-  static async fromFiles(dir: string = defaultModelsDir(), thresholds?: Partial<RiskThresholds>, log?: Logger): Promise<ServingModels> {
-    const [annual, quarterly] = await Promise.all(KINDS.map((k) => readArtifact(path.join(dir, MODEL_FILES[k]))));
-    return new ServingModels({ annual, quarterly }, thresholds, log);
+  static async fromFiles(dir?: string, thresholds?: Partial<RiskThresholds>, log?: Logger): Promise<ServingModels> {
+    return new ServingModels(await readModelFiles(dir), thresholds, log);
   }
 
   private build(a: Record<ModelKind, unknown>): RiskEngine {

@@ -38,11 +38,17 @@ export async function readArtifact(file: string): Promise<unknown> {
   }
 }
 
-export async function loadModels(dir: string = defaultModelsDir(), thresholds?: Partial<RiskThresholds>): Promise<RiskEngine> {
+/** Both shipped artifacts of `dir`, parsed but not yet validated (createRiskEngine does that). */
+export async function readModelFiles(dir: string = defaultModelsDir()): Promise<Record<ModelKind, unknown>> {
   const [annual, quarterly] = await Promise.all([
     readArtifact(path.join(dir, MODEL_FILES.annual)),
     readArtifact(path.join(dir, MODEL_FILES.quarterly)),
   ]);
+  return { annual, quarterly };
+}
+
+export async function loadModels(dir: string = defaultModelsDir(), thresholds?: Partial<RiskThresholds>): Promise<RiskEngine> {
+  const { annual, quarterly } = await readModelFiles(dir);
   const opts: Parameters<typeof createRiskEngine>[0] = { annual, quarterly };
   if (thresholds) opts.thresholds = thresholds;
   return createRiskEngine(opts);
