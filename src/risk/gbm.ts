@@ -190,14 +190,13 @@ export class CompiledForest {
     const words = Math.ceil(nTrees / perWord);
     const value = new Float64Array(words * 32);
     const leafAt = new Int32Array(words * 32).fill(-1);
-    // The bit a tree's leaf position p occupies in its word, and the shift of the tree's field.
-    const shiftOf = (t: number): number => (t % perWord) * bits;
     type Node = { thr: number; word: number; mask: number; nanFails: boolean };
     const byFeature: Node[][] = Array.from({ length: this.nFeatures }, () => []);
     for (let t = 0; t < nTrees; t++) {
       let pos = 0;
       const word = Math.floor(t / perWord);
-      const shift = shiftOf(t);
+      // Tree t's field starts at this bit of its word; its leaf at position p is bit shift + p.
+      const shift = (t % perWord) * bits;
       // Left-first walk: numbers the leaves left to right; returns the bits of a subtree's leaves.
       const walk = (node: number): number => {
         if (node < 0) {
@@ -482,7 +481,8 @@ export class CompiledForest {
     this.leafContrib = lc;
     this.leafContribFields = nFields;
     this.leafContribStride = stride;
-    this.exits = new Int32Array(Math.ceil(this.roots.length / 4) * 4);
+    // One per tree, padding trees of the last word included (the unrolled loop writes them too).
+    this.exits = new Int32Array(this.qs ? this.qs.words * (32 / this.qs.bits) : 0);
   }
 
   /** contributions() by walking each tree (the reference for the per-leaf table). */

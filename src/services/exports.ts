@@ -191,6 +191,7 @@ export function streamExport(
 ): ExportStream {
   const out = new PassThrough();
   const stats: ExportStats = { rows: 0, maxBufferedRows: 0 };
+  const stallMs = opts.stallMs ?? EXPORT_STALL_MS;
   const done = withUserTx(sql, who.userId, async (tx) => {
     const sink = opts.format === 'csv' ? csvSink(out, opts.header) : xlsxSink(out, opts.header, opts.name.slice(0, 31));
     for await (const batch of opts.query(tx).cursor(EXPORT_BATCH_ROWS)) {
@@ -199,8 +200,8 @@ export function streamExport(
       stats.maxBufferedRows = Math.max(stats.maxBufferedRows, batch.length);
       for (const r of batch) sink.row(opts.cells(r));
       stats.rows += batch.length;
-      if (!(await drainedWithin(sink, opts.stallMs ?? EXPORT_STALL_MS))) {
-        out.destroy(new Error(`the download stalled: nothing was read for ${Math.round((opts.stallMs ?? EXPORT_STALL_MS) / 1000)} s`));
+      if (!(await drainedWithin(sink, stallMs))) {
+        out.destroy(new Error(`the download stalled: nothing was read for ${Math.round(stallMs / 1000)} s`));
         return;
       }
     }
