@@ -183,7 +183,7 @@ export function streamExport(
     format: ExportFormat;
     header: readonly string[];
     name: string;
-    query: (tx: TxSql) => { cursor(n: number): AsyncIterable<ExportRow[]> };
+    query: (tx: TxSql) => { cursor(n: number): AsyncIterable<ExportRow[]>; cancel(): unknown };
     cells: (r: ExportRow) => ExportCell[];
     onStats?: (s: ExportStats) => void;
     stallMs?: number;
@@ -194,18 +194,29 @@ export function streamExport(
   const stallMs = opts.stallMs ?? EXPORT_STALL_MS;
   const done = withUserTx(sql, who.userId, async (tx) => {
     const sink = opts.format === 'csv' ? csvSink(out, opts.header) : xlsxSink(out, opts.header, opts.name.slice(0, 31));
-    for await (const batch of opts.query(tx).cursor(EXPORT_BATCH_ROWS)) {
-      // The client went away: stop reading, so the transaction ends now.
-      if (out.destroyed) return;
-      stats.maxBufferedRows = Math.max(stats.maxBufferedRows, batch.length);
-      for (const r of batch) sink.row(opts.cells(r));
-      stats.rows += batch.length;
-      if (!(await drainedWithin(sink, stallMs))) {
-        out.destroy(new Error(`the download stalled: nothing was read for ${Math.round(stallMs / 1000)} s`));
-        return;
+    const q = opts.query(tx);
+    // A client that leaves while the database is still looking for the next rows (a sort or a
+    // scan before the first batch can take seconds) would otherwise hold the transaction and its
+    // connection until the statement ends: cancel it. Between batches the backend is waiting for
+    // us, and PostgreSQL ignores a cancel then; the loop below stops at the next batch instead.
+    const abandon = () => void Promise.resolve(q.cancel()).catch(() => {});
+    out.once('close', abandon);
+    try {
+      for await (const batch of q.cursor(EXPORT_BATCH_ROWS)) {
+        // The client went away: stop reading, so the transaction ends now.
+        if (out.destroyed) return;
+        stats.maxBufferedRows = Math.max(stats.maxBufferedRows, batch.length);
+        for (const r of batch) sink.row(opts.cells(r));
+        stats.rows += batch.length;
+        if (!(await drainedWithin(sink, stallMs))) {
+          out.destroy(new Error(`the download stalled: nothing was read for ${Math.round(stallMs / 1000)} s`));
+          return;
+        }
       }
+      if (!out.destroyed) await sink.end();
+    } finally {
+      out.off('close', abandon);
     }
-    if (!out.destroyed) await sink.end();
   }).then(
     () => opts.onStats?.(stats),
     (err: unknown) => {
