@@ -28,6 +28,10 @@ import { defaultModelsDir, MODEL_FILES, readArtifact } from '../services/model-s
 import { computeModelDrift, storeModelDrift, type DriftRun } from '../services/model-drift.js';
 import { backtestOn, labelledHistory } from '../services/defaults.js';
 import { listModels, promoteModel, registerModel, retireModel, showModel, type ModelVersionRow } from '../services/model-registry.js';
+import { executeModelRun, requestModelRun, type ModelRunReport, type ModelRunRow, type RescoreReport, type RunScope, type ShadowReport } from '../services/model-runs.js';
+import { findRun, listRuns } from '../repositories/model-runs.js';
+import { createProducers } from '../queue/producers.js';
+import cliProgress from 'cli-progress';
 import { userInfo } from 'node:os';
 import type { BacktestReport } from '../risk/index.js';
 import type { CliContext } from './context.js';
@@ -238,6 +242,40 @@ export function backtestText(kind: ModelKind, r: BacktestReport): string {
     out.push(formatTable(rows(v.by_risk_level, 'risk_level')), '', formatTable(rows(v.by_implied_rating, 'implied_rating')), '');
     out.push(formatTable(v.calibration.map((c) => ({ bucket: c.bucket, rows: c.count, defaults: c.defaults, mean_predicted: pct(c.mean_predicted), observed: pct(c.observed_rate) }))), '');
   }
+  return out.join('\n');
+}
+
+const pd4 = (x: number) => `${(x * 100).toFixed(4)} %`;
+
+/** A run's report as an operator reads it. */
+export function runReportText(id: number, r: ModelRunReport, scope: string): string {
+  if (r.action === 'rescore') {
+    const x = r as RescoreReport;
+    return [
+      `re-score run ${id}: ${x.kind} under ${x.model.name} ${x.model.version}, ${scope}`,
+      formatTable([{ considered: x.considered, rescored: x.rescored, skipped_changed_meanwhile: x.skipped_changed_meanwhile, risk_level_changed: x.risk_level_changed, implied_rating_changed: x.implied_rating_changed }]),
+      'old values are in the audit log (action rescore); alerts for watched companies go out at the workers\' next dispatch',
+    ].join('\n');
+  }
+  const x = r as ShadowReport;
+  const out = [
+    `shadow run ${id}: ${x.kind} ${x.model.name} ${x.model.version} against the stored predictions of ${scope}`,
+    formatTable([{ scored: x.scored, mean_pd_stored: pd4(x.mean_pd.stored), mean_pd_candidate: pd4(x.mean_pd.candidate), mean_abs_shift_pp: x.pd_shift_pp.mean_abs, risk_level_changed: x.risk_level.changed, implied_rating_changed: `${x.implied_rating.changed} (${x.implied_rating.upgrades} up, ${x.implied_rating.downgrades} down)` }]),
+    '',
+    'PD shift, candidate minus stored (percentage points)',
+    x.pd_shift_pp.quantiles ? formatTable([{ mean: x.pd_shift_pp.mean, ...x.pd_shift_pp.quantiles, max_abs: x.pd_shift_pp.max_abs }]) : '(nothing scored)',
+    formatTable(x.pd_shift_pp.histogram.map((h) => ({ shift_pp: h.range, predictions: h.count }))),
+  ];
+  if (x.risk_level.transitions.length > 0) out.push('', 'risk level changes', formatTable(x.risk_level.transitions));
+  out.push('');
+  if (x.labelled) {
+    const l = x.labelled;
+    out.push(`on ${l.predictions} labelled predictions (${l.defaults} followed by a default within 12 months)`, formatTable([
+      { metric: 'AUC', stored: l.stored.auc ?? '-', candidate: l.candidate.auc ?? '-' },
+      { metric: 'Brier', stored: l.stored.brier, candidate: l.candidate.brier },
+    ]));
+  }
+  if (x.labelled_note) out.push(x.labelled_note);
   return out.join('\n');
 }
 
@@ -516,6 +554,128 @@ export function registerModelCommands(program: Command, ctx?: CliContext): void 
         }),
       );
   }
+
+  const scopeOf = (o: { tenant?: string; organization?: string }): RunScope => ({ tenantId: o.tenant ?? null, organizationId: o.organization ?? null });
+  const scopeText = (r: { tenant_id: string | null; organization_id: string | null }) =>
+    r.organization_id ? `organization ${r.organization_id}` : r.tenant_id ? `tenant ${r.tenant_id}` : 'all tenants';
+
+  /** Runs a requested run here with a progress bar, or (--queue) hands it to the workers. */
+  async function startRun(sql: Sql, c: CliContext, run: ModelRunRow, opts: { queue?: boolean; progress: boolean; json?: boolean }): Promise<void> {
+    if (opts.queue) {
+      const r = await c.redis('accunode-model-run');
+      const producers = createProducers(r.client, c.config.QUEUE_PREFIX);
+      try {
+        await producers.enqueue('model.run', { runId: run.id });
+      } finally {
+        await producers.close();
+        await r.close();
+      }
+      printResult(opts.json, run, () => `queued model run ${run.id} (${run.action} ${run.kind} ${run.model_name} ${run.model_version}, ${scopeText(run)}); see accunode model run ${run.id}`);
+      return;
+    }
+    const engine = await c.engine(sql);
+    const cache = await c.redisIfUp('accunode-model-run');
+    const bar = opts.progress && !opts.json && process.stderr.isTTY !== false
+      ? new cliProgress.SingleBar({ format: `${run.action} {bar} {percentage}% | {value}/{total} predictions`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+      : null;
+    bar?.start(1, 0);
+    try {
+      const report = await executeModelRun(
+        {
+          adminSql: sql,
+          log: c.log,
+          ...(cache ? { cacheRedis: cache.client } : {}),
+          ratingScale: c.config.IMPLIED_RATING_SCALE,
+          thresholds: engine.thresholds,
+          onProgress: (p) => {
+            bar?.setTotal(Math.max(1, p.total));
+            bar?.update(p.done);
+          },
+        },
+        run.id,
+      );
+      bar?.stop();
+      printResult(opts.json, { run: run.id, ...report }, () => runReportText(run.id, report, scopeText(run)));
+    } finally {
+      bar?.stop();
+      await cache?.close();
+    }
+  }
+
+  model
+    .command('shadow')
+    .description('score the stored predictions of a scope with a registered candidate, changing nothing users see: PD shift distribution, risk level and implied rating changes, AUC and calibration where defaults are recorded')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .argument('<version>', 'the registered version to shadow-score')
+    .option('--name <name>', 'model name, when several models share the version')
+    .option('--tenant <id>', "only this tenant's predictions")
+    .option('--organization <id>', "only this organization's predictions")
+    .option('--queue', 'run it in a worker (prints the run id) instead of here')
+    .option('--by <name>', 'who asks (default: the OS user)')
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (version: string, opts: { kind: ModelKind; name?: string; tenant?: string; organization?: string; queue?: boolean; by?: string; progress: boolean; json?: boolean }) => {
+        await withAdminSql(async (sql, c) => {
+          const run = await requestModelRun(sql, { action: 'shadow', kind: opts.kind, version, ...(opts.name ? { name: opts.name } : {}), scope: scopeOf(opts), by: who(opts.by) });
+          await startRun(sql, c, run, opts);
+        });
+      }),
+    );
+
+  model
+    .command('rescore')
+    .description("re-score a scope's stored predictions that an earlier model made under the champion: old values kept in the audit log, watch-list alerts raised")
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--tenant <id>', "only this tenant's predictions")
+    .option('--organization <id>', "only this organization's predictions")
+    .option('--queue', 'run it in a worker (prints the run id) instead of here')
+    .option('--by <name>', 'who asks (default: the OS user)')
+    .option('--no-progress', 'no progress bar')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind: ModelKind; tenant?: string; organization?: string; queue?: boolean; by?: string; progress: boolean; json?: boolean }) => {
+        await withAdminSql(async (sql, c) => {
+          const run = await requestModelRun(sql, { action: 'rescore', kind: opts.kind, scope: scopeOf(opts), by: who(opts.by) });
+          await startRun(sql, c, run, opts);
+        });
+      }),
+    );
+
+  model
+    .command('runs')
+    .description('recent shadow and re-score runs')
+    .option('--kind <kind>', 'annual | quarterly', parseKind)
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { kind?: ModelKind; json?: boolean }) => {
+        const rows = await withAdminSql((sql) => listRuns(sql, opts.kind));
+        printResult(opts.json, rows, () =>
+          rows.length === 0
+            ? 'no model runs yet (accunode model shadow, accunode model rescore)'
+            : formatTable(rows.map((r) => ({
+                id: r.id, action: r.action, kind: r.kind, model: `${r.model_name} ${r.model_version}`, scope: scopeText(r), status: r.status,
+                progress: r.progress.total ? `${r.progress.done ?? 0}/${r.progress.total}` : '-', by: r.requested_by,
+                requested: new Date(r.created_at).toISOString(), finished: r.finished_at ? new Date(r.finished_at).toISOString() : '-',
+              }))),
+        );
+      }),
+    );
+
+  model
+    .command('run')
+    .description("one run's status and report")
+    .argument('<id>', 'run id (accunode model runs)', parseIntOpt('<id>'))
+    .option('--json', 'print JSON')
+    .action(
+      action(async (id: number, opts: { json?: boolean }) => {
+        const r = await withAdminSql((sql) => findRun(sql, id));
+        if (!r) throw new Error(`no model run ${id} (accunode model runs lists them)`);
+        printResult(opts.json, r, () =>
+          r.report ? runReportText(r.id, r.report as ModelRunReport, scopeText(r)) : `model run ${r.id}: ${r.status}${r.progress.total ? ` (${r.progress.done ?? 0}/${r.progress.total})` : ''}${r.error ? `\nerror: ${r.error}` : ''}`,
+        );
+      }),
+    );
 
   model
     .command('backtest')

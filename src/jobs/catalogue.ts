@@ -40,6 +40,8 @@ export interface JobPayloads {
   'alerts.dispatch': ScheduledPayload;
   /** One signed webhook delivery of alerts. */
   'webhooks.deliver': { deliveryId: string };
+  /** A model_runs row to execute: shadow scoring or re-scoring (services/model-runs.ts). */
+  'model.run': { runId: number };
 }
 export type JobName = keyof JobPayloads;
 
@@ -160,6 +162,14 @@ export const JOBS: { readonly [N in JobName]: Readonly<JobSpec<N>> } = Object.fr
     timeoutMs: 5 * MIN,
     description: 'alerts for watched companies whose prediction changed; queues their webhook deliveries',
     handler: async () => (await import('./handlers/alerts.js')).dispatchAlerts,
+  },
+  'model.run': {
+    queue: 'maintenance',
+    attempts: 3,
+    backoff: { type: 'fixed', delay: MIN },
+    timeoutMs: 6 * HOUR,
+    description: 'shadow-score a candidate model or re-score stored predictions under the champion (accunode model shadow|rescore --queue)',
+    handler: async () => (await import('./handlers/models.js')).modelRun,
   },
   'webhooks.deliver': {
     queue: 'analytics',

@@ -62,7 +62,7 @@ export async function listModels(sql: Sql, kind?: ModelKind): Promise<ModelVersi
   );
 }
 
-async function findVersion(sql: Sql, kind: ModelKind, version: string, name?: string): Promise<ModelVersionRow> {
+export async function findVersion(sql: Sql, kind: ModelKind, version: string, name?: string): Promise<ModelVersionRow> {
   const rows = await sql.unsafe<ModelVersionRow[]>(
     `select ${COLS} from model_versions where kind = $1 and version = $2 and ($3::text is null or name = $3)`,
     [kind, version, name ?? null],
@@ -111,4 +111,17 @@ export async function retireModel(sql: Sql, kind: ModelKind, version: string, ac
 export async function championArtifact(sql: Sql, kind: ModelKind): Promise<ModelArtifact | null> {
   const [r] = await sql<{ artifact: unknown }[]>`select artifact from model_versions where kind = ${kind} and status = 'champion'`;
   return r ? validateArtifact(kind, r.artifact) : null;
+}
+
+/** The champion of a kind (its registry row), or null. */
+export async function championOf(sql: Sql, kind: ModelKind): Promise<ModelVersionRow | null> {
+  const [r] = await sql.unsafe<ModelVersionRow[]>(`select ${COLS} from model_versions where kind = $1 and status = 'champion'`, [kind]);
+  return r ?? null;
+}
+
+/** The artifact of a registered version (validated). */
+export async function artifactOf(sql: Sql, kind: ModelKind, id: number): Promise<ModelArtifact> {
+  const [r] = await sql<{ artifact: unknown }[]>`select artifact from model_versions where id = ${id} and kind = ${kind}`;
+  if (!r) throw new RegistryError(`no ${kind} model version with id ${id} is registered`);
+  return validateArtifact(kind, r.artifact);
 }
