@@ -10,6 +10,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
 import { setWorldPasswords, TEST_PASSWORD } from '../helpers/app.js';
 import { dispatchAlerts } from '../../src/services/alerts.js';
+import { computeModelDrift, storeModelDrift } from '../../src/services/model-drift.js';
+import { readModelFiles } from '../../src/services/model-store.js';
+import { createRiskEngine } from '../../src/risk/index.js';
 import { chromiumStatus, newBrowser, screenshot, startServer, type Server } from './harness.js';
 
 const status = chromiumStatus();
@@ -123,6 +126,9 @@ describe.skipIf(!status.run)('exports and alerts end to end (Chromium)', () => {
              'e2e', (now() at time zone 'utc') - g * interval '5 minutes'
       from generate_series(1, 287) g, unnest(array['db_connections', 'db_max_connections', 'api_latency_p95_ms', 'app_cache_hit_percent', 'queue_waiting', 'api_requests_per_s']) m`;
     await db.adminSql`insert into alarm_transitions (name, from_state, to_state, value, threshold, reason, at) values ('db_connections', 'OK', 'ALARM', 85, 80, '85 % of max_connections', (now() at time zone 'utc') - interval '3 hours')`;
+    // And a drift run, as the weekly job stores it.
+    const files = await readModelFiles();
+    await storeModelDrift(db.adminSql, await computeModelDrift(db.adminSql, createRiskEngine({ annual: files.annual, quarterly: files.quarterly }), { byTenant: true }));
     const admin = await newBrowser();
     try {
       await signIn(admin.page, 'super');
@@ -132,6 +138,10 @@ describe.skipIf(!status.run)('exports and alerts end to end (Chromium)', () => {
       await history.getByRole('img', { name: /Database connections, last 24 hours: in use now \d+/ }).waitFor();
       await history.getByRole('img', { name: /API latency \(p95\), last 24 hours/ }).waitFor();
       await admin.page.getByText('85 % of max_connections').waitFor();
+      const drift = admin.page.getByTestId('model-drift');
+      await drift.getByRole('img', { name: /^Annual model, population stability index: .*long term debt to total capital \d/ }).waitFor();
+      await drift.getByRole('img', { name: /^Quarterly model, population stability index: .*current ratio \d/ }).waitFor();
+      expect(await drift.getByRole('row').count()).toBeGreaterThan(10);
       await admin.page.getByText(/refreshes every 30 s/).waitFor();
       // The page reads its figures again by itself.
       const first = await admin.page.waitForResponse((r) => r.url().includes('/api/v1/ops/history'), { timeout: 45_000 });

@@ -163,9 +163,10 @@ describe('shadow scoring, promotion and re-scoring', () => {
     const run = await requestModelRun(db.adminSql, { action: 'rescore', kind: 'annual', scope: { organizationId: w.orgs.A1 }, by: 'ops' });
     // The fixture's predictions name the shipped model, the champion: only the world's own
     // predictions, which name no model or another one, are re-scored.
-    const [{ n: extrasMadeElsewhere }] = (await db.adminSql<{ n: number }[]>`
+    const [elsewhere] = await db.adminSql<{ n: number }[]>`
       select count(*)::int as n from annual_predictions where organization_id = ${w.orgs.A1}
-        and (model_name, model_version) is distinct from (${run.model_name}, ${run.model_version})`) as [{ n: number }];
+        and (model_name, model_version) is distinct from (${run.model_name}, ${run.model_version})`;
+    const extrasMadeElsewhere = elsewhere!.n;
     expect(extrasMadeElsewhere).toBe(2);
     const report = (await executeModelRun({ adminSql: db.adminSql, log }, run.id)) as RescoreReport;
     expect(report.model.version).toBe((shipped.annual as { version: string }).version);

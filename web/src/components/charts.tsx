@@ -135,3 +135,29 @@ export function DriversChart({ contributions }: { contributions: Array<{ label: 
     </div>
   );
 }
+
+const DRIFT_COLORS: Record<string, string> = { stable: '#15803d', moderate: '#b45309', significant: '#b91c1c', no_data: '#6b7280' };
+
+/** PSI per ratio and of the PD, with the 0.1 (moderate) and 0.25 (significant) lines. */
+export function DriftChart({ rows, label }: { rows: Array<{ name: string; psi: number | null; status: string }>; label: string }) {
+  const data = rows.map((r) => ({ name: r.name, value: r.psi === null ? 0 : Math.round(r.psi * 1000) / 1000, status: r.status }));
+  return (
+    <div role="img" aria-label={`${label}: ${rows.map((r) => `${r.name} ${r.psi === null ? 'no data' : `${Math.round(r.psi * 1000) / 1000} (${r.status})`}`).join(', ')}`}>
+      <ResponsiveContainer width="100%" height={Math.max(140, data.length * 28 + 40)}>
+        <BarChart accessibilityLayer={false} data={data} layout="vertical" margin={{ top: 4, right: 24, left: 8, bottom: 4 }}>
+          <CartesianGrid strokeDasharray="3 3" horizontal={false} />
+          <XAxis type="number" domain={[0, (max: number) => Math.max(0.3, Math.ceil(max * 10) / 10)]} tickFormatter={(v: number) => String(Math.round(v * 100) / 100)} />
+          <YAxis type="category" dataKey="name" width={200} tick={{ fontSize: 12 }} />
+          <ReferenceLine x={0.1} stroke="#b45309" strokeDasharray="4 3" label={{ value: '0.1', position: 'top', fontSize: 11 }} />
+          <ReferenceLine x={0.25} stroke="#b91c1c" strokeDasharray="4 3" label={{ value: '0.25', position: 'top', fontSize: 11 }} />
+          <Tooltip />
+          <Bar dataKey="value" name="PSI" isAnimationActive={false}>
+            {data.map((d) => (
+              <Cell key={d.name} fill={DRIFT_COLORS[d.status] ?? DRIFT_COLORS.no_data} />
+            ))}
+          </Bar>
+        </BarChart>
+      </ResponsiveContainer>
+    </div>
+  );
+}

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api, roleAtLeast } from '../api';
 import { OpsHistory } from '../components/OpsHistory';
+import { ModelDrift } from '../components/ModelDrift';
 import { useAuth } from '../auth';
 import { Card, Empty, ErrorState, Loading, PageTitle, Stat, useAsync } from '../components/ui';
 import { dateTime, num } from '../format';
@@ -146,6 +147,7 @@ export function Operations() {
         </>
       )}
       {superAdmin && <OpsHistory tick={tick} />}
+      {superAdmin && <ModelDrift tick={tick} />}
       {superAdmin && (
         <Card title="Cluster figures (super admin)" id="o-monitor">
           {mon.loading && !mon.data && <Loading what="Measuring" />}

@@ -28,6 +28,7 @@ import { pingMs } from '../../../ops/redis.js';
 import { errMessage, type BackupSource, type OpsDeps } from '../../../ops/types.js';
 import { principal, requireRole } from '../../plugins/auth.js';
 import { metrics } from '../../../ops/metrics.js';
+import { latestModelDrift } from '../../../services/model-drift.js';
 import { ApiSampler, opsHistory, type QueueReader } from '../../../ops/timeseries.js';
 import { errorResponses } from '../../schemas.js';
 
@@ -208,6 +209,19 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
       states: states.map((s) => ({ ...s, description: defs.get(s.name)?.description ?? null, threshold: defs.get(s.name)?.threshold(m.config) ?? null })),
       history: await alarmHistory(m.sql, { limit: req.query.limit ?? 50 }),
     });
+  });
+
+  app.get('/ops/model-drift', {
+    preHandler: requireRole('super_admin'),
+    schema: {
+      tags: ['ops'],
+      summary: 'The latest model drift run: PSI of each ratio and of the PD per model kind, overall and per tenant (super admin)',
+      response: { 200: Type.Object({ taken_at: Type.Union([Type.String(), Type.Null()]), run: Type.Union([Any, Type.Null()]) }), ...errorResponses },
+    },
+    config,
+  }, async () => {
+    const d = await latestModelDrift(monitorDeps().sql);
+    return { taken_at: d ? d.taken_at.toISOString() : null, run: d ? jsonSafe(d.run) : null };
   });
 
   app.get('/ops/maintenance', {
