@@ -11,26 +11,19 @@ import type { Sql } from '../db/pool.js';
 import { ACCESS_LEVELS, type AccessLevel, type Role } from '../domain/access.js';
 import type { Principal } from '../domain/principal.js';
 import { DomainError } from '../domain/errors.js';
-import { createBulkJob } from '../services/bulk/submit.js';
 import { runBulkJob, type BulkProgress } from '../services/bulk/pipeline.js';
-import { getBulkJob, iterateErrors, presentJob } from '../services/bulk/jobs-repo.js';
-import { ERRORS_CSV_HEADER, errorsCsvLines } from '../services/bulk/errors-csv.js';
+import { BulkUploadService } from '../services/bulk/service.js';
+import { userForCommand } from '../repositories/users.js';
 import { configuredLimits } from '../services/bulk/readers.js';
 import type { CliContext } from './context.js';
 import { formatTable, printResult } from './output.js';
 
 /** A user by id or e-mail, looked up on the owner connection (the CLI is an operator tool). */
 export async function principalFor(adminSql: Sql, who: string): Promise<Principal> {
-  const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(who);
-  const rows = isUuid
-    ? await adminSql<{ id: string; role: Role; tenant_id: string | null; organization_id: string | null; is_active: boolean }[]>`
-        select id, role, tenant_id, organization_id, is_active from users where id = ${who}`
-    : await adminSql<{ id: string; role: Role; tenant_id: string | null; organization_id: string | null; is_active: boolean }[]>`
-        select id, role, tenant_id, organization_id, is_active from users where lower(email) = lower(${who})`;
-  const u = rows[0];
+  const u = await userForCommand(adminSql, who);
   if (!u) throw new Error(`--as: no user with id or e-mail "${who}"`);
   if (!u.is_active) throw new Error(`--as: user "${who}" is not active`);
-  return { userId: u.id, role: u.role, tenantId: u.tenant_id, organizationId: u.organization_id };
+  return { userId: u.id, role: u.role as Role, tenantId: u.tenant_id, organizationId: u.organization_id };
 }
 
 export function registerPredictCommands(program: Command, ctx: CliContext): void {
@@ -62,9 +55,11 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
         // What the api and the worker serve: the registry's champion, or the shipped file.
         const engine = await ctx.engine(sql);
         const principal = await principalFor(db.adminSql, opts.as);
+        // The job runs here (no queue): the service records it, and reads it back and its errors.
+        const uploads = new BulkUploadService({ sql, uploadDir: ctx.uploadDir(), log });
         let job;
         try {
-          job = await createBulkJob(sql, principal, { kind: opts.type, filePath: file, accessLevel: (opts.accessLevel as AccessLevel | undefined) ?? null });
+          job = await uploads.record(principal, { kind: opts.type, filePath: file, accessLevel: (opts.accessLevel as AccessLevel | undefined) ?? null });
         } catch (err) {
           if (err instanceof DomainError) throw new Error(err.message);
           throw err;
@@ -91,15 +86,12 @@ export function registerPredictCommands(program: Command, ctx: CliContext): void
           minRatios: config.PREDICTION_MIN_RATIOS,
         });
         bar?.stop();
-        const final = presentJob((await getBulkJob(sql, principal.userId, job.id))!);
+        const final = await uploads.get(principal, job.id);
         if (opts.errorsOut) {
           // pipeline: a file that cannot be written (full disk, read-only) fails the command
           // with its error instead of an unhandled 'error' event.
-          const lines = async function* () {
-            yield ERRORS_CSV_HEADER;
-            for await (const page of iterateErrors(sql, principal.userId, job.id)) yield errorsCsvLines(page);
-          };
-          await pipeline(Readable.from(lines()), createWriteStream(opts.errorsOut));
+          const { lines } = await uploads.errorsCsv(principal, job.id);
+          await pipeline(Readable.from(lines), createWriteStream(opts.errorsOut));
         }
         printResult(opts.json, final, () =>
           formatTable([final], ['id', 'status', 'rows_processed', 'rows_succeeded', 'rows_failed', 'rows_superseded', 'throughput_rows_per_second']) +

@@ -14,7 +14,7 @@ import { createQueueConnection } from '../queue/connection.js';
 import { createProducers, QUEUE_NAMES } from '../queue/producers.js';
 import type { QueueName } from '../jobs/catalogue.js';
 import type { QueueReader } from '../ops/timeseries.js';
-import { jobRoutes } from '../http/routes/jobs/routes.js';
+import { BulkUploadService } from '../services/bulk/service.js';
 import { bulkUploadDir } from './upload-dir.js';
 import { configuredLimits } from '../services/bulk/readers.js';
 import { buildServices, rateLimitsOf } from './services.js';
@@ -130,7 +130,8 @@ export async function startApi(
   const queueConnection = createQueueConnection(deps.redisUrl, 'accunode-api-queue');
   shutdown.add('queue producers', () => queueConnection.quit());
   const producers = createProducers(queueConnection, config.QUEUE_PREFIX);
-  const jobDeps = { sql: deps.sql, producers, uploadDir: bulkUploadDir(config), maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES, cursors: services.cursors, readerLimits: configuredLimits(config) };
+  const uploadDir = bulkUploadDir(config);
+  const uploads = new BulkUploadService({ sql: deps.sql, producers, uploadDir, cursors: services.cursors, readerLimits: configuredLimits(config), log });
   const statsCollector = await monitoringCollector(config, log, shutdown, deps.adminUrl, deps.redis, deps.cacheRedis, queueMetrics({ names: QUEUE_NAMES, queue: (q) => producers.queue(q as QueueName) }));
   const ops = { ...(await opsRoutesDeps(config, log, shutdown, deps.adminUrl, deps.sql, deps.redis, deps.cacheRedis)), queues: queueReader(producers) };
   const metricsToken = deps.metricsToken ?? config.METRICS_TOKEN ?? null;
@@ -139,7 +140,7 @@ export async function startApi(
     statsCollector,
     metricsToken,
     ops,
-    apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: jobDeps }); }],
+    bulk: { uploads, uploadDir, maxUploadBytes: config.BULK_MAX_UPLOAD_BYTES },
     log,
     sql: deps.sql,
     redis: deps.redis,

@@ -40,6 +40,7 @@ import { PortfolioService } from '../services/portfolio.js';
 import { exportRoutes } from './routes/exports/routes.js';
 import { ExportService } from '../services/exports.js';
 import { alertRoutes } from './routes/alerts/routes.js';
+import { jobRoutes, type JobRoutesDeps } from './routes/jobs/routes.js';
 
 export interface ApiServices {
   auth: AuthService;
@@ -69,7 +70,7 @@ export interface AppDeps {
   webhookAllowPrivateTargets?: boolean;
   /** An export nobody reads from for this long is ended (default EXPORT_STALL_MS, a minute). */
   exportStallMs?: number;
-  /** Further /api/v1 route plugins (predictions, jobs, analytics…), registered after auth. */
+  /** Further /api/v1 route plugins (tests' extra routes), registered after the others. */
   apiPlugins?: Array<(api: FastifyInstance) => Promise<void>>;
   /** Database/Redis figures for /metrics (read at most every 15 s). */
   statsCollector?: StatsCollector;
@@ -79,6 +80,8 @@ export interface AppDeps {
   webRoot?: string | false;
   /** Operations routes (/api/v1/ops/*) and their monitoring connection; absent: not registered. */
   ops?: OpsRoutesDeps;
+  /** Bulk uploads and their jobs (/predictions/bulk, /jobs…); absent: not registered (no queue here). */
+  bulk?: JobRoutesDeps;
 }
 
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
@@ -250,6 +253,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         await api.register(companyRoutes, { companies: services.companies, ratingScale: services.analytics.ratingScale });
         await api.register(defaultEventRoutes, { defaults: new DefaultEventService({ sql: deps.sql }) });
         await api.register(predictionRoutes, { predictions: services.predictions });
+        if (deps.bulk) await api.register(jobRoutes, { deps: deps.bulk });
         await api.register(analyticsRoutes, { analytics: services.analytics });
         await api.register(portfolioRoutes, { portfolio: new PortfolioService({ sql: deps.sql, cursors: services.cursors }) });
         await api.register(exportRoutes, { exports: new ExportService({ sql: deps.sql, explain: (kind, values) => services.predictions.explain(kind, values), ratingScale: services.analytics.ratingScale, ...(deps.exportStallMs ? { stallMs: deps.exportStallMs } : {}) }) });

@@ -1,4 +1,4 @@
-import type { TxSql } from '../db/pool.js';
+import type { Sql, TxSql } from '../db/pool.js';
 import type { Role } from '../domain/access.js';
 import type { Patch } from './tenancy.js';
 import { afterCursor, keyColumns, orderBy, type CursorValues, type SortKey } from './keyset.js';
@@ -103,4 +103,15 @@ export async function passwordHashOf(tx: TxSql, userId: string): Promise<string 
 export async function countOrgMembers(tx: TxSql, organizationId: string): Promise<number> {
   const [row] = await tx<{ n: number }[]>`select count(*)::int as n from users where organization_id = ${organizationId} and is_active`;
   return row!.n;
+}
+
+/** A user named on an operator's command line (`--as`): by id or e-mail, as the owner. */
+export async function userForCommand(adminSql: Sql, who: string): Promise<{ id: string; role: string; tenant_id: string | null; organization_id: string | null; is_active: boolean } | null> {
+  const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(who);
+  const [u] = isUuid
+    ? await adminSql<{ id: string; role: string; tenant_id: string | null; organization_id: string | null; is_active: boolean }[]>`
+        select id, role, tenant_id, organization_id, is_active from users where id = ${who}`
+    : await adminSql<{ id: string; role: string; tenant_id: string | null; organization_id: string | null; is_active: boolean }[]>`
+        select id, role, tenant_id, organization_id, is_active from users where lower(email) = lower(${who})`;
+  return u ?? null;
 }

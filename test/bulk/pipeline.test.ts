@@ -10,7 +10,7 @@ import { loadModels } from '../../src/services/model-store.js';
 import { computePrediction, normalizeCompanyInput, requiredRatios } from '../../src/services/prediction-compute.js';
 import { createBulkJob } from '../../src/services/bulk/submit.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
-import { cancelBulkJob, getBulkJob, iterateErrors } from '../../src/services/bulk/jobs-repo.js';
+import { cancelBulkJob, getBulkJob, iterateErrors } from '../../src/repositories/bulk-jobs.js';
 import { fieldNamesOf, type ModelKind, type RiskEngine } from '../../src/risk/index.js';
 import type { Principal } from '../../src/domain/principal.js';
 import { makeRows, sharedStringsBomb, tmpDir, writeCsv, writeXlsx, type Row } from './helpers.js';

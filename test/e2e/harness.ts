@@ -14,7 +14,7 @@ import { buildApp } from '../../src/http/app.js';
 import { OutboxMailer } from '../../src/services/mailer.js';
 import { buildServices } from '../../src/entrypoints/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/entrypoints/worker.js';
-import { jobRoutes } from '../../src/http/routes/jobs/routes.js';
+import { BulkUploadService } from '../../src/services/bulk/service.js';
 import { opsRoutes } from '../../src/http/routes/ops/routes.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, type Producers } from '../../src/queue/producers.js';
@@ -80,10 +80,8 @@ export async function startServer(db: TestDatabase): Promise<Server> {
     webRoot: ensureWebBuild(),
     // The screens' webhook form is exercised with a loopback address.
     webhookAllowPrivateTargets: true,
+    bulk: { uploads: new BulkUploadService({ sql: db.appSql, producers, uploadDir, cursors: services.cursors }), uploadDir, maxUploadBytes: 10 * 1024 * 1024 },
     apiPlugins: [
-      async (api) => {
-        await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 10 * 1024 * 1024, cursors: services.cursors } });
-      },
       async (api) => {
         await api.register(opsRoutes, { deps: { sql: db.appSql, redis, monitor: { sql: monitorSql, redis, config: DEFAULT_OPS_CONFIG }, readReplicas: 0 } });
       },

@@ -14,13 +14,13 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import { buildServices } from '../../src/entrypoints/services.js';
-import { jobRoutes } from '../../src/http/routes/jobs/routes.js';
+import { BulkUploadService } from '../../src/services/bulk/service.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, type Producers } from '../../src/queue/producers.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createPool, type Sql } from '../../src/db/pool.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
-import { getBulkJob } from '../../src/services/bulk/jobs-repo.js';
+import { getBulkJob } from '../../src/repositories/bulk-jobs.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { TEST_REDIS_URL } from '../helpers/env.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
@@ -69,7 +69,7 @@ beforeAll(async () => {
     rateLimits: { default: 1e6, predictions: 1e6, bulk: 1e6, admin: 1e6, anonymous: 1e6, login: 1e6 },
     modelsReady: () => true,
     ops: { sql: db.appSql, redis, monitor: { sql: monitorSql, redis, replicas: [], config, log }, readReplicas: 0 },
-    apiPlugins: [async (api) => { await api.register(jobRoutes, { deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: MAX_UPLOAD, cursors: services.cursors } }); }],
+    bulk: { uploads: new BulkUploadService({ sql: db.appSql, producers, uploadDir, cursors: services.cursors }), uploadDir, maxUploadBytes: MAX_UPLOAD },
   });
   await app.ready();
   for (const k of ['super', 'taA', 'omA1'] as const) {

@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { TEST_REDIS_URL } from '../helpers/env.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
 import { jobRoutes } from '../../src/http/routes/jobs/routes.js';
+import { BulkUploadService } from '../../src/services/bulk/service.js';
 import { DomainError } from '../../src/domain/errors.js';
 import type { Principal } from '../../src/domain/principal.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
@@ -47,7 +48,7 @@ beforeAll(async () => {
     const u = Object.values(world.users).find((x) => x.id === id);
     if (u) (req as typeof req & { principal?: Principal }).principal = { userId: u.id, role: u.role, tenantId: u.tenant, organizationId: u.org };
   });
-  await app.register(jobRoutes, { prefix: '/api/v1', deps: { sql: db.appSql, producers, uploadDir, maxUploadBytes: 200_000, cursors: Cursors.fromDatabase(db.appSql) } });
+  await app.register(jobRoutes, { prefix: '/api/v1', deps: { uploads: new BulkUploadService({ sql: db.appSql, producers, uploadDir, cursors: Cursors.fromDatabase(db.appSql) }), uploadDir, maxUploadBytes: 200_000 } });
   await app.ready();
 });
 

@@ -12,7 +12,7 @@ import { TEST_REDIS_URL } from '../helpers/env.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
 import { loadModels } from '../../src/services/model-store.js';
 import { createBulkJob } from '../../src/services/bulk/submit.js';
-import { getBulkJob } from '../../src/services/bulk/jobs-repo.js';
+import { getBulkJob } from '../../src/repositories/bulk-jobs.js';
 import { createProducers, enqueueBulk, type Producers } from '../../src/queue/producers.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { startWorkers } from '../../src/entrypoints/worker.js';

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { checkRatiosPresent, computePrediction, requiredRatios } from '../../src/services/prediction-compute.js';
 import { createBulkJob } from '../../src/services/bulk/submit.js';
 import { runBulkJob } from '../../src/services/bulk/pipeline.js';
-import { iterateErrors } from '../../src/services/bulk/jobs-repo.js';
+import { iterateErrors } from '../../src/repositories/bulk-jobs.js';
 import { engineOnce } from '../helpers/app.js';
 import { tmpDir } from '../bulk/helpers.js';
 import { writeFileSync } from 'node:fs';

@@ -3,7 +3,7 @@
  * spreadsheet: a cell starting with = + - @ TAB or CR gets a leading single quote, so it is
  * shown as text and never evaluated as a formula (OWASP "CSV injection").
  */
-import type { ErrorRecord } from './jobs-repo.js';
+import type { ErrorRecord } from '../../repositories/bulk-jobs.js';
 
 export const ERRORS_CSV_HEADER = 'line,column,value,reason,kind\r\n';
 

@@ -14,11 +14,12 @@ import type { Sql } from '../../db/pool.js';
 import { withUserTx } from '../../db/tx.js';
 import type { RiskEngine } from '../../risk/index.js';
 import type { MinRatios, Scope } from '../prediction-compute.js';
-import { insertErrors, lockJob, type BulkJobRow } from './jobs-repo.js';
+import * as jobs from '../../repositories/bulk-jobs.js';
+import type { BulkJobRow } from '../../repositories/bulk-jobs.js';
 import { DEFAULT_LIMITS, openBulkFile, type OpenedFile, type ReaderLimits } from './readers.js';
 import type { Redis } from 'ioredis';
 import { KeyLines } from './key-lines.js';
-import { storeChunk, type StagedRow } from './store.js';
+import { storeChunk, type StagedRow } from '../../repositories/bulk-staging.js';
 import { invalidatePredictionWrites } from '../../cache/invalidation.js';
 import { BulkFileError, convertRow, mapHeader, type RowError } from './values.js';
 
@@ -71,33 +72,12 @@ function keyOf(r: StagedRow): string {
   return p.kind === 'annual' ? `${r.company.symbol}\u0000${p.reporting_year}` : `${r.company.symbol}\u0000${p.reporting_year}\u0000${p.reporting_quarter}`;
 }
 
-async function loadAndStart(sql: Sql, userId: string, jobId: string): Promise<BulkJobRow | null> {
-  return withUserTx(sql, userId, async (tx) => {
-    const [job] = await tx<BulkJobRow[]>`select * from bulk_upload_jobs where id = ${jobId} for update`;
-    if (!job) return null;
-    if (job.status !== 'queued' && job.status !== 'running') return job;
-    if (job.cancel_requested) return job;
-    // A fresh attempt: from the top, counters and errors reset (idempotent upserts make the
-    // rows already committed by a crashed attempt come out the same).
-    await tx`delete from bulk_upload_errors where job_id = ${jobId}`;
-    const [started] = await tx<BulkJobRow[]>`
-      update bulk_upload_jobs set status = 'running', started_at = coalesce(started_at, CURRENT_TIMESTAMP),
-        attempts = attempts + 1, rows_processed = 0, rows_succeeded = 0, rows_failed = 0, rows_superseded = 0,
-        chunks_committed = 0, error_message = null, finished_at = null
-      where id = ${jobId} returning *`;
-    return started!;
-  });
+function loadAndStart(sql: Sql, userId: string, jobId: string): Promise<BulkJobRow | null> {
+  return withUserTx(sql, userId, (tx) => jobs.startAttempt(tx, jobId));
 }
 
-async function finish(sql: Sql, userId: string, jobId: string, status: 'completed' | 'failed', p: BulkProgress, error?: string, note?: string): Promise<boolean> {
-  return withUserTx(sql, userId, async (tx) => {
-    const res = await tx`
-      update bulk_upload_jobs set status = ${status}, finished_at = CURRENT_TIMESTAMP,
-        rows_total = ${status === 'completed' ? p.rows_processed : p.rows_total},
-        error_message = ${error ?? null}, note = coalesce(${note ?? null}, note)
-      where id = ${jobId} and status = 'running'`;
-    return res.count === 1;
-  });
+function finish(sql: Sql, userId: string, jobId: string, status: 'completed' | 'failed', p: BulkProgress, error?: string, note?: string): Promise<boolean> {
+  return withUserTx(sql, userId, (tx) => jobs.finishJob(tx, jobId, status, status === 'completed' ? p.rows_processed : p.rows_total, error, note));
 }
 
 /**
@@ -128,8 +108,7 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
     const header = mapHeader(kind, file.header);
     progress.rows_total = file.estimatedRows;
     const note = header.ignored.length > 0 ? `ignored columns: ${header.ignored.join(', ')}` : null;
-    await withUserTx(deps.sql, userId, (tx) => tx`
-      update bulk_upload_jobs set rows_total = ${progress.rows_total}, file_format = ${file!.format}, note = ${note} where id = ${jobId}`);
+    await withUserTx(deps.sql, userId, (tx) => jobs.setFileInfo(tx, jobId, { rowsTotal: progress.rows_total, format: file!.format, note }));
 
     // Lines by key across the whole file (chunkIndex covers only the chunk being staged).
     const winners = new KeyLines();
@@ -143,21 +122,16 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
 
     const commit = async (rows: StagedRow[], errs: typeof errors, counts: { processed: number; failed: number; superseded: number; supersededEarlier: number }) => {
       const replaced = await withUserTx(deps.sql, userId, async (tx) => {
-          const j = await lockJob(tx, jobId);
+          const j = await jobs.lockJob(tx, jobId);
           if (!j || j.status !== 'running' || j.cancel_requested) throw new Cancelled();
-          // Names the upload for the watch triggers (migration 0070): its alerts form one batch.
-          await tx`select set_config('app.bulk_job_id', ${jobId}, true)`;
+          await jobs.nameUploadForTriggers(tx, jobId);
           const res = await storeChunk(tx, kind, scope, rows);
           const allErrs = errs.slice();
           for (const d of res.denied) allErrs.push({ line: d.line, column: null, value: null, reason: d.reason });
-          await insertErrors(tx, jobId, allErrs);
+          await jobs.insertErrors(tx, jobId, allErrs);
           const succeeded = res.stored - counts.supersededEarlier;
           const failed = counts.failed + res.denied.length;
-          await tx`
-            update bulk_upload_jobs set rows_processed = rows_processed + ${counts.processed},
-              rows_succeeded = rows_succeeded + ${succeeded}, rows_failed = rows_failed + ${failed},
-              rows_superseded = rows_superseded + ${counts.superseded}, chunks_committed = chunks_committed + 1
-            where id = ${jobId}`;
+          await jobs.addChunkCounts(tx, jobId, { processed: counts.processed, succeeded, failed, superseded: counts.superseded });
           progress.rows_processed += counts.processed;
           progress.rows_succeeded += succeeded;
           progress.rows_failed += failed;
@@ -235,9 +209,7 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
     if (pending) await (pending as Promise<void>).catch(() => {});
     file?.close();
     if (err instanceof Cancelled || (await isCancelled(deps.sql, userId, jobId))) {
-      await withUserTx(deps.sql, userId, (tx) => tx`
-        update bulk_upload_jobs set status = 'cancelled', finished_at = coalesce(finished_at, CURRENT_TIMESTAMP)
-        where id = ${jobId} and status in ('queued', 'running')`);
+      await withUserTx(deps.sql, userId, (tx) => jobs.markCancelled(tx, jobId));
       await done();
       return { status: 'cancelled', progress };
     }
@@ -254,8 +226,7 @@ export async function runBulkJob(deps: BulkDeps, userId: string, jobId: string, 
 
 async function isCancelled(sql: Sql, userId: string, jobId: string): Promise<boolean> {
   try {
-    const [j] = await withUserTx(sql, userId, (tx) => tx<{ status: string; cancel_requested: boolean }[]>`
-      select status, cancel_requested from bulk_upload_jobs where id = ${jobId}`);
+    const j = await withUserTx(sql, userId, (tx) => jobs.cancelState(tx, jobId));
     return !!j && (j.status === 'cancelled' || j.cancel_requested);
   } catch {
     return false;
@@ -264,14 +235,10 @@ async function isCancelled(sql: Sql, userId: string, jobId: string): Promise<boo
 
 /** Marks a job failed for good (e.g. the queue gave up after its last attempt). */
 export async function failBulkJob(sql: Sql, userId: string, jobId: string, message: string): Promise<void> {
-  await withUserTx(sql, userId, (tx) => tx`
-    update bulk_upload_jobs set status = 'failed', finished_at = CURRENT_TIMESTAMP, error_message = ${message}
-    where id = ${jobId} and status in ('queued', 'running')`);
+  await withUserTx(sql, userId, (tx) => jobs.markFailed(tx, jobId, message));
 }
 
 /** A worker shutting down gives the job back: queued again, to restart from the top. */
 export async function handBackBulkJob(sql: Sql, userId: string, jobId: string): Promise<void> {
-  await withUserTx(sql, userId, (tx) => tx`
-    update bulk_upload_jobs set status = 'queued', note = concat_ws(' ', note, 'handed back by a worker shutting down; restarts from the top (idempotent).')
-    where id = ${jobId} and status = 'running'`);
+  await withUserTx(sql, userId, (tx) => jobs.markHandedBack(tx, jobId));
 }

@@ -12,7 +12,7 @@ import type { AccessLevel } from '../../domain/access.js';
 import type { Principal } from '../../domain/principal.js';
 import type { ModelKind } from '../../risk/index.js';
 import { resolveScope } from '../prediction-compute.js';
-import { insertBulkJob, type BulkJobRow } from './jobs-repo.js';
+import { insertBulkJob, type BulkJobRow } from '../../repositories/bulk-jobs.js';
 import { sniffFormat } from './readers.js';
 import { BulkFileError } from './values.js';
 

@@ -21,33 +21,17 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Sql } from '../../../db/pool.js';
 import { DomainError } from '../../../domain/errors.js';
 import type { Principal } from '../../../domain/principal.js';
-import type { Producers } from '../../../queue/producers.js';
-import { enqueueBulk } from '../../../queue/producers.js';
-import { cancelBulkJob, getBulkJob, iterateErrors, JOB_KEY, listBulkJobs, presentJob, setQueueJobId } from '../../../services/bulk/jobs-repo.js';
-import { cappedTotal, checkOffset, checkValues, pageOf, type Cursors } from '../../../repositories/keyset.js';
+import type { BulkUploadService } from '../../../services/bulk/service.js';
 import { PageOf, Paging, pageRequest } from '../../schemas.js';
-import { createBulkJob } from '../../../services/bulk/submit.js';
-import { failBulkJob } from '../../../services/bulk/pipeline.js';
-import { ERRORS_CSV_HEADER, errorsCsvLines } from '../../../services/bulk/errors-csv.js';
-import { checkXlsxFile, DEFAULT_LIMITS, sniffFormat, type ReaderLimits } from '../../../services/bulk/readers.js';
-import { BulkFileError } from '../../../services/bulk/values.js';
 
 export interface JobRoutesDeps {
-  /** app_user pool. */
-  sql: Sql;
-  /** Queue producers (REDIS_URL, QUEUE_PREFIX). */
-  producers: Pick<Producers, 'enqueue' | 'removeIfWaiting'>;
-  /** BULK_UPLOAD_DIR: shared with the workers. */
+  uploads: BulkUploadService;
+  /** BULK_UPLOAD_DIR: shared with the workers (the upload is streamed here, then submitted). */
   uploadDir: string;
   /** BULK_MAX_UPLOAD_BYTES. */
   maxUploadBytes: number;
-  /** Signs the jobs list's cursors. */
-  cursors: Cursors;
-  /** XLSX inflation limits (BULK_XLSX_*), the same the workers apply. */
-  readerLimits?: Partial<ReaderLimits>;
 }
 
 const ACCEPTED_TYPES = new Set([
@@ -153,32 +137,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
         if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw err;
         throw Object.assign(new Error(`malformed multipart body: ${(err as Error).message}`), { statusCode: 400 });
       }
-      // A zip that is no workbook, truncated, or a zip bomb is refused at the door, not queued to
-      // fail later in a worker: every part is inflated and counted (output discarded), since the
-      // sizes its directory declares may be lies.
-      try {
-        if ((await sniffFormat(dest).catch(() => null)) === 'xlsx') await checkXlsxFile(dest, { ...DEFAULT_LIMITS, ...deps.readerLimits });
-      } catch (err) {
-        await unlink(dest).catch(() => {});
-        if (err instanceof BulkFileError) throw new DomainError('validation_failed', `file: ${err.message}`, [{ field: 'file', message: err.message, code: err.code }]);
-        throw err;
-      }
-      let job;
-      try {
-        job = await createBulkJob(deps.sql, principal, { kind: req.query.type, accessLevel: req.query.access_level ?? null, filePath: dest, fileName: part.filename || null });
-      } catch (err) {
-        await unlink(dest).catch(() => {});
-        throw err;
-      }
-      try {
-        const queueJobId = await enqueueBulk(deps.producers as Producers, { jobId: job.id, userId: principal.userId });
-        await setQueueJobId(deps.sql, principal.userId, job.id, queueJobId);
-      } catch (err) {
-        req.log.error({ err: (err as Error).message, job: job.id }, 'could not queue a bulk upload');
-        await failBulkJob(deps.sql, principal.userId, job.id, 'the job queue was unavailable; upload the file again').catch(() => {});
-        await unlink(dest).catch(() => {});
-        throw new DomainError('unavailable', 'the job queue is unavailable; try again shortly');
-      }
+      const job = await deps.uploads.submit(principal, { kind: req.query.type, accessLevel: req.query.access_level ?? null, filePath: dest, fileName: part.filename || null });
       return reply.status(202).send({ job_id: job.id, status: 'queued', links: { self: `/api/v1/jobs/${job.id}`, errors: `/api/v1/jobs/${job.id}/errors` } });
     },
   );
@@ -200,42 +159,23 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
       },
     },
     async (req) => {
-      const p = principalOf(req);
-      const q = pageRequest(req.query);
       const filters = { ...(req.query.status ? { status: req.query.status } : {}), ...(req.query.type ? { type: req.query.type } : {}) };
-      const offset = checkOffset(q.offset, q.cursor);
-      const scope = { list: 'jobs', sort: '-created_at', filters };
-      const after = q.cursor ? checkValues(await deps.cursors.decode(scope, q.cursor), JOB_KEY.types) : undefined;
-      const { rows, counted } = await listBulkJobs(deps.sql, p.userId, filters, { fetch: q.limit + offset + 1, ...(after ? { after } : {}) });
-      return pageOf(deps.cursors, scope, rows, { limit: q.limit, offset }, (r) => r.sort_key, (r) => presentJob(r), cappedTotal(counted));
+      return deps.uploads.list(principalOf(req), filters, { ...pageRequest(req.query), sort: '-created_at' });
     },
   );
 
   app.get(
     '/jobs/:id',
     { schema: { summary: 'A bulk job: state, rows processed/succeeded/failed, throughput, ETA; 404 unless it is yours or an organization-level job of someone you manage', params: IdParams, response: { 200: JobBody, 404: ErrorBody } } },
-    async (req) => {
-      const p = principalOf(req);
-      const job = await getBulkJob(deps.sql, p.userId, req.params.id);
-      if (!job) throw new DomainError('not_found', 'job not found');
-      return presentJob(job);
-    },
+    async (req) => deps.uploads.get(principalOf(req), req.params.id),
   );
 
   app.get(
     '/jobs/:id/errors',
     { schema: { summary: 'Row errors of a bulk job as CSV (line, column, value, reason, kind); 404 whenever GET /jobs/{id} is', params: IdParams } },
     async (req, reply) => {
-      const p = principalOf(req);
-      const job = await getBulkJob(deps.sql, p.userId, req.params.id);
-      if (!job) throw new DomainError('not_found', 'job not found');
-      const pages = iterateErrors(deps.sql, p.userId, job.id);
-      const body = Readable.from(
-        (async function* () {
-          yield ERRORS_CSV_HEADER;
-          for await (const page of pages) yield errorsCsvLines(page);
-        })(),
-      );
+      const { job, lines } = await deps.uploads.errorsCsv(principalOf(req), req.params.id);
+      const body = Readable.from(lines);
       return reply
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="job-${job.id}-errors.csv"`)
@@ -248,24 +188,7 @@ export const jobRoutes: FastifyPluginAsync<{ deps: JobRoutesDeps }> = async (fas
     '/jobs/:id',
     { schema: { summary: 'Cancel a bulk job (chunks already committed are kept; a queued job\'s file is deleted)', params: IdParams, response: { 200: JobBody, 404: ErrorBody, 409: ErrorBody } } },
     async (req) => {
-      const p = principalOf(req);
-      const before = await getBulkJob(deps.sql, p.userId, req.params.id);
-      if (!before) throw new DomainError('not_found', 'job not found');
-      if (before.status !== 'queued' && before.status !== 'running')
-        throw new DomainError('conflict', `job already ${before.status}; nothing to cancel`);
-      const job = await cancelBulkJob(deps.sql, p.userId, req.params.id);
-      if (!job) throw new DomainError('not_found', 'job not found');
-      // A job that never started leaves the queue now; a running one stops at its next chunk.
-      await deps.producers.removeIfWaiting('bulk', job.queue_job_id ?? job.id).catch(() => false);
-      // No worker will read a file whose job was still queued: it goes now (a running job's
-      // worker deletes its own when it stops). Only files in the upload directory: a job made by
-      // `accunode predict bulk` points at the user's own file.
-      if (job.previous_status === 'queued' && job.file_path && path.dirname(path.resolve(job.file_path)) === path.resolve(deps.uploadDir)) {
-        await unlink(job.file_path).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') req.log.warn({ err: err.message, job: job.id }, 'could not delete a cancelled upload; the daily sweep will');
-        });
-      }
-      return presentJob(job);
+      return deps.uploads.cancel(principalOf(req), req.params.id);
     },
   );
 };

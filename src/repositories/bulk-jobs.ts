@@ -3,13 +3,13 @@
  * uploader sees and cancels a job, and so do those who manage the uploader unless the job is
  * personal (migration 0042); nobody else does.
  */
-import type { Sql, TxSql } from '../../db/pool.js';
-import { withUserTx } from '../../db/tx.js';
-import type { AccessLevel } from '../../domain/access.js';
-import type { ModelKind } from '../../risk/index.js';
-import type { BulkFormat } from './readers.js';
-import type { RowError } from './values.js';
-import { afterCursor, keyColumns, orderBy, TOTAL_CAP, type CursorValues, type SortKey } from '../../repositories/keyset.js';
+import type { Sql, TxSql } from '../db/pool.js';
+import { withUserTx } from '../db/tx.js';
+import type { AccessLevel } from '../domain/access.js';
+import type { ModelKind } from '../risk/index.js';
+import type { BulkFormat } from '../services/bulk/readers.js';
+import type { RowError } from '../services/bulk/values.js';
+import { afterCursor, keyColumns, orderBy, TOTAL_CAP, type CursorValues, type SortKey } from './keyset.js';
 
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -184,38 +184,71 @@ export async function* iterateErrors(sql: Sql, userId: string, jobId: string, pa
   }
 }
 
-/** Public view of a job: counts, throughput and ETA, and what cancelling means. */
-export function presentJob(j: BulkJobRow, now: Date = new Date()) {
-  const end = j.finished_at ?? now;
-  const seconds = j.started_at ? Math.max(0.001, (end.getTime() - j.started_at.getTime()) / 1000) : null;
-  const throughput = seconds && j.rows_processed > 0 ? Math.round((j.rows_processed / seconds) * 10) / 10 : null;
-  const remaining = j.rows_total !== null ? Math.max(0, j.rows_total - j.rows_processed) : null;
-  const eta =
-    j.status === 'running' && throughput && remaining !== null ? Math.round((remaining / throughput) * 10) / 10 : j.status === 'completed' ? 0 : null;
-  return {
-    id: j.id,
-    type: j.prediction_type,
-    status: j.status,
-    access_level: j.access_level,
-    file_name: j.file_name,
-    file_size: j.file_size,
-    rows_total: j.rows_total,
-    rows_processed: j.rows_processed,
-    rows_succeeded: j.rows_succeeded,
-    rows_failed: j.rows_failed,
-    rows_superseded: j.rows_superseded,
-    throughput_rows_per_second: throughput,
-    eta_seconds: eta,
-    error_message: j.error_message,
-    note: j.note,
-    cancel_requested: j.cancel_requested,
-    cancellation: CANCELLATION_POLICY,
-    attempts: j.attempts,
-    chunks_committed: j.chunks_committed,
-    created_at: j.created_at.toISOString(),
-    started_at: j.started_at ? j.started_at.toISOString() : null,
-    finished_at: j.finished_at ? j.finished_at.toISOString() : null,
-  };
+// ---------------------------------------------------------------------------------------------
+// The pipeline's writes (services/bulk/pipeline.ts), each inside the uploader's transaction.
+// ---------------------------------------------------------------------------------------------
+
+/** Locks the job; when it is still wanted, starts a fresh attempt (counters and errors reset). */
+export async function startAttempt(tx: TxSql, jobId: string): Promise<BulkJobRow | null> {
+  const [job] = await tx<BulkJobRow[]>`select * from bulk_upload_jobs where id = ${jobId} for update`;
+  if (!job) return null;
+  if (job.status !== 'queued' && job.status !== 'running') return job;
+  if (job.cancel_requested) return job;
+  // From the top: idempotent upserts make the rows a crashed attempt committed come out the same.
+  await tx`delete from bulk_upload_errors where job_id = ${jobId}`;
+  const [started] = await tx<BulkJobRow[]>`
+    update bulk_upload_jobs set status = 'running', started_at = coalesce(started_at, CURRENT_TIMESTAMP),
+      attempts = attempts + 1, rows_processed = 0, rows_succeeded = 0, rows_failed = 0, rows_superseded = 0,
+      chunks_committed = 0, error_message = null, finished_at = null
+    where id = ${jobId} returning *`;
+  return started!;
 }
 
-export type PresentedJob = ReturnType<typeof presentJob>;
+/** Ends a running job; false when it was not running any more (cancelled meanwhile). */
+export async function finishJob(tx: TxSql, jobId: string, status: 'completed' | 'failed', rowsTotal: number | null, error?: string, note?: string): Promise<boolean> {
+  const res = await tx`
+    update bulk_upload_jobs set status = ${status}, finished_at = CURRENT_TIMESTAMP, rows_total = ${rowsTotal},
+      error_message = ${error ?? null}, note = coalesce(${note ?? null}, note)
+    where id = ${jobId} and status = 'running'`;
+  return res.count === 1;
+}
+
+export async function setFileInfo(tx: TxSql, jobId: string, info: { rowsTotal: number | null; format: BulkFormat; note: string | null }): Promise<void> {
+  await tx`update bulk_upload_jobs set rows_total = ${info.rowsTotal}, file_format = ${info.format}, note = ${info.note} where id = ${jobId}`;
+}
+
+/** Names the upload for the watch triggers (migration 0070): its alerts form one batch. */
+export async function nameUploadForTriggers(tx: TxSql, jobId: string): Promise<void> {
+  await tx`select set_config('app.bulk_job_id', ${jobId}, true)`;
+}
+
+export async function addChunkCounts(tx: TxSql, jobId: string, c: { processed: number; succeeded: number; failed: number; superseded: number }): Promise<void> {
+  await tx`
+    update bulk_upload_jobs set rows_processed = rows_processed + ${c.processed},
+      rows_succeeded = rows_succeeded + ${c.succeeded}, rows_failed = rows_failed + ${c.failed},
+      rows_superseded = rows_superseded + ${c.superseded}, chunks_committed = chunks_committed + 1
+    where id = ${jobId}`;
+}
+
+export async function markCancelled(tx: TxSql, jobId: string): Promise<void> {
+  await tx`
+    update bulk_upload_jobs set status = 'cancelled', finished_at = coalesce(finished_at, CURRENT_TIMESTAMP)
+    where id = ${jobId} and status in ('queued', 'running')`;
+}
+
+export async function cancelState(tx: TxSql, jobId: string): Promise<{ status: string; cancel_requested: boolean } | null> {
+  const [j] = await tx<{ status: string; cancel_requested: boolean }[]>`select status, cancel_requested from bulk_upload_jobs where id = ${jobId}`;
+  return j ?? null;
+}
+
+export async function markFailed(tx: TxSql, jobId: string, message: string): Promise<void> {
+  await tx`
+    update bulk_upload_jobs set status = 'failed', finished_at = CURRENT_TIMESTAMP, error_message = ${message}
+    where id = ${jobId} and status in ('queued', 'running')`;
+}
+
+export async function markHandedBack(tx: TxSql, jobId: string): Promise<void> {
+  await tx`
+    update bulk_upload_jobs set status = 'queued', note = concat_ws(' ', note, 'handed back by a worker shutting down; restarts from the top (idempotent).')
+    where id = ${jobId} and status = 'running'`;
+}

@@ -6,9 +6,9 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { TxSql } from '../../db/pool.js';
-import { fieldNamesOf, type ModelKind } from '../../risk/index.js';
-import type { CompanyInput, ComputedPrediction, Scope } from '../prediction-compute.js';
+import type { TxSql } from '../db/pool.js';
+import { fieldNamesOf, type ModelKind } from '../risk/index.js';
+import type { CompanyInput, ComputedPrediction, Scope } from '../services/prediction-compute.js';
 
 export interface StagedRow {
   line: number;
