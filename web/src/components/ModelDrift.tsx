@@ -2,7 +2,7 @@
 // each ratio and of the PD between the training data and recent predictions, with the share of
 // missing values. Super admins only: it is a cross-tenant view.
 import { api } from '../api';
-import { Card, Empty, ErrorState, Loading, useAsync } from './ui';
+import { Card, Empty, ErrorState, Loading, useAsync, TableWrap } from './ui';
 import { DriftChart } from './charts';
 import { dateTime, num } from '../format';
 
@@ -70,7 +70,7 @@ export function ModelDrift({ tick }: { tick: number }) {
                       ) : (
                         <>
                           <DriftChart rows={rows} label={`${kind} model, population stability index`} />
-                          <div className="table-wrap">
+                          <TableWrap label="Drift by ratio">
                             <table className="table compact">
                               <thead>
                                 <tr>
@@ -91,7 +91,7 @@ export function ModelDrift({ tick }: { tick: number }) {
                                 ))}
                               </tbody>
                             </table>
-                          </div>
+                          </TableWrap>
                         </>
                       )}
                     </section>

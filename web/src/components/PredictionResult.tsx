@@ -2,7 +2,7 @@ import { finalProbability, type Prediction } from '../api';
 import { num, pct } from '../format';
 import { Link } from '../router';
 import { DriversChart } from './charts';
-import { RiskBadge, Stat } from './ui';
+import { RiskBadge, Stat, TableWrap } from './ui';
 import { RatingBadge } from '../rating';
 
 const DIRECTION: Record<string, string> = { increases_risk: 'raises risk', decreases_risk: 'lowers risk', neutral: 'neutral' };
@@ -13,7 +13,7 @@ export function ComponentModels({ p }: { p: Prediction }) {
       ? [['Ensemble (final)', p.ensemble_probability], ['Logistic regression', p.logistic_probability], ['Gradient-boosted trees', p.gbm_probability], ['Step (score band)', p.step_probability]]
       : [['Blend (final)', p.probability], ['Logistic regression', p.logistic_probability], ['Step (score band)', p.step_probability]];
   return (
-    <div className="table-wrap">
+    <TableWrap label="Component models">
     <table className="table compact">
       <caption className="sr-only">Component models</caption>
       <thead>
@@ -31,7 +31,7 @@ export function ComponentModels({ p }: { p: Prediction }) {
         ))}
       </tbody>
     </table>
-    </div>
+    </TableWrap>
   );
 }
 
@@ -59,7 +59,7 @@ export function ExplanationView({ p }: { p: Prediction }) {
         </ol>
       )}
       <DriversChart contributions={e.contributions.map((c) => ({ label: c.value === null ? `${c.label} (not reported)` : c.label, log_odds: c.log_odds }))} />
-      <div className="table-wrap">
+      <TableWrap label="Contributions by ratio">
       <table className="table compact">
         <caption className="sr-only">Contributions by ratio</caption>
         <thead>
@@ -83,7 +83,7 @@ export function ExplanationView({ p }: { p: Prediction }) {
           ))}
         </tbody>
       </table>
-      </div>
+      </TableWrap>
     </div>
   );
 }

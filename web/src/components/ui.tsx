@@ -197,3 +197,27 @@ export function Pager({ page, index, onPrev, onNext }: { page: Paged<unknown>; i
     </nav>
   );
 }
+
+/**
+ * A table that may scroll sideways on a narrow screen. When it does, it is a named region the
+ * keyboard can reach and scroll (arrow keys); when it fits, it adds no tab stop.
+ */
+export function TableWrap({ label, busy, children }: { label: string; busy?: boolean; children: ReactNode }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [scrolls, setScrolls] = useState(false);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const check = () => setScrolls(el.scrollWidth > el.clientWidth + 1);
+    check();
+    const ro = new ResizeObserver(check);
+    ro.observe(el);
+    if (el.firstElementChild) ro.observe(el.firstElementChild);
+    return () => ro.disconnect();
+  }, []);
+  return (
+    <div ref={ref} className="table-wrap" aria-busy={busy} {...(scrolls ? { role: 'region', 'aria-label': label, tabIndex: 0 } : {})}>
+      {children}
+    </div>
+  );
+}

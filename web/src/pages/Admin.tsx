@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, ApiError, ROLES, roleAtLeast, type Paged, type Role, type User } from '../api';
 import { useAuth } from '../auth';
-import { Card, Empty, ErrorState, Loading, PageTitle, useAsync, useCursorList } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, useAsync, useCursorList, TableWrap } from '../components/ui';
 import { dateTime } from '../format';
 
 interface Org {
@@ -110,7 +110,7 @@ function Organizations() {
         {orgs.error !== null && <ErrorState error={orgs.error} retry={orgs.reload} />}
         {orgs.data && orgs.data.length === 0 && <Empty title="No organizations yet" />}
         {orgs.data && orgs.data.length > 0 && (
-          <div className="table-wrap">
+          <TableWrap label="Organizations">
             <table className="table compact">
               <thead>
                 <tr>
@@ -135,7 +135,7 @@ function Organizations() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
         {orgList.more && (
           <button type="button" className="secondary" onClick={orgList.more}>
@@ -206,7 +206,7 @@ function OrgDetail({ id, org, onChanged }: { id: string; org: Org | null; onChan
       {members.error !== null && <ErrorState error={members.error} />}
       {members.data && members.data.length === 0 && <Empty title="No members yet">Add addresses to the whitelist and share a join token.</Empty>}
       {members.data && members.data.length > 0 && (
-        <div className="table-wrap">
+        <TableWrap label="Members">
           <table className="table compact">
             <thead>
               <tr>
@@ -243,7 +243,7 @@ function OrgDetail({ id, org, onChanged }: { id: string; org: Org | null; onChan
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
       {memberList.more && (
         <button type="button" className="secondary" onClick={memberList.more}>
@@ -316,7 +316,7 @@ function Sessions() {
       {s.loading && !s.data && <Loading />}
       {s.error !== null && <ErrorState error={s.error} retry={s.reload} />}
       {s.data && (
-        <div className="table-wrap">
+        <TableWrap label="Your sessions">
           <table className="table compact">
             <thead>
               <tr>
@@ -349,7 +349,7 @@ function Sessions() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       )}
     </Card>
   );

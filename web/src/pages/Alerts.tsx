@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, ApiError, request, roleAtLeast } from '../api';
 import { useAuth } from '../auth';
-import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync, TableWrap } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
 
@@ -83,7 +83,7 @@ export function Alerts() {
         {inbox.error !== null && <ErrorState error={inbox.error} retry={inbox.reload} />}
         {inbox.data && inbox.data.items.length === 0 && <Empty title="No alerts yet">Watch a company from its page to hear about its changes.</Empty>}
         {inbox.data && inbox.data.items.length > 0 && (
-          <div className="table-wrap">
+          <TableWrap label="Alerts">
             <table className="table" data-testid="alerts-table">
               <caption className="sr-only">Alerts, newest first</caption>
               <thead>
@@ -124,7 +124,7 @@ export function Alerts() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </Card>
       <Card title="Watch list" id="c-watches">
@@ -222,7 +222,7 @@ function Deliveries({ id }: { id: string }) {
   if (error !== null) return <ErrorState error={error} retry={reload} />;
   if (!data || data.items.length === 0) return <Empty title="Nothing delivered yet" />;
   return (
-    <div className="table-wrap">
+    <TableWrap label="Webhook deliveries">
       <table className="table" data-testid="deliveries-table">
         <caption className="sr-only">Webhook deliveries, newest first</caption>
         <thead>
@@ -246,6 +246,6 @@ function Deliveries({ id }: { id: string }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type DragEvent, type KeyboardEvent } from 'react';
 import { api, ApiError, type Job, type Kind } from '../api';
-import { Card, ErrorState, PageTitle, Stat } from '../components/ui';
+import { Card, ErrorState, PageTitle, Stat, TableWrap } from '../components/ui';
 import { download, parseCsv } from '../csv';
 import { duration, num } from '../format';
 import { Link } from '../router';
@@ -228,7 +228,7 @@ export function Bulk() {
             </button>
           }
         >
-          <div className="table-wrap">
+          <TableWrap label="Rows that could not be scored">
             <table className="table compact" data-testid="error-rows">
               <caption className="sr-only">Rows that could not be scored</caption>
               <thead>
@@ -250,7 +250,7 @@ export function Bulk() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </Card>
       )}
     </main>

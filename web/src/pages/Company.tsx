@@ -8,7 +8,7 @@ import { RatingBadge } from '../rating';
 import type { SymbolView } from './Symbol';
 import { HistoryChart } from '../components/charts';
 import { ComponentModels, ExplanationView } from '../components/PredictionResult';
-import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync, TableWrap } from '../components/ui';
 import { dateTime, money, num, pct } from '../format';
 import { Link, navigate } from '../router';
 import { fieldsOf } from '../validate';
@@ -148,7 +148,7 @@ export function CompanyPage({ id }: { id: string }) {
           </Card>
           <Card title="Predictions and ratios" id="c-ratios" actions={<ExportButtons path={`/exports/predictions/${kind}`} query={{ company_id: id, sort: 'reporting_year', explain: true }} what={`${kind} history with explanations`} />}>
             <p className="muted small">Select a period to see its component models and explanation.</p>
-            <div className="table-wrap">
+            <TableWrap label="Predictions and ratios">
               <table className="table compact">
                 <thead>
                   <tr>
@@ -187,7 +187,7 @@ export function CompanyPage({ id }: { id: string }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Card>
           {detail.data && (
             <Card title={`${period(detail.data)}: models and explanation`} id="c-detail">

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { ExportButtons } from '../components/ExportButtons';
 import { api, type Kind } from '../api';
 import { Histogram, HBars, RiskBars, TrendChart } from '../components/charts';
-import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, Stat, useAsync } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, Stat, useAsync, TableWrap } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
 import { RatingBadge } from '../rating';
@@ -97,7 +97,7 @@ export function Dashboard() {
             {data.top_risk.length === 0 ? (
               <Empty title="Nothing to show" />
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="Highest-risk predictions">
                 <table className="table">
                   <thead>
                     <tr>
@@ -128,7 +128,7 @@ export function Dashboard() {
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )}
           </Card>
         </>
@@ -150,7 +150,7 @@ function ByReportingYear({ kind }: { kind: Kind }) {
   const sectors = [...new Set(years.flatMap((y) => y.sectors.map((s) => s.sector)))].sort();
   return (
     <Card title="By reporting year: average PD per sector" id="c-by-year">
-      <div className="table-wrap">
+      <TableWrap label="Average PD per sector by reporting year">
         <table className="table compact" data-testid="by-year">
           <caption className="sr-only">Average probability of default by reporting year and sector</caption>
           <thead>
@@ -195,7 +195,7 @@ function ByReportingYear({ kind }: { kind: Kind }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </Card>
   );
 }

@@ -3,7 +3,7 @@ import { api, roleAtLeast } from '../api';
 import { OpsHistory } from '../components/OpsHistory';
 import { ModelDrift } from '../components/ModelDrift';
 import { useAuth } from '../auth';
-import { Card, Empty, ErrorState, Loading, PageTitle, Stat, useAsync } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, Stat, useAsync, TableWrap } from '../components/ui';
 import { dateTime, num } from '../format';
 
 interface Overview {
@@ -157,7 +157,7 @@ export function Operations() {
               <p>
                 Overall: <Level v={mon.data.status} />
               </p>
-              <div className="table-wrap">
+              <TableWrap label="Cluster figures">
                 <table className="table compact">
                   <thead>
                     <tr>
@@ -184,7 +184,7 @@ export function Operations() {
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
               <div className="grid2">
                 <div>
                   <h3>Largest tables</h3>

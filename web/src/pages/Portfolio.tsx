@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { ExportButtons } from '../components/ExportButtons';
 import { api, withQuery, type Paged } from '../api';
 import { Sparkline } from '../components/charts';
-import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useCursorPages, useDebounced } from '../components/ui';
+import { Empty, ErrorState, Loading, PageTitle, Pager, RiskBadge, useAsync, useCursorPages, useDebounced, TableWrap } from '../components/ui';
 import { pct } from '../format';
 import { Link } from '../router';
 import { useAuth } from '../auth';
@@ -90,7 +90,7 @@ export function Portfolio() {
       )}
       {data && data.total > 0 && (
         <>
-          <div className="table-wrap" aria-busy={loading}>
+          <TableWrap label="Portfolio companies" busy={loading}>
             <table className="table" data-testid="portfolio-table">
               <caption className="sr-only">Companies with their latest probabilities of default</caption>
               <thead>
@@ -141,7 +141,7 @@ export function Portfolio() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </TableWrap>
           <Pager page={data} index={index} onPrev={prev} onNext={next} />
           <ExportButtons path="/exports/portfolio" query={{ q: dq || undefined, sector: sector || undefined }} what="the portfolio" />
         </>

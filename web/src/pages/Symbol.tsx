@@ -2,7 +2,7 @@
 // with its scope (issue 17: "which AAPL is which").
 import { api, finalProbability, type Prediction } from '../api';
 import { useAuth } from '../auth';
-import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync } from '../components/ui';
+import { Card, Empty, ErrorState, Loading, PageTitle, RiskBadge, useAsync, TableWrap } from '../components/ui';
 import { money, pct } from '../format';
 import { Link } from '../router';
 import { ScopeBadge } from '../scope';
@@ -45,7 +45,7 @@ export function SymbolPage({ symbol }: { symbol: string }) {
       {v && v.companies.length > 0 && (
         <>
           <Card title="Companies" id="s-companies">
-            <div className="table-wrap">
+            <TableWrap label="Companies with this symbol">
               <table className="table compact" data-testid="symbol-companies">
                 <caption className="sr-only">Companies with symbol {v.symbol}</caption>
                 <thead>
@@ -76,13 +76,13 @@ export function SymbolPage({ symbol }: { symbol: string }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Card>
           <Card title="Predictions across scopes" id="s-predictions">
             {rows.length === 0 ? (
               <Empty title="No predictions yet" />
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="Predictions across scopes">
                 <table className="table compact" data-testid="symbol-predictions">
                   <caption className="sr-only">Predictions of {v.symbol} in every scope you can see</caption>
                   <thead>
@@ -116,7 +116,7 @@ export function SymbolPage({ symbol }: { symbol: string }) {
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )}
           </Card>
         </>
