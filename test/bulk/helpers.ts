@@ -72,15 +72,24 @@ export async function writeXlsx(
   name: string,
   kind: ModelKind,
   rows: Row[],
-  opts: { percentFields?: string[]; header?: string[]; cell?: (row: number, col: string, cell: ExcelJS.Cell) => void } = {},
+  opts: { percentFields?: string[]; header?: string[]; cell?: (row: number, col: string, cell: ExcelJS.Cell) => void; sheets?: number; sheetHeader?: (sheet: number) => string[] | undefined } = {},
 ): Promise<string> {
   const file = path.join(dir, name);
   const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: file, useStyles: true, useSharedStrings: true });
-  const ws = wb.addWorksheet('Data');
   const cols = columnsOf(kind);
+  // Rows split evenly over `sheets` worksheets, each starting with the header (as a long export).
+  const sheets = opts.sheets ?? 1;
+  const perSheet = Math.ceil(rows.length / sheets);
+  let ws = wb.addWorksheet('Data');
   ws.addRow(opts.header ?? cols).commit();
   const pct = new Set(opts.percentFields ?? []);
   rows.forEach((r, i) => {
+    if (i > 0 && i % perSheet === 0) {
+      ws.commit();
+      const n = i / perSheet + 1;
+      ws = wb.addWorksheet(`Data ${n}`);
+      ws.addRow(opts.sheetHeader?.(n) ?? opts.header ?? cols).commit();
+    }
     const row = ws.addRow(
       cols.map((c) => {
         const v = r[c];

@@ -259,6 +259,27 @@ describe('bulk pipeline', () => {
     expect(row.error_message).toMatch(/longer than 1048576 bytes/);
   });
 
+  it('XLSX: every worksheet is more rows of one table (a long export split across sheets); lines count on through the sheets', async () => {
+    const rows = makeRows('annual', 30, { symbolPrefix: 'MS', seed: 41, years: 1 });
+    rows[20] = { ...rows[20]!, reporting_year: 'abcd' }; // the first data row of sheet 3 (rows 20-29)
+    const file = await writeXlsx(dir, 'three-sheets.xlsx', 'annual', rows, { sheets: 3 });
+    const { job, outcome } = await run('uA', 'annual', file);
+    expect(outcome.status).toBe('completed');
+    expect(job).toMatchObject({ rows_processed: 30, rows_succeeded: 29, rows_failed: 1 });
+    // Header on line 1, data on lines 2-31 as if one sheet: row 20 is line 22.
+    expect((await errorsOf(job.user_id, job.id)).map((e) => e.line)).toEqual([22]);
+    const [n] = await db.adminSql<{ n: number }[]>`select count(*)::int as n from annual_predictions p join companies c on c.id = p.company_id where c.symbol like 'MS%'`;
+    expect(n!.n).toBe(29);
+  });
+
+  it('XLSX: a later worksheet with another header row fails the job, naming the sheet', async () => {
+    const rows = makeRows('annual', 10, { symbolPrefix: 'MT', seed: 43, years: 1 });
+    const file = await writeXlsx(dir, 'other-table.xlsx', 'annual', rows, { sheets: 2, sheetHeader: (n) => (n === 2 ? ['note', 'value'] : undefined) });
+    const { job, outcome } = await run('uA', 'annual', file);
+    expect(outcome.status).toBe('failed');
+    expect(job.error_message).toMatch(/worksheet 2 does not start with the first worksheet's header row/);
+  });
+
   it('XLSX: formula cells are row errors; percent-formatted cells read as the percent shown; zip bombs are refused', async () => {
     const p = principal('omA2');
     const rows = makeRows('annual', 4, { seed: 19, symbolPrefix: 'X' });

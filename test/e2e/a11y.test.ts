@@ -37,7 +37,8 @@ describe.skipIf(!status.run)('accessibility audit (axe-core, Chromium)', () => {
   /** Waits for the page's heading and for its data (no "Loading…" left on screen). */
   async function settle(page: Page, heading: string | RegExp) {
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
-    await page.waitForFunction(() => !document.querySelector('[aria-busy="true"]') && !/\bLoading\b|Checking the platform|Measuring/.test(document.body.innerText), undefined, { timeout: 20_000 }).catch(() => {});
+    // (A string: the function runs in the page, which this file's types do not describe.)
+    await page.waitForFunction(`!document.querySelector('[aria-busy="true"]') && !/\\bLoading\\b|Checking the platform|Measuring/.test(document.body.innerText)`, undefined, { timeout: 20_000 }).catch(() => {});
     await page.waitForTimeout(300); // charts draw after their data arrives
   }
 

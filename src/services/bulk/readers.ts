@@ -534,8 +534,16 @@ async function openXlsx(path: string, limits: ReaderLimits): Promise<OpenedFile>
     throw new BulkFileError('empty_file', 'the first worksheet is empty');
   }
   const header = toCells(first.value);
+  const key = (cells: Cell[]) => JSON.stringify(cells.map((c) => (c === null || c === undefined ? '' : String(c).trim().toLowerCase())));
+  const headerKey = key(header);
+  // Every worksheet is more rows of one table: a long export is split across sheets, each
+  // starting with the header again (exports.ts), and uploads again unchanged. Lines count on
+  // through the sheets (a later sheet's header row is not counted), so each line is unique.
   const rows = (async function* () {
     let count = 0;
+    let sheetNo = 1;
+    let offset = 0;
+    let lastLine = first.value.number;
     try {
       for (;;) {
         let r: IteratorResult<XlsxRow>;
@@ -544,11 +552,30 @@ async function openXlsx(path: string, limits: ReaderLimits): Promise<OpenedFile>
         } catch (err) {
           throw wrap(err);
         }
-        if (r.done) return;
+        if (r.done) {
+          let next: IteratorResult<unknown>;
+          let head: IteratorResult<XlsxRow>;
+          try {
+            next = await sheetIt.next();
+            if (next.done) return;
+            rowIt = (next.value as AsyncIterable<XlsxRow>)[Symbol.asyncIterator]();
+            head = await rowIt.next();
+          } catch (err) {
+            throw wrap(err);
+          }
+          sheetNo++;
+          if (head.done) continue; // an empty sheet
+          if (key(toCells(head.value)) !== headerKey)
+            throw new BulkFileError('no_header', `worksheet ${sheetNo} does not start with the first worksheet's header row; every worksheet is read as more rows of the same table (put other data in another file)`);
+          offset = lastLine - head.value.number;
+          continue;
+        }
         const cells = toCells(r.value);
         if (cells.every((c) => c === null || c === undefined || c === '')) continue;
         if (++count > limits.maxRows) throw new BulkFileError('too_many_rows', `more than ${limits.maxRows} rows`);
-        yield [{ line: r.value.number, cells }];
+        const line = offset + r.value.number;
+        lastLine = line;
+        yield [{ line, cells }];
       }
     } finally {
       reader.close();
