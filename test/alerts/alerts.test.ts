@@ -265,3 +265,20 @@ describe('alerts', () => {
     expect(d!.n).toBe(1);
   });
 });
+
+describe('the configured rating scale', () => {
+  // Last: its dispatch drains whatever is left in the outbox.
+  it('is the one the alert jobs read grades on (what the worker passes from IMPLIED_RATING_SCALE)', async () => {
+    const a = await predict('omA2', 'SCAL', '2020', LOW);
+    expect((await h.api('POST', '/watches', 'omA2', { company_id: a.company.id, access_level: 'organization' })).statusCode).toBe(201);
+    const b = await predict('omA2', 'SCAL', '2021', HIGH);
+    const scale = [{ grade: 'FINE', maxPd: (a.probability + b.probability) / 2 }, { grade: 'POOR', maxPd: Infinity }];
+    const jobs = alertJobs({ adminSql: h.db.adminSql, enqueueDelivery: async () => null, ratingScale: scale });
+    await jobs.dispatch();
+    const rows = await h.db.adminSql<Array<{ old_rating: string; new_rating: string; reasons: string[] }>>`
+      select a.old_rating, a.new_rating, a.reasons from alerts a join companies c on c.id = a.company_id where c.symbol = 'SCAL'`;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ old_rating: 'FINE', new_rating: 'POOR' });
+    expect(rows[0]!.reasons).toContain('implied_rating');
+  });
+});

@@ -58,6 +58,11 @@ describe('implied rating beside every PD the API returns', () => {
       expect(r.json().implied_rating).toBe('WATCH');
       const s = await other.request({ method: 'GET', url: '/api/v1/companies/symbol/IRT', token: world.tok.omA1 });
       expect(s.json().annual[0].implied_rating).toBe('WATCH');
+      // Exports read PDs on the same scale (the ExportService gets the configured one).
+      const ex = await other.request({ method: 'GET', url: '/api/v1/exports/predictions/annual?symbol=IRT&format=csv', token: world.tok.omA1 });
+      expect(ex.statusCode, ex.body).toBe(200);
+      const [header, row] = ex.body.replace(/^\uFEFF/, '').trim().split(/\r?\n/).map((l) => l.split(','));
+      expect(row![header!.indexOf('implied_rating')]).toBe('WATCH');
     } finally {
       await other.close();
     }
