@@ -555,6 +555,16 @@ export function registerModelCommands(program: Command, ctx?: CliContext): void 
       );
   }
 
+  type RunOpts = { tenant?: string; organization?: string; queue?: boolean; by?: string; progress: boolean; json?: boolean };
+  /** What shadow and rescore both take: the scope, where the run goes, and the output. */
+  const runOptions = (cmd: Command) =>
+    cmd
+      .option('--tenant <id>', "only this tenant's predictions")
+      .option('--organization <id>', "only this organization's predictions")
+      .option('--queue', 'run it in a worker (prints the run id) instead of here')
+      .option('--by <name>', 'who asks (default: the OS user)')
+      .option('--no-progress', 'no progress bar')
+      .option('--json', 'print JSON');
   const scopeOf = (o: { tenant?: string; organization?: string }): RunScope => ({ tenantId: o.tenant ?? null, organizationId: o.organization ?? null });
   const scopeText = (r: { tenant_id: string | null; organization_id: string | null }) =>
     r.organization_id ? `organization ${r.organization_id}` : r.tenant_id ? `tenant ${r.tenant_id}` : 'all tenants';
@@ -602,20 +612,15 @@ export function registerModelCommands(program: Command, ctx?: CliContext): void 
     }
   }
 
-  model
+  const shadowCmd = model
     .command('shadow')
     .description('score the stored predictions of a scope with a registered candidate, changing nothing users see: PD shift distribution, risk level and implied rating changes, AUC and calibration where defaults are recorded')
     .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
     .argument('<version>', 'the registered version to shadow-score')
-    .option('--name <name>', 'model name, when several models share the version')
-    .option('--tenant <id>', "only this tenant's predictions")
-    .option('--organization <id>', "only this organization's predictions")
-    .option('--queue', 'run it in a worker (prints the run id) instead of here')
-    .option('--by <name>', 'who asks (default: the OS user)')
-    .option('--no-progress', 'no progress bar')
-    .option('--json', 'print JSON')
+    .option('--name <name>', 'model name, when several models share the version');
+  runOptions(shadowCmd)
     .action(
-      action(async (version: string, opts: { kind: ModelKind; name?: string; tenant?: string; organization?: string; queue?: boolean; by?: string; progress: boolean; json?: boolean }) => {
+      action(async (version: string, opts: RunOpts & { kind: ModelKind; name?: string }) => {
         await withAdminSql(async (sql, c) => {
           const run = await requestModelRun(sql, { action: 'shadow', kind: opts.kind, version, ...(opts.name ? { name: opts.name } : {}), scope: scopeOf(opts), by: who(opts.by) });
           await startRun(sql, c, run, opts);
@@ -623,18 +628,13 @@ export function registerModelCommands(program: Command, ctx?: CliContext): void 
       }),
     );
 
-  model
+  const rescoreCmd = model
     .command('rescore')
     .description("re-score a scope's stored predictions that an earlier model made under the champion: old values kept in the audit log, watch-list alerts raised")
-    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind)
-    .option('--tenant <id>', "only this tenant's predictions")
-    .option('--organization <id>', "only this organization's predictions")
-    .option('--queue', 'run it in a worker (prints the run id) instead of here')
-    .option('--by <name>', 'who asks (default: the OS user)')
-    .option('--no-progress', 'no progress bar')
-    .option('--json', 'print JSON')
+    .requiredOption('--kind <kind>', 'annual | quarterly', parseKind);
+  runOptions(rescoreCmd)
     .action(
-      action(async (opts: { kind: ModelKind; tenant?: string; organization?: string; queue?: boolean; by?: string; progress: boolean; json?: boolean }) => {
+      action(async (opts: RunOpts & { kind: ModelKind }) => {
         await withAdminSql(async (sql, c) => {
           const run = await requestModelRun(sql, { action: 'rescore', kind: opts.kind, scope: scopeOf(opts), by: who(opts.by) });
           await startRun(sql, c, run, opts);
