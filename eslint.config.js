@@ -54,6 +54,18 @@ function importRules(names) {
   return { 'no-restricted-imports': ['error', { paths, patterns }] };
 }
 
+// The same rule for SQL written without importing postgres: a query on a pool or transaction
+// handed in (sql`…`, tx`…`, deps.sql`…`, .unsafe(…)) belongs in repositories/ too.
+const SQL_TAGS = '/^(sql|tx|t|adminSql|appSql|readSql|monitorSql|listenSql)$/';
+const inlineSql = {
+  'no-restricted-syntax': [
+    'error',
+    { selector: `TaggedTemplateExpression[tag.type='Identifier'][tag.name=${SQL_TAGS}]`, message: RULES['sql-in-repositories'].message },
+    { selector: `TaggedTemplateExpression[tag.type='MemberExpression'][tag.property.name=${SQL_TAGS}]`, message: RULES['sql-in-repositories'].message },
+    { selector: "CallExpression[callee.property.name='unsafe']", message: RULES['sql-in-repositories'].message },
+  ],
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'web/dist/**', '.accunode/**', 'coverage/**'] },
   js.configs.recommended,
@@ -65,7 +77,7 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  ...Object.entries(FOLDERS).map(([dir, names]) => ({ files: [`${dir}/**/*.ts`], rules: importRules(names) })),
+  ...Object.entries(FOLDERS).map(([dir, names]) => ({ files: [`${dir}/**/*.ts`], rules: { ...importRules(names), ...(names.includes('sql-in-repositories') ? inlineSql : {}) } })),
   {
     files: ['bin/**/*.js', 'scripts/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

@@ -8,6 +8,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Sql } from '../db/pool.js';
+import * as outbox from '../repositories/alert-outbox.js';
+import type { WatchRow } from '../repositories/alert-outbox.js';
 import { webhookTargetProblem } from './webhook-target.js';
 import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 
@@ -58,25 +60,6 @@ export function verifyWebhook(secret: string, timestamp: string, body: string, s
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
-interface ChangeRow extends PredictionChange {
-  id: string;
-  kind: 'annual' | 'quarterly';
-  prediction_id: string;
-  company_id: string;
-  reporting_year: string;
-  reporting_quarter: string | null;
-  bulk_job_id: string | null;
-}
-
-interface WatchRow {
-  id: string;
-  company_id: string;
-  access_level: 'personal' | 'organization';
-  organization_id: string | null;
-  scope_id: string;
-  pd_threshold: number;
-}
-
 export interface DispatchResult {
   changes: number;
   alerts: number;
@@ -93,27 +76,10 @@ export interface DispatchResult {
  */
 export async function dispatchAlerts(adminSql: Sql, limit = 5000, scale: readonly RatingGrade[] = REFERENCE_RATING_SCALE): Promise<DispatchResult> {
   return (await adminSql.begin(async (tx) => {
-    const changes = await tx<ChangeRow[]>`
-      delete from prediction_changes where id in (
-        select id from prediction_changes order by id limit ${limit} for update skip locked)
-      returning id::text, kind, prediction_id, company_id, reporting_year, reporting_quarter, old_probability, old_risk_level,
-                new_probability, new_risk_level, bulk_job_id`;
+    const changes = await outbox.takeChanges(tx, limit);
     if (changes.length === 0) return { changes: 0, alerts: 0, deliveries: [] };
     // The watches whose scope may still read the company (the read policy's rule, for the watcher).
-    const watches = await tx<WatchRow[]>`
-      select w.id, w.company_id, w.access_level, w.organization_id, w.scope_id, w.pd_threshold
-      from watches w join companies c on c.id = w.company_id
-      left join users u on w.access_level = 'personal' and u.id = w.created_by
-      left join organizations wo on wo.id = w.organization_id
-      left join organizations co on co.id = c.organization_id
-      where w.company_id = any(${[...new Set(changes.map((c) => c.company_id))]}::uuid[])
-        and (w.access_level = 'organization' or u.is_active)
-        and (c.access_level = 'system'
-          or (c.access_level = 'personal' and w.access_level = 'personal' and c.created_by = w.created_by)
-          or (c.access_level = 'organization' and (
-                (w.access_level = 'organization' and c.organization_id = w.organization_id)
-             or (w.access_level = 'personal' and (u.role = 'super_admin' or u.organization_id = c.organization_id
-                 or (u.role = 'tenant_admin' and u.tenant_id = co.tenant_id))))))`;
+    const watches = await outbox.readableWatches(tx, [...new Set(changes.map((c) => c.company_id))]);
     const byCompany = new Map<string, WatchRow[]>();
     for (const w of watches) byCompany.set(w.company_id, [...(byCompany.get(w.company_id) ?? []), w]);
     const alerts: Array<Record<string, unknown>> = [];
@@ -132,26 +98,17 @@ export async function dispatchAlerts(adminSql: Sql, limit = 5000, scale: readonl
       }
     }
     if (alerts.length === 0) return { changes: changes.length, alerts: 0, deliveries: [] };
-    const stored = await tx<Array<{ id: string; scope_id: string; bulk_job_id: string | null; company_id: string; created_at: Date }>>`
-      insert into alerts ${tx(alerts as never, Object.keys(alerts[0]!) as never)}
-      returning id, scope_id, bulk_job_id, company_id, created_at`;
-    const hooks = await tx<Array<{ id: string; scope_id: string }>>`
-      select id, scope_id from webhooks where is_active and scope_id = any(${[...new Set(stored.map((a) => a.scope_id))]}::uuid[])`;
+    const stored = await outbox.insertAlerts(tx, alerts);
+    const hooks = await outbox.activeWebhooks(tx, [...new Set(stored.map((a) => a.scope_id))]);
     const deliveries: string[] = [];
     for (const h of hooks) {
       const groups = new Map<string, Array<(typeof stored)[number]>>();
       for (const a of stored) if (a.scope_id === h.scope_id) groups.set(a.bulk_job_id ?? '', [...(groups.get(a.bulk_job_id ?? '') ?? []), a]);
       for (const [job, group] of groups) {
         const ids = group.map((a) => a.id);
-        const rows = await tx<Array<Record<string, unknown>>>`
-          select a.id, a.kind, a.company_id, c.symbol, c.name, a.prediction_id, a.reporting_year, a.reporting_quarter, a.reasons,
-                 a.old_probability, a.new_probability, a.old_risk_level, a.new_risk_level, a.old_rating, a.new_rating, a.created_at
-          from alerts a join companies c on c.id = a.company_id where a.id = any(${ids}::uuid[]) order by a.created_at, a.id`;
+        const rows = await outbox.alertsForBody(tx, ids);
         const body = JSON.stringify({ type: 'alerts', bulk_job_id: job || null, alerts: rows });
-        const [d] = await tx<{ id: string }[]>`
-          insert into webhook_deliveries (webhook_id, bulk_job_id, alert_count, body)
-          values (${h.id}, ${job || null}, ${group.length}, ${body}) returning id`;
-        deliveries.push(d!.id);
+        deliveries.push(await outbox.insertDelivery(tx, h.id, job || null, group.length, body));
       }
     }
     return { changes: changes.length, alerts: stored.length, deliveries };
@@ -170,16 +127,12 @@ export async function deliverWebhook(
   deliveryId: string,
   opts: { final?: boolean; timeoutMs?: number; now?: () => Date; allowPrivateTargets?: boolean } = {},
 ): Promise<'delivered' | 'skipped'> {
-  const [d] = await adminSql<Array<{ id: string; body: string; status: string; url: string; secret: string; is_active: boolean }>>`
-    select d.id, d.body, d.status, w.url, w.secret, w.is_active from webhook_deliveries d join webhooks w on w.id = d.webhook_id where d.id = ${deliveryId}`;
+  const d = await outbox.deliveryToSend(adminSql, deliveryId);
   if (!d || d.status === 'delivered' || !d.is_active) return 'skipped';
   // The name may have been re-pointed since the webhook was set: check again, and never retry a refusal.
   const problem = await webhookTargetProblem(d.url, { allowPrivate: opts.allowPrivateTargets ?? false });
   if (problem) {
-    await adminSql`
-      update webhook_deliveries set attempts = attempts + 1, last_attempt_at = CURRENT_TIMESTAMP, last_status_code = null,
-        last_error = ${`not sent: the webhook's URL ${problem}`.slice(0, 500)}, status = 'failed'
-      where id = ${d.id}`;
+    await outbox.refuseDelivery(adminSql, d, problem);
     return 'skipped';
   }
   const timestamp = String(Math.floor((opts.now?.() ?? new Date()).getTime() / 1000));
@@ -199,11 +152,7 @@ export async function deliverWebhook(
   } catch (err) {
     error = `could not reach the receiver: ${(err as Error).message}`.slice(0, 500);
   }
-  await adminSql`
-    update webhook_deliveries set attempts = attempts + 1, last_attempt_at = CURRENT_TIMESTAMP, last_status_code = ${status},
-      last_error = ${error}, status = ${error === null ? 'delivered' : opts.final ? 'failed' : 'pending'},
-      delivered_at = ${error === null ? adminSql`CURRENT_TIMESTAMP` : null}
-    where id = ${d.id}`;
+  await outbox.recordAttempt(adminSql, d.id, status, error, opts.final ?? false);
   if (error !== null) throw new WebhookFailed(error);
   return 'delivered';
 }

@@ -10,6 +10,7 @@ import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
 import { createRiskEngine, type ModelKind, type RiskEngine, type RiskThresholds } from '../risk/index.js';
 import { championArtifact } from './model-registry.js';
+import { championIds } from '../repositories/model-versions.js';
 import { readModelFiles } from './model-store.js';
 
 const REFRESH_MS = 30_000;
@@ -66,7 +67,7 @@ export class ServingModels {
   }
 
   private async doRefresh(sql: Sql): Promise<boolean> {
-    const rows = await sql<Array<{ kind: ModelKind; id: number }>>`select kind, id::int from model_versions where status = 'champion'`;
+    const rows = await championIds(sql);
     const want: Record<ModelKind, number | null> = { annual: null, quarterly: null };
     for (const r of rows) want[r.kind] = r.id;
     if (KINDS.every((k) => want[k] === this.serving[k])) return false;
