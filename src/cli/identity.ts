@@ -8,6 +8,7 @@ import { hashPassword } from '../services/passwords.js';
 import { passwordProblem } from '../services/auth.js';
 import type { Sql } from '../db/pool.js';
 import { formatTable, printResult } from './output.js';
+import * as boot from '../repositories/bootstrap.js';
 
 async function withOwner<T>(ctx: CliContext, fn: (sql: Sql) => Promise<T>): Promise<T> {
   const db = await ctx.database();
@@ -28,7 +29,7 @@ export function registerIdentityCommands(program: Command, ctx: CliContext): voi
     .option('--domain <domain>', 'e-mail domain')
     .option('--json', 'print JSON')
     .action(async (o: { name: string; domain?: string; json?: boolean }) => {
-      const row = await withOwner(ctx, async (sql) => (await sql`insert into tenants (name, domain) values (${o.name}, ${o.domain ?? null}) returning id, name, domain`)[0]);
+      const row = await withOwner(ctx, (sql) => boot.createTenant(sql, { name: o.name, domain: o.domain ?? null }));
       printResult(o.json, row, () => formatTable([row!]));
     });
 
@@ -42,10 +43,8 @@ export function registerIdentityCommands(program: Command, ctx: CliContext): voi
     .option('--json', 'print JSON')
     .action(async (o: { tenant: string; name: string; description?: string; maxMembers: string; json?: boolean }) => {
       const row = await withOwner(ctx, async (sql) => {
-        const [t] = await sql`select id from tenants where id::text = ${o.tenant}`;
-        if (!t) throw new UsageError(`tenant ${o.tenant} not found`);
-        return (await sql`insert into organizations (tenant_id, name, description, max_members)
-                          values (${o.tenant}, ${o.name}, ${o.description ?? null}, ${Number(o.maxMembers)}) returning id, tenant_id, name`)[0];
+        if (!(await boot.tenantById(sql, o.tenant))) throw new UsageError(`tenant ${o.tenant} not found`);
+        return boot.createOrganization(sql, { tenantId: o.tenant, name: o.name, description: o.description ?? null, maxMembers: Number(o.maxMembers) });
       });
       printResult(o.json, row, () => formatTable([row!]));
     });
@@ -73,20 +72,12 @@ export function registerIdentityCommands(program: Command, ctx: CliContext): voi
         sql.begin(async (tx) => {
           let tenantId = o.tenant ?? null;
           if (o.org) {
-            const [org] = await tx<{ tenant_id: string }[]>`select tenant_id from organizations where id::text = ${o.org}`;
-            if (!org) throw new UsageError(`organization ${o.org} not found`);
-            tenantId = org.tenant_id;
+            tenantId = await boot.organizationTenant(tx, o.org);
+            if (!tenantId) throw new UsageError(`organization ${o.org} not found`);
           }
           if ((role === 'org_member' || role === 'org_admin') && !o.org) throw new UsageError(`--org is required for ${role}`);
           if (role === 'tenant_admin' && !tenantId) throw new UsageError('--tenant is required for tenant_admin');
-          const [u] = await tx<{ id: string; email: string; role: string }[]>`
-            insert into users (tenant_id, organization_id, email, username, role, is_verified)
-            values (${tenantId}, ${o.org ?? null}, ${o.email.toLowerCase()}, ${o.username}, ${role}, true)
-            returning id, email, username, role, tenant_id, organization_id`;
-          await tx`insert into user_credentials (user_id, password_hash) values (${u!.id}, ${hash})`;
-          await tx`insert into audit_logs (user_id, tenant_id, organization_id, action, table_name, row_id, after)
-                   values (null, ${tenantId}, ${o.org ?? null}, 'create_by_operator', 'users', ${u!.id}, ${tx.json({ email: u!.email, role })})`;
-          return u!;
+          return boot.createUserByOperator(tx, { tenantId, organizationId: o.org ?? null, email: o.email, username: o.username, role, passwordHash: hash });
         }),
       );
       printResult(o.json, row, () => formatTable([row]));
@@ -102,11 +93,8 @@ export function registerIdentityCommands(program: Command, ctx: CliContext): voi
     .action(async (o: { email: string; json?: boolean }) => {
       const row = await withOwner(ctx, (sql) =>
         sql.begin(async (tx) => {
-          const [u] = await tx<{ id: string; email: string; is_verified: boolean }[]>`
-            update users set is_verified = true where lower(email) = lower(${o.email}) returning id, email, is_verified`;
+          const u = await boot.verifyByOperator(tx, o.email);
           if (!u) throw new UsageError(`no account with the e-mail address ${o.email}`);
-          await tx`update email_verifications set used_at = CURRENT_TIMESTAMP where user_id = ${u.id} and used_at is null`;
-          await tx`insert into audit_logs (user_id, action, table_name, row_id) values (null, 'verify_by_operator', 'users', ${u.id})`;
           return u;
         }),
       );

@@ -2,7 +2,7 @@
 // under REPLICA_LAG_LIMIT_SECONDS, else to the primary. Health and lag are checked in the
 // background (every intervalMs) so choosing a pool costs nothing on the request path; a replica
 // that is down, lagging or slow to answer is skipped until a later check finds it well again.
-import { createPool, type Sql } from './pool.js';
+import { createPool, type Sql, type TxSql } from './pool.js';
 import { RequestRoleError, requestRoleProblem, roleFacts } from './request-role.js';
 import { ConfigError } from '../config/index.js';
 
@@ -162,4 +162,16 @@ export class ReplicaRouter {
     this.timer = null;
     await Promise.all(this.pools.map((p) => p.end({ timeout: 2 }).catch(() => {})));
   }
+}
+
+/** The primary's current WAL position (what a replica must have replayed to be as fresh). */
+export async function primaryLsn(sql: Sql): Promise<string> {
+  const [r] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+  return r!.lsn;
+}
+
+/** Whether the server `tx` runs on has replayed at least up to `lsn` (a primary always has). */
+export async function caughtUpTo(tx: TxSql, lsn: string): Promise<boolean> {
+  const [c] = await tx<{ ok: boolean }[]>`select (not pg_is_in_recovery()) or pg_last_wal_replay_lsn() >= ${lsn}::pg_lsn as ok`;
+  return c!.ok;
 }

@@ -432,3 +432,8 @@ export async function indexBloat(sql: Sql, opts: { maxBytes: number; pgstattuple
 function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
+
+/** The cheapest round trip that proves the server answers (health checks). */
+export async function pingPostgres(sql: Sql): Promise<void> {
+  await sql`select 1`;
+}

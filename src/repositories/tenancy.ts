@@ -103,3 +103,8 @@ export async function removeWhitelist(tx: TxSql, orgId: string, email: string): 
   const res = await tx`delete from organization_whitelist where organization_id = ${orgId} and email = ${email}`;
   return res.count > 0;
 }
+
+/** Replaces the organization's join token (only its hash is stored). */
+export async function setJoinToken(tx: TxSql, orgId: string, tokenHash: string | null, expiresAt: Date | null): Promise<void> {
+  await tx`update organizations set join_token_hash = ${tokenHash}, join_token_expires_at = ${expiresAt} where id = ${orgId}`;
+}

@@ -115,3 +115,8 @@ export async function userForCommand(adminSql: Sql, who: string): Promise<{ id: 
         select id, role, tenant_id, organization_id, is_active from users where lower(email) = lower(${who})`;
   return u ?? null;
 }
+
+/** Joins the caller to the organization whose join token hashes to `tokenHash` (app_join_organization checks it). */
+export async function joinOrganization(tx: TxSql, tokenHash: string): Promise<void> {
+  await tx`select * from app_join_organization(${tokenHash})`;
+}

@@ -164,7 +164,7 @@ export class AdminService {
     const expires = new Date(Date.now() + hours * 3600_000);
     await withUserTx(this.d.sql, p.userId, async (tx) => {
       await this.requireOrgAdmin(p, orgId, tx);
-      await tx`update organizations set join_token_hash = ${createHash('sha256').update(token).digest('hex')}, join_token_expires_at = ${expires} where id = ${orgId}`;
+      await tenancy.setJoinToken(tx, orgId, createHash('sha256').update(token).digest('hex'), expires);
       await audit(tx, p, { action: 'rotate_join_token', table: 'organizations', rowId: orgId, after: { join_token_expires_at: expires } }, ip);
     });
     return { token, expires_at: expires };
@@ -173,7 +173,7 @@ export class AdminService {
   async revokeJoinToken(p: Principal, orgId: string, ip: string | null) {
     await withUserTx(this.d.sql, p.userId, async (tx) => {
       await this.requireOrgAdmin(p, orgId, tx);
-      await tx`update organizations set join_token_hash = null, join_token_expires_at = null where id = ${orgId}`;
+      await tenancy.setJoinToken(tx, orgId, null, null);
       await audit(tx, p, { action: 'revoke_join_token', table: 'organizations', rowId: orgId }, ip);
     });
   }

@@ -14,6 +14,7 @@ import { scopesOf, usePlans } from '../repositories/keyset.js';
 
 export { HISTOGRAM_EDGES };
 import type { ModelKind } from '../risk/index.js';
+import { caughtUpTo, primaryLsn } from '../db/replicas.js';
 
 export type Period = 'day' | 'week' | 'month' | 'year';
 
@@ -167,10 +168,9 @@ export class AnalyticsService {
         // A replica answers only when it has replayed everything the primary had committed when
         // this request began, so a summary read there is as exact as one read on the primary
         // (and never cached stale under a fresh generation). Otherwise the primary answers.
-        const [lsn] = await this.d.sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+        const lsn = await primaryLsn(this.d.sql);
         const answer = await withUserTx(replica, p.userId, async (tx) => {
-          const [c] = await tx<{ ok: boolean }[]>`select (not pg_is_in_recovery()) or pg_last_wal_replay_lsn() >= ${lsn!.lsn}::pg_lsn as ok`;
-          return c!.ok ? this.query(tx, p, q, w) : null;
+          return (await caughtUpTo(tx, lsn)) ? this.query(tx, p, q, w) : null;
         });
         if (answer) return answer;
       } catch (err) {

@@ -272,7 +272,7 @@ export class AuthService {
     try {
       const user = await withUserTx(this.d.sql, who.userId, async (tx) => {
         const before = await usersRepo.findUser(tx, who.userId);
-        await tx`select * from app_join_organization(${tokenHash})`;
+        await usersRepo.joinOrganization(tx, tokenHash);
         const after = (await usersRepo.findUser(tx, who.userId))!;
         await audit(tx, { ...who, tenantId: after.tenant_id, organizationId: after.organization_id }, { action: 'join', table: 'users', rowId: who.userId, before, after }, ip);
         return after;

@@ -12,6 +12,7 @@ import type { Principal } from '../domain/principal.js';
 import { audit } from '../repositories/audit.js';
 import * as companies from '../repositories/companies.js';
 import { backtest, fieldNamesOf, type BacktestPrediction, type BacktestReport, type Dataset, type DefaultEvent, type ModelKind } from '../risk/index.js';
+import * as events from '../repositories/default-events.js';
 
 export interface DefaultEventView {
   id: string;
@@ -47,16 +48,11 @@ export function normalizeDefaultInput(body: { date?: unknown; source?: unknown }
   return { date, source };
 }
 
-const PD: Record<ModelKind, string> = { annual: 'probability', quarterly: 'ensemble_probability' };
-const TABLE: Record<ModelKind, string> = { annual: 'annual_predictions', quarterly: 'quarterly_predictions' };
 
 /** Predictions (with the model that made them) and default events visible on `tx`, and the backtest over them. */
 export async function backtestOn(tx: TxSql | Sql, kind: ModelKind, opts: { asOf?: Date; horizonMonths?: number } = {}): Promise<BacktestReport> {
-  const preds = await tx.unsafe<Array<{ company_id: string; made_at: Date; pd: number; risk_level: string; model_name: string; model_version: string }>>(
-    `select company_id, created_at as made_at, ${PD[kind]}::float8 as pd, risk_level, model_name, model_version
-       from ${TABLE[kind]} where model_name is not null and model_version is not null and company_id is not null`,
-  );
-  const defaults = await tx<Array<{ company_id: string; default_date: Date }>>`select company_id, default_date::timestamp as default_date from company_default_events`;
+  const preds = await events.predictionsForBacktest(tx, kind);
+  const defaults = await events.defaultDates(tx);
   const p: BacktestPrediction[] = preds.map((r) => ({ ...r, made_at: new Date(r.made_at) }));
   const d: DefaultEvent[] = defaults.map((r) => ({ company_id: r.company_id, default_date: new Date(r.default_date) }));
   return backtest(p, d, { asOf: opts.asOf ?? new Date(), ...(opts.horizonMonths ? { horizonMonths: opts.horizonMonths } : {}) });
@@ -72,18 +68,7 @@ export async function labelledHistory(sql: Sql, kind: ModelKind, opts: { asOf?: 
   const names = fieldNamesOf(kind);
   const horizon = opts.horizonMonths ?? 12;
   const asOf = opts.asOf ?? new Date();
-  const rows = await sql.unsafe<Array<Record<string, string | null> & { label: number | null }>>(
-    `select ${names.map((f) => `p.${f}::text as ${f}`).join(', ')},
-            case when exists (select 1 from company_default_events d where d.company_id = p.company_id
-                               and d.default_date > p.created_at and d.default_date <= p.created_at + make_interval(months => $1)) then 1
-                 when exists (select 1 from company_default_events d where d.company_id = p.company_id and d.default_date <= p.created_at) then null
-                 when p.created_at + make_interval(months => $1) <= $2 then 0
-                 else null end as label
-       from ${TABLE[kind]} p
-       left join organizations o on o.id = p.organization_id
-      where ($3::uuid is null or o.tenant_id = $3::uuid)`,
-    [horizon, asOf, opts.tenantId ?? null],
-  );
+  const rows = await events.labelledRatios(sql, kind, names, { horizon, asOf, tenantId: opts.tenantId ?? null });
   const kept = rows.filter((r) => r.label !== null);
   const ds: Dataset = {
     kind,
@@ -103,19 +88,13 @@ export class DefaultEventService {
       const company = await companies.findCompany(tx, companyId);
       if (!company) throw notFound('company');
       if (!canModifyScoped(p, company)) throw forbidden('only the creator or an admin of its scope records a default of this company');
-      const [inserted] = await tx<Row[]>`
-        insert into company_default_events (company_id, default_date, source, recorded_by)
-        values (${companyId}, ${input.date}, ${input.source}, ${p.userId})
-        on conflict (company_id, default_date) do nothing
-        returning id, company_id, default_date::text, source, recorded_by, created_at`;
+      const inserted = await events.insertDefaultEvent(tx, { companyId, date: input.date, source: input.source, recordedBy: p.userId });
       if (inserted) {
         await audit(tx, p, { action: 'record_default', table: 'company_default_events', rowId: inserted.id, after: view(inserted) }, ip);
         return { event: view(inserted), created: true };
       }
       // The same default recorded twice: the existing event, unchanged.
-      const [existing] = await tx<Row[]>`
-        select id, company_id, default_date::text, source, recorded_by, created_at from company_default_events
-         where company_id = ${companyId} and default_date = ${input.date}`;
+      const existing = await events.defaultEventOn(tx, companyId, input.date);
       return { event: view(existing!), created: false };
     });
   }
@@ -123,9 +102,7 @@ export class DefaultEventService {
   async list(p: Principal, companyId: string): Promise<DefaultEventView[]> {
     return withUserTx(this.d.sql, p.userId, async (tx) => {
       if (!(await companies.findCompany(tx, companyId))) throw notFound('company');
-      const rows = await tx<Row[]>`
-        select id, company_id, default_date::text, source, recorded_by, created_at from company_default_events
-         where company_id = ${companyId} order by default_date`;
+      const rows = await events.defaultEventsOf(tx, companyId);
       return rows.map(view);
     });
   }

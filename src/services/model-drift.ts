@@ -6,7 +6,9 @@
  * (source 'model-drift') for /metrics and the drift alarm.
  */
 import type { Sql } from '../db/pool.js';
-import { computeDrift, fieldNamesOf, type DriftReport, type ModelKind, type RiskEngine } from '../risk/index.js';
+import { computeDrift, fieldNamesOf, type DriftReport, type RiskEngine } from '../risk/index.js';
+import * as drift from '../repositories/model-drift.js';
+import type { DriftInputRow } from '../repositories/model-drift.js';
 
 export const DRIFT_SNAPSHOT_SOURCE = 'model-drift';
 
@@ -34,17 +36,7 @@ export interface DriftRun {
   max_psi: number;
 }
 
-const PD_COLUMN: Record<ModelKind, string> = { annual: 'probability', quarterly: 'ensemble_probability' };
-const TABLE: Record<ModelKind, string> = { annual: 'annual_predictions', quarterly: 'quarterly_predictions' };
 
-interface Row {
-  tenant_id: string | null;
-  tenant_name: string | null;
-  pd: string;
-  model_name: string | null;
-  model_version: string | null;
-  [ratio: string]: string | null;
-}
 
 export async function computeModelDrift(adminSql: Sql, engine: RiskEngine, opts: DriftOptions = {}): Promise<DriftRun> {
   const days = opts.days ?? 90;
@@ -56,19 +48,8 @@ export async function computeModelDrift(adminSql: Sql, engine: RiskEngine, opts:
   for (const kind of ['annual', 'quarterly'] as const) {
     const model = engine.compiled(kind);
     const names = fieldNamesOf(kind);
-    // Table and column names come from constants above, never from input.
-    const rows = await adminSql.unsafe<Row[]>(
-      `select o.tenant_id, t.name as tenant_name, p.${PD_COLUMN[kind]}::text as pd, p.model_name, p.model_version,
-              ${names.map((f) => `p.${f}::text as ${f}`).join(', ')}
-         from ${TABLE[kind]} p
-         left join organizations o on o.id = p.organization_id
-         left join tenants t on t.id = o.tenant_id
-        where p.created_at >= $1 and p.created_at <= $2
-        order by p.created_at desc
-        limit $3`,
-      [since, now, maxRows],
-    );
-    const groups = new Map<string, { tenant_id: string | null; tenant_name: string | null; rows: Row[] }>();
+    const rows = await drift.recentPredictions(adminSql, kind, names, { since, until: now, maxRows });
+    const groups = new Map<string, { tenant_id: string | null; tenant_name: string | null; rows: DriftInputRow[] }>();
     groups.set('*', { tenant_id: null, tenant_name: null, rows });
     if (opts.byTenant) {
       for (const r of rows) {
@@ -99,13 +80,11 @@ function jsonSafe(run: DriftRun): unknown {
 }
 
 export async function storeModelDrift(adminSql: Sql, run: DriftRun): Promise<void> {
-  await adminSql`
-    insert into ops_snapshots (source, taken_at, data) values (${DRIFT_SNAPSHOT_SOURCE}, ${new Date(run.computed_at)}, ${adminSql.json(jsonSafe(run) as never)})
-    on conflict (source) do update set taken_at = excluded.taken_at, data = excluded.data`;
+  await drift.putSnapshot(adminSql, DRIFT_SNAPSHOT_SOURCE, new Date(run.computed_at), jsonSafe(run));
 }
 
 /** The latest stored run (null figures for "no data"), or null before the first run. */
 export async function latestModelDrift(sql: Sql): Promise<{ taken_at: Date; run: DriftRun } | null> {
-  const [r] = await sql<{ taken_at: Date; data: DriftRun }[]>`select taken_at, data from ops_snapshots where source = ${DRIFT_SNAPSHOT_SOURCE}`;
+  const r = await drift.getSnapshot<DriftRun>(sql, DRIFT_SNAPSHOT_SOURCE);
   return r ? { taken_at: r.taken_at, run: r.data } : null;
 }

@@ -5,6 +5,7 @@ import { generatePassword } from '../db/roles.js';
 import { hashPassword } from './passwords.js';
 import { ANNUAL_FIELDS, generateReferenceData, roundTo6, type AnnualRatios, type RiskEngine } from '../risk/index.js';
 import { requiredRatios } from './prediction-compute.js';
+import * as seedRows from '../repositories/demo-seed.js';
 
 export interface SeedResult {
   seeded: boolean;
@@ -31,26 +32,14 @@ export async function seedDemo(adminSql: Sql, dataDir: string, opts: { engine?: 
   const passwordHash = await hashPassword(password);
   const email = 'admin@demo.accunode.local';
   const result = await adminSql.begin(async (tx) => {
-    // Two processes starting at once must not both seed.
-    await tx`select pg_advisory_xact_lock(727274002)`;
-    const [{ n } = { n: 0 }] = await tx<{ n: number }[]>`select count(*)::int as n from users`;
-    if (n > 0) return false;
-    const [tenant] = await tx<{ id: string }[]>`
-      insert into tenants (name, domain) values ('Demo Tenant', 'demo.accunode.local') returning id`;
-    const [org] = await tx<{ id: string }[]>`
-      insert into organizations (tenant_id, name, description)
-      values (${tenant!.id}, 'Demo Analysts', 'Seeded by accunode up') returning id`;
-    const [admin] = await tx<{ id: string }[]>`
-      insert into users (tenant_id, organization_id, email, username, first_name, last_name, role, is_verified)
-      values (${tenant!.id}, ${org!.id}, ${email}, 'admin', 'Demo', 'Admin', 'super_admin', true) returning id`;
-    await tx`insert into user_credentials (user_id, password_hash) values (${admin!.id}, ${passwordHash})`;
+    if (!(await seedRows.lockEmptyDatabase(tx))) return false;
+    const { organizationId, adminId } = await seedRows.insertDemoTenant(tx, { email, passwordHash });
     for (const [symbol, name, cap, sector, country, exchange] of DEMO_COMPANIES) {
-      await tx`insert into companies (symbol, name, market_cap, sector, country, exchange, access_level, created_by)
-               values (${symbol}, ${name}, ${cap}, ${sector}, ${country}, ${exchange}, 'system', ${admin!.id})`;
+      await seedRows.insertSystemCompany(tx, { symbol, name, market_cap: cap, sector, country, exchange, created_by: adminId });
     }
     if (opts.engine) {
       const p = opts.portfolio ?? DEMO_PORTFOLIO;
-      await insertDemoPortfolio(tx as unknown as Sql, opts.engine, { organizationId: org!.id, userId: admin!.id, ...p });
+      await insertDemoPortfolio(tx as unknown as Sql, opts.engine, { organizationId, userId: adminId, ...p });
     }
     return true;
   });
@@ -106,7 +95,7 @@ export async function insertDemoPortfolio(sql: Sql, engine: RiskEngine, o: { org
       created_by: o.userId,
     });
   }
-  const ids = await sql<{ id: string; symbol: string }[]>`insert into companies ${sql(companies)} returning id, symbol`;
+  const ids = await seedRows.insertCompanies(sql, companies);
   const rows = [];
   for (let i = 0; i < ids.length; i++) {
     for (const year of o.years) {
@@ -136,6 +125,6 @@ export async function insertDemoPortfolio(sql: Sql, engine: RiskEngine, o: { org
       });
     }
   }
-  for (let k = 0; k < rows.length; k += 500) await sql`insert into annual_predictions ${sql(rows.slice(k, k + 500))}`;
+  await seedRows.insertAnnualPredictions(sql, rows);
   return { companies: ids.length, predictions: rows.length };
 }

@@ -18,6 +18,7 @@ import { audit } from '../repositories/audit.js';
 import type { Mailer } from './mailer.js';
 import { hashToken } from './auth.js';
 import type { UserCache } from './user-cache.js';
+import { consumeEmailVerification, emailVerifyKey, issueEmailVerification } from '../repositories/email-verification.js';
 
 export interface VerificationDeps {
   sql: Sql;
@@ -53,9 +54,9 @@ export class VerificationService {
   private getKey(): Promise<Buffer> {
     if (!this.key) {
       this.key = (async () => {
-        const [r] = await this.d.sql<{ k: Buffer | null }[]>`select app_email_verify_key() as k`;
-        if (!r?.k || r.k.length < 16) throw new Error("the database holds no 'email_verify' key (migration 0043 not applied?)");
-        return r.k;
+        const k = await emailVerifyKey(this.d.sql);
+        if (!k || k.length < 16) throw new Error("the database holds no 'email_verify' key (migration 0043 not applied?)");
+        return k;
       })();
       this.key.catch(() => (this.key = null));
     }
@@ -98,8 +99,7 @@ export class VerificationService {
   async send(who: Pick<Principal, 'userId'>): Promise<Date | null> {
     const expiresAt = new Date(Date.now() + this.d.ttlSeconds * 1000);
     const token = await this.makeToken(who.userId, expiresAt);
-    const [issued] = await withUserTx(this.d.sql, who.userId, (tx) =>
-      tx<{ email: string; already_verified: boolean }[]>`select * from app_issue_email_verification(${hashToken(token)}, ${this.d.ttlSeconds}::int)`);
+    const issued = await withUserTx(this.d.sql, who.userId, (tx) => issueEmailVerification(tx, hashToken(token), this.d.ttlSeconds));
     if (!issued) throw new DomainError('unauthorized', 'not signed in');
     if (issued.already_verified) return null;
     const hours = Math.round(this.d.ttlSeconds / 360) / 10;
@@ -152,7 +152,7 @@ export class VerificationService {
   /** POST /auth/verify: consumes the link; returns the verified user's id. */
   async verify(token: string, ip: string | null): Promise<string> {
     const { userId } = await this.readToken(token);
-    const [r] = await withAnonymousTx(this.d.sql, (tx) => tx<{ user_id: string | null; outcome: string }[]>`select * from app_verify_email(${hashToken(token)})`);
+    const r = await withAnonymousTx(this.d.sql, (tx) => consumeEmailVerification(tx, hashToken(token)));
     switch (r?.outcome) {
       case 'verified':
         break;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Sql } from '../../../db/pool.js';
+import { pingPostgres } from '../../../ops/pg.js';
 
 /** What readiness checks; the app passes its own deps (a structural subset, so no import of app.ts). */
 export interface HealthDeps {
@@ -41,7 +42,7 @@ export const healthRoutes: FastifyPluginAsync<{ deps: HealthDeps }> = async (app
 
   app.get('/health/ready', { config: { rateLimitClass: 'health' } }, async (_req, reply) => {
     const [postgresCheck, redisCheck] = await Promise.all([
-      timed(() => deps.sql`select 1`),
+      timed(() => pingPostgres(deps.sql)),
       timed(() => deps.redis.ping()),
     ]);
     const modelsCheck: Check = deps.modelsReady ? { ok: deps.modelsReady() } : { ok: true };

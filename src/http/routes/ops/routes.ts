@@ -23,7 +23,7 @@ import { DomainError } from '../../../domain/errors.js';
 import { collectMonitor } from '../../../ops/monitor.js';
 import { alarmHistory, alarmStates, ALARMS } from '../../../ops/alarms.js';
 import { maintenanceHistory } from '../../../ops/maintenance.js';
-import { replicationLag } from '../../../ops/pg.js';
+import { pingPostgres, replicationLag } from '../../../ops/pg.js';
 import { pingMs } from '../../../ops/redis.js';
 import { errMessage, type BackupSource, type OpsDeps } from '../../../ops/types.js';
 import { principal, requireRole } from '../../plugins/auth.js';
@@ -116,7 +116,7 @@ export const opsRoutes: FastifyPluginAsyncTypebox<{ deps: OpsRoutesDeps }> = asy
     // Alarms, maintenance, backups and replicas describe the whole platform (every tenant's
     // load, the operators' schedule): a tenant's admin sees whether the service is up, no more.
     const platform = principal(req).role === 'super_admin';
-    const db = await timed(() => deps.sql`select 1`);
+    const db = await timed(() => pingPostgres(deps.sql));
     const redisTargets: Array<[string, Redis]> = [['redis', deps.redis]];
     if (deps.cacheRedis && deps.cacheRedis !== deps.redis) redisTargets.push(['cache redis', deps.cacheRedis]);
     const redis = [];
