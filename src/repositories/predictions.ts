@@ -1,4 +1,5 @@
 import { Coalescer } from '../db/coalescer.js';
+import { onceMoreIfServerEnded } from '../db/tx.js';
 import type { Sql, TxSql } from '../db/pool.js';
 import type { AccessLevel, RiskLevel } from '../domain/access.js';
 import { ANNUAL_FIELD_NAMES, QUARTERLY_FIELD_NAMES, type ModelKind } from '../risk/index.js';
@@ -196,7 +197,8 @@ function createCoalescer(sql: Sql, kind: ModelKind): Coalescer<CreateItem, Creat
     const make = (k: ModelKind) => {
       const one = k === 'annual' ? sql`app_create_annual_prediction` : sql`app_create_quarterly_prediction`;
       const many = k === 'annual' ? sql`app_create_annual_predictions` : sql`app_create_quarterly_predictions`;
-      return new Coalescer<CreateItem, CreateOutcome>(async (items) => {
+      // One statement in autocommit: a session the server ended under it committed nothing.
+      return new Coalescer<CreateItem, CreateOutcome>((items) => onceMoreIfServerEnded(async () => {
         if (items.length === 1) {
           const it = items[0]!;
           const [r] = await sql<{ r: CreateOutcome }[]>`select ${one}(${it.uid}, ${it.company}, ${it.level}, ${sql.json(it.v as never)}, ${it.ip}::inet) as r`;
@@ -204,7 +206,7 @@ function createCoalescer(sql: Sql, kind: ModelKind): Coalescer<CreateItem, Creat
         }
         const [r] = await sql<{ r: CreateOutcome[] }[]>`select ${many}(${sql.json(items as never)}) as r`;
         return r!.r;
-      }, { maxInFlight: CREATE_BATCHES_IN_FLIGHT, maxBatch: CREATE_BATCH_MAX });
+      }), { maxInFlight: CREATE_BATCHES_IN_FLIGHT, maxBatch: CREATE_BATCH_MAX });
     };
     byKind = { annual: make('annual'), quarterly: make('quarterly') };
     coalescers.set(sql, byKind);
