@@ -11,8 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../src/ops/dr-local.js';
-import { postgresProfile } from '../src/ops/profiles.js';
+import { freePort } from '../src/ops/dr/local.js';
+import { postgresProfile } from '../src/ops/local/profiles.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 

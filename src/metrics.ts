@@ -9,7 +9,7 @@
 //   const end = metrics.jobDuration.startTimer({ queue: 'bulk', job: 'predict' }); ...; end({ outcome: 'completed' });
 //   metrics.modelInference.observe({ model: 'annual' }, seconds);
 //
-// The database and Redis figures are set by the StatsCollector in src/ops/metrics.ts.
+// The database and Redis figures are set by the StatsCollector in src/ops/monitoring/metrics.ts.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface AppMetrics {
@@ -46,7 +46,7 @@ export interface AppMetrics {
   backupMaxAge: Gauge;
   statsCollectedAt: Gauge;
   statsCollectErrors: Counter<'source'>;
-  /** Model drift (issue 15), from the latest stored run: src/ops/model-drift-metrics.ts. */
+  /** Model drift (issue 15), from the latest stored run: src/ops/monitoring/model-drift-metrics.ts. */
   modelPsi: Gauge<'kind' | 'input' | 'tenant'>;
   modelMissingShare: Gauge<'kind' | 'input' | 'tenant'>;
   modelDriftComputedAt: Gauge;

@@ -11,9 +11,9 @@ import {
   verifyBackup,
   type BackupProgress,
   type BackupSettings,
-} from '../ops/backup.js';
-import { backupRedis, listRedisBackups } from '../ops/backup-redis.js';
-import { pitrBase, pitrCipherPass, pitrInfo, pitrRestore, pitrSetup, type PitrSettings } from '../ops/pitr.js';
+} from '../ops/backup/backup.js';
+import { backupRedis, listRedisBackups } from '../ops/backup/redis.js';
+import { pitrBase, pitrCipherPass, pitrInfo, pitrRestore, pitrSetup, type PitrSettings } from '../ops/backup/pitr.js';
 import { UsageError } from './identity.js';
 import { formatTable, printResult } from './output.js';
 

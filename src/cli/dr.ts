@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/index.js';
 import type { CliContext } from './context.js';
-import { listBackups } from '../ops/backup.js';
-import { createReplica, drStatus, failover, rejoin, watch, type FailoverResult } from '../ops/dr.js';
-import { runDrill, type DrillReport } from '../ops/dr-drill.js';
+import { listBackups } from '../ops/backup/backup.js';
+import { createReplica, drStatus, failover, rejoin, watch, type FailoverResult } from '../ops/dr/dr.js';
+import { runDrill, type DrillReport } from '../ops/dr/drill.js';
 import { UsageError } from './identity.js';
 import { formatTable, printResult } from './output.js';
 

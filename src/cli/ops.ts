@@ -8,10 +8,10 @@ import type { Command } from 'commander';
 import type { Config } from '../config/index.js';
 import { redactUrl, type Logger } from '../logging.js';
 import type { CliContext, CliOps } from './context.js';
-import { collectMonitor, formatBytes, type MonitorReport } from '../ops/monitor.js';
-import { describeBackend, diagnose, signalBackend, type Diagnosis } from '../ops/diagnose.js';
+import { collectMonitor, formatBytes, type MonitorReport } from '../ops/monitoring/monitor.js';
+import { describeBackend, diagnose, signalBackend, type Diagnosis } from '../ops/monitoring/diagnose.js';
 import { MAINTENANCE_KINDS, maintenanceHistory, runMaintenance, type MaintenanceKind, type MaintenanceResult } from '../ops/maintenance.js';
-import { alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../ops/alarms.js';
+import { alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../ops/monitoring/alarms.js';
 import {
   SPEC_RAM_BYTES,
   SPEC_REDIS_RAM_BYTES,
@@ -23,8 +23,8 @@ import {
   type ConfigDifference,
   type ProfileParam,
   type RedisProfileKind,
-} from '../ops/profiles.js';
-import { scalingRecommendation } from '../ops/scaling.js';
+} from '../ops/local/profiles.js';
+import { scalingRecommendation } from '../ops/monitoring/scaling.js';
 import { formatTable, printResult } from './output.js';
 
 const OPS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../ops');

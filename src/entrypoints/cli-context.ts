@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../logging.js';
 import { createPool, type Sql } from '../db/pool.js';
 import { ServingModels } from '../services/model-serving.js';
 import { opsDepsOf } from '../ops/deps.js';
-import { localRedisUrl } from '../ops/local-services.js';
+import { localRedisUrl } from '../ops/local/services.js';
 import { connectRedis, isDistributed, placeholderUrl, topologyOf, useRedisTopology } from '../redis/topology.js';
 import { createAppPool, createRedis, prepareDatabase, prepareRedis, rolePasswords } from './context.js';
 import { openMonitorPool } from './root.js';

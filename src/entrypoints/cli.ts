@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { ConfigError, describeConfig } from '../config/index.js';
-import { MissingServiceError } from '../ops/local-services.js';
+import { MissingServiceError } from '../ops/local/services.js';
 import { registerDbCommands } from '../cli/db.js';
 import { registerModelCommands } from '../cli/model.js';
 import { registerOpsCommands } from '../cli/ops.js';

@@ -7,7 +7,7 @@ import { createPool, type Sql } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import { AppPools } from '../db/app-pools.js';
 import { APP_ROLES, ROLE_PASSWORD_VARIABLE, applyRolePasswords, resolveRolePassword, type AppRole } from '../db/roles.js';
-import { resolveDatabase, resolveRedis, withCredentials, type ResolvedDatabase, type ResolvedRedis } from '../ops/local-services.js';
+import { resolveDatabase, resolveRedis, withCredentials, type ResolvedDatabase, type ResolvedRedis } from '../ops/local/services.js';
 import type { Shutdown } from './shutdown.js';
 
 export function rolePasswords(config: Config): Record<AppRole, string> {

@@ -8,7 +8,7 @@ import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import swagger from '@fastify/swagger';
 import { metricsPlugin } from './metrics.js';
-import { metrics, type StatsCollector } from '../ops/metrics.js';
+import { metrics, type StatsCollector } from '../ops/monitoring/metrics.js';
 import swaggerUi from '@fastify/swagger-ui';
 import { healthRoutes } from './routes/health/routes.js';
 import { authPlugin } from './plugins/auth.js';

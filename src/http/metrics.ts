@@ -7,7 +7,7 @@
 // unmatched requests share one label, so label cardinality stays bounded.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { metrics as defaultMetrics, type AppMetrics, type StatsCollector } from '../ops/metrics.js';
+import { metrics as defaultMetrics, type AppMetrics, type StatsCollector } from '../ops/monitoring/metrics.js';
 
 export interface MetricsPluginOptions {
   metrics?: AppMetrics;

@@ -5,8 +5,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
-import { backupDirSource } from './alarms.js';
-import { defaultCpuSource } from './host.js';
+import { backupDirSource } from './monitoring/alarms.js';
+import { defaultCpuSource } from './monitoring/host.js';
 import type { OpsDeps, ReplicaConn } from './types.js';
 
 export interface OpsConnections {

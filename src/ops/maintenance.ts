@@ -17,8 +17,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Sql } from '../db/pool.js';
-import { indexBloat, tableBloat, unusedIndexes } from './pg.js';
-import { keyFamilies, num, parseInfo } from './redis.js';
+import { indexBloat, tableBloat, unusedIndexes } from './monitoring/pg.js';
+import { keyFamilies, num, parseInfo } from './monitoring/redis.js';
 import { errMessage, nowOf, type OpsConfig } from './types.js';
 import type { Logger } from '../logging.js';
 

@@ -11,7 +11,7 @@ import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, typ
 import * as companies from '../repositories/companies.js';
 import * as repo from '../repositories/predictions.js';
 import type { AnnualRatios, ModelKind, QuarterlyRatios, RiskEngine, Explanation } from '../risk/index.js';
-import { metrics } from '../ops/metrics.js';
+import { metrics } from '../ops/monitoring/metrics.js';
 import { computePrediction, normalizeCompanyInput, requiredRatios, type ComputedPrediction, type MinRatios } from './prediction-compute.js';
 import { aKind, periodText, scopeName } from '../domain/wording.js';
 import { fieldsOf } from '../risk/fields.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { createBackup, logicalDir } from '../../src/ops/backup.js';
+import { createBackup, logicalDir } from '../../src/ops/backup/backup.js';
 
 let db: TestDatabase;
 let mnt: string;

@@ -19,8 +19,8 @@ import {
   type BackupManifest,
   type BackupProgress,
   type BackupSettings,
-} from '../../src/ops/backup.js';
-import { BackupIntegrityError } from '../../src/ops/backup-crypto.js';
+} from '../../src/ops/backup/backup.js';
+import { BackupIntegrityError } from '../../src/ops/backup/crypto.js';
 
 let db: TestDatabase;
 let dir: string;

@@ -4,9 +4,9 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Sql } from '../../src/db/pool.js';
-import { startLocalCluster, type LocalCluster } from '../../src/ops/dr-drill.js';
-import { ensurePostgresDir, freePort, pgCtl, sleep } from '../../src/ops/dr-local.js';
-import { moveRepoAside, pitrBase, pitrInfo, pitrRestore, pitrSetup, type PitrSettings } from '../../src/ops/pitr.js';
+import { startLocalCluster, type LocalCluster } from '../../src/ops/dr/drill.js';
+import { ensurePostgresDir, freePort, pgCtl, sleep } from '../../src/ops/dr/local.js';
+import { moveRepoAside, pitrBase, pitrInfo, pitrRestore, pitrSetup, type PitrSettings } from '../../src/ops/backup/pitr.js';
 
 let pg: LocalCluster;
 let sql: Sql;

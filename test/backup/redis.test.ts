@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupRedis, extractRedisBackup, listRedisBackups } from '../../src/ops/backup-redis.js';
+import { backupRedis, extractRedisBackup, listRedisBackups } from '../../src/ops/backup/redis.js';
 import { startScratchRedis, type ScratchRedis } from '../ops/servers.js';
 
 let source: ScratchRedis;

@@ -2,7 +2,7 @@
 // load, the primary SIGKILLed, failover, writes resuming through the same pool (no restart),
 // acknowledged writes counted afterwards. RTO is reported, not asserted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runDrill, type DrillReport } from '../../src/ops/dr-drill.js';
+import { runDrill, type DrillReport } from '../../src/ops/dr/drill.js';
 import { startScratchRedis, type ScratchRedis } from '../ops/servers.js';
 
 let redis: ScratchRedis;

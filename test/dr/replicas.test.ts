@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicaRouter } from '../../src/db/replicas.js';
 import { createPool, type Sql } from '../../src/db/pool.js';
-import { startLocalCluster, startLocalReplica, type LocalCluster } from '../../src/ops/dr-drill.js';
-import { checkServer, failover, SplitBrainRefused } from '../../src/ops/dr.js';
+import { startLocalCluster, startLocalReplica, type LocalCluster } from '../../src/ops/dr/drill.js';
+import { checkServer, failover, SplitBrainRefused } from '../../src/ops/dr/dr.js';
 import { rmSync } from 'node:fs';
 
 let primary: LocalCluster;

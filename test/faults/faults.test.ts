@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { createBackup as CreateBackup } from '../../src/ops/backup.js';
+import type { createBackup as CreateBackup } from '../../src/ops/backup/backup.js';
 import { makeRows, toCsv } from '../bulk/helpers.js';
 import {
   AofRedis, deploymentEnv, login, lostPredictions, pgCtl, readyStatus, sleep, startDatabase, startLoad, startRole, uploadBulk, waitFor, waitJobs,
@@ -194,9 +194,9 @@ describe('faults under load', () => {
   it('backup directory full or read-only: accunode backup fails with a clear error and leaves no partial file', async () => {
     let createBackup: typeof CreateBackup;
     try {
-      ({ createBackup } = await import('../../src/ops/backup.js'));
+      ({ createBackup } = await import('../../src/ops/backup/backup.js'));
     } catch (err) {
-      results.backup_disk_full = `skipped: src/ops/backup.ts not importable (${(err as Error).message})`;
+      results.backup_disk_full = `skipped: src/ops/backup/backup.ts not importable (${(err as Error).message})`;
       return;
     }
     const mnt = mkdtempSync(path.join(os.tmpdir(), 'accunode-fullfs-'));

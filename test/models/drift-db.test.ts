@@ -10,8 +10,8 @@ import { engineOnce } from '../helpers/app.js';
 import { runModelDriftJob } from '../../src/jobs/model-drift.js';
 import { createProcessor } from '../../src/jobs/processor.js';
 import { pino } from 'pino';
-import { createMetrics } from '../../src/ops/metrics.js';
-import { collectModelDrift, modelDriftReading } from '../../src/ops/model-drift-metrics.js';
+import { createMetrics } from '../../src/ops/monitoring/metrics.js';
+import { collectModelDrift, modelDriftReading } from '../../src/ops/monitoring/model-drift-metrics.js';
 
 let db: TestDatabase;
 let engine: RiskEngine;

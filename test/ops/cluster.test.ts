@@ -12,13 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Sql } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { APP_ROLES, applyRolePasswords } from '../../src/db/roles.js';
-import { ALARM_NAMES, alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../../src/ops/alarms.js';
+import { ALARM_NAMES, alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../../src/ops/monitoring/alarms.js';
 
 const INFRA_ALARMS = ALARM_NAMES.filter((n) => n !== 'AccuNode-Model-Drift');
-import { diagnose } from '../../src/ops/diagnose.js';
-import { procCpuSource } from '../../src/ops/host.js';
-import { checkPostgresConfig, checkRedisConfig, postgresProfile, redisProfile, renderRedisConf } from '../../src/ops/profiles.js';
-import { scalingRecommendation } from '../../src/ops/scaling.js';
+import { diagnose } from '../../src/ops/monitoring/diagnose.js';
+import { procCpuSource } from '../../src/ops/monitoring/host.js';
+import { checkPostgresConfig, checkRedisConfig, postgresProfile, redisProfile, renderRedisConf } from '../../src/ops/local/profiles.js';
+import { scalingRecommendation } from '../../src/ops/monitoring/scaling.js';
 import { DEFAULT_OPS_CONFIG, type OpsConfig, type OpsDeps } from '../../src/ops/types.js';
 import { selfSignedCert, startScratchPostgres, startScratchRedis, type ScratchPostgres, type ScratchRedis } from './servers.js';
 

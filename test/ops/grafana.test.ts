@@ -2,7 +2,7 @@
 // accunode_* series in it is one prom-client registers (histograms as _bucket/_sum/_count).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { metrics } from '../../src/ops/metrics.js';
+import { metrics } from '../../src/ops/monitoring/metrics.js';
 
 interface Panel { title: string; type: string; targets?: Array<{ expr?: string }> }
 const dashboard = JSON.parse(readFileSync(new URL('../../ops/grafana/accunode.json', import.meta.url), 'utf8')) as { panels: Panel[]; uid: string };

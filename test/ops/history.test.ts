@@ -11,8 +11,8 @@ import { TEST_REDIS_URL } from '../helpers/env.js';
 import { opsRoutes } from '../../src/http/routes/ops/routes.js';
 import { createPool, type Sql } from '../../src/db/pool.js';
 import { DEFAULT_OPS_CONFIG } from '../../src/ops/types.js';
-import { metrics } from '../../src/ops/metrics.js';
-import { ApiSampler, p95Between, type QueueReader } from '../../src/ops/timeseries.js';
+import { metrics } from '../../src/ops/monitoring/metrics.js';
+import { ApiSampler, p95Between, type QueueReader } from '../../src/ops/monitoring/timeseries.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { createProducers, QUEUE_NAMES, type Producers } from '../../src/queue/producers.js';
 

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Sql } from '../../src/db/pool.js';
 import { metricsPlugin } from '../../src/http/metrics.js';
-import { createMetrics, createStatsCollector } from '../../src/ops/metrics.js';
+import { createMetrics, createStatsCollector } from '../../src/ops/monitoring/metrics.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { TEST_REDIS_URL } from '../helpers/env.js';
 

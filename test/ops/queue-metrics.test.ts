@@ -1,10 +1,10 @@
-// accunode_queue_depth and accunode_job_duration_seconds (ops/queue-metrics.ts): read from real
+// accunode_queue_depth and accunode_job_duration_seconds (ops/monitoring/queue-metrics.ts): read from real
 // BullMQ queues on the test Redis, with a worker of its own finishing and failing jobs.
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
-import { queueMetrics } from '../../src/ops/queue-metrics.js';
+import { queueMetrics } from '../../src/ops/monitoring/queue-metrics.js';
 import { createQueueConnection } from '../../src/queue/connection.js';
 import { TEST_REDIS_URL } from '../helpers/env.js';
 

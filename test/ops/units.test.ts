@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ALARM_NAMES } from '../../src/ops/alarms.js';
-import { slowCallsBetween } from '../../src/ops/pg.js';
+import { ALARM_NAMES } from '../../src/ops/monitoring/alarms.js';
+import { slowCallsBetween } from '../../src/ops/monitoring/pg.js';
 import {
   SPEC_RAM_BYTES,
   SPEC_REDIS_RAM_BYTES,
@@ -14,8 +14,8 @@ import {
   renderRedisConf,
   sizePostgres,
   toBase,
-} from '../../src/ops/profiles.js';
-import { recommendScaling, type Sample } from '../../src/ops/scaling.js';
+} from '../../src/ops/local/profiles.js';
+import { recommendScaling, type Sample } from '../../src/ops/monitoring/scaling.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const GB = 1024 ** 3;

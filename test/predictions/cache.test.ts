@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createTestApp, setWorldPasswords, tokensFor, type TestApp } from '../helpers/app.js';
 import { buildWorld, type UserKey, type World } from '../helpers/fixtures.js';
 import { ScratchRedis } from '../helpers/redis-server.js';
-import { metrics } from '../../src/ops/metrics.js';
+import { metrics } from '../../src/ops/monitoring/metrics.js';
 
 // A prediction needs most of its ratios (PREDICTION_MIN_RATIOS): writes carry these besides the one under test.
 const REST = { long_term_debt_to_total_capital: 30, total_debt_to_ebitda: 2, ebit_to_interest_expense: 5 };

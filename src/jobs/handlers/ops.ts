@@ -1,8 +1,8 @@
 // The operations jobs: maintenance, alarms, the daily backup. Each is a one-liner into src/ops
 // with the OpsDeps the composition root built, the same the CLI commands use.
 import { UnrecoverableError } from 'bullmq';
-import { evaluateAlarms } from '../../ops/alarms.js';
-import { runDailyBackup } from '../../ops/backup-job.js';
+import { evaluateAlarms } from '../../ops/monitoring/alarms.js';
+import { runDailyBackup } from '../../ops/backup/job.js';
 import { runMaintenance, type MaintenanceKind } from '../../ops/maintenance.js';
 import { runModelDriftJob } from '../model-drift.js';
 import { MissingJobDeps, type JobDeps, type JobHandler, type OpsJobDeps } from '../context.js';

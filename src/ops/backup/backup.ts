@@ -18,10 +18,10 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createPool, type Sql } from '../db/pool.js';
-import type { BackupSource } from './types.js';
-import { BackupIntegrityError, decryptFile, encryptStream } from './backup-crypto.js';
-import { databaseOf, libpqEnv, pgBin, run, withDatabase } from './dr-local.js';
+import { createPool, type Sql } from '../../db/pool.js';
+import type { BackupSource } from '../types.js';
+import { BackupIntegrityError, decryptFile, encryptStream } from './crypto.js';
+import { databaseOf, libpqEnv, pgBin, run, withDatabase } from '../dr/local.js';
 
 export const MANIFEST_VERSION = 1;
 

@@ -2,11 +2,11 @@
 // backup, its verification (restore into a scratch database + table comparison), the 30-day prune
 // and the Redis snapshot. PITR base backups are pgBackRest's own schedule (see docs).
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/index.js';
-import type { Sql } from '../db/pool.js';
-import type { Logger } from '../logging.js';
+import type { Config } from '../../config/index.js';
+import type { Sql } from '../../db/pool.js';
+import type { Logger } from '../../logging.js';
 import { createBackup, pruneBackups, verifyBackup } from './backup.js';
-import { backupRedis } from './backup-redis.js';
+import { backupRedis } from './redis.js';
 
 /** A postgres:// URL for the server and database a postgres.js pool connects to. */
 export function urlOfPool(sql: Sql): string {

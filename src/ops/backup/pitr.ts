@@ -6,9 +6,9 @@
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { createPool } from '../db/pool.js';
-import { ensurePostgresDir, pgCtl, run, sleep } from './dr-local.js';
-import { writePostgresFile } from './dr.js';
+import { createPool } from '../../db/pool.js';
+import { ensurePostgresDir, pgCtl, run, sleep } from '../dr/local.js';
+import { writePostgresFile } from '../dr/dr.js';
 
 export interface PitrSettings {
   /** BACKUP_DIR: config, repo1, logs and locks go under its pitr/ folder. */

@@ -8,8 +8,8 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
-import { decryptFile, encryptStream } from './backup-crypto.js';
-import { run } from './dr-local.js';
+import { decryptFile, encryptStream } from './crypto.js';
+import { run } from '../dr/local.js';
 
 export interface RedisBackupMeta {
   id: string;

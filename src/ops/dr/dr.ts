@@ -7,9 +7,9 @@ import { writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import postgres from 'postgres';
-import { createPool } from '../db/pool.js';
-import { publishPrimary, endpoint, type PrimaryChange } from '../db/app-pools.js';
-import { chownToPostgres, conninfo, ensurePostgresDir, libpqEnv, pgBin, pgCtl, postmasterPid, run, sleep } from './dr-local.js';
+import { createPool } from '../../db/pool.js';
+import { publishPrimary, endpoint, type PrimaryChange } from '../../db/app-pools.js';
+import { chownToPostgres, conninfo, ensurePostgresDir, libpqEnv, pgBin, pgCtl, postmasterPid, run, sleep } from './local.js';
 
 /** dr_events without grants, for databases that are not migrated (drills, scratch clusters). */
 export const DR_EVENTS_DDL = `create table if not exists dr_events (

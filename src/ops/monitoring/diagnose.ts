@@ -1,6 +1,6 @@
 // `accunode diagnose`: the spec's troubleshooting section as one report.
 import type { Redis } from 'ioredis';
-import type { Sql } from '../db/pool.js';
+import type { Sql } from '../../db/pool.js';
 import {
   blockedPairs,
   connectionCounts,
@@ -22,7 +22,7 @@ import {
   type UnusedIndexRow,
 } from './pg.js';
 import { keyFamilies, num, parseInfo, slowlog, type KeyFamilyReport, type SlowlogRow } from './redis.js';
-import { errMessage, type OpsDeps } from './types.js';
+import { errMessage, type OpsDeps } from '../types.js';
 
 export interface RedisDiagnosis {
   target: string;

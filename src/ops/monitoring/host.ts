@@ -2,8 +2,8 @@
 // server (DB_CPU_PROMETHEUS_URL), else unavailable with the reason. Never guessed.
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { Sql } from '../db/pool.js';
-import { errMessage, measured, unavailable, type CpuSource, type Measured } from './types.js';
+import type { Sql } from '../../db/pool.js';
+import { errMessage, measured, unavailable, type CpuSource, type Measured } from '../types.js';
 
 const CLK_TCK = 100; // USER_HZ on Linux x86-64/arm64
 

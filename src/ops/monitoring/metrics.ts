@@ -3,15 +3,15 @@
 // figures at most every 15 s, in a handful of queries, whatever the scrape rate and however many
 // series (never a query per series).
 import type { Counter } from 'prom-client';
-import { metrics, createMetrics, type AppMetrics } from '../metrics.js';
+import { metrics, createMetrics, type AppMetrics } from '../../metrics.js';
 
 export { metrics, createMetrics, type AppMetrics };
 import type { Redis } from 'ioredis';
-import type { Sql } from '../db/pool.js';
+import type { Sql } from '../../db/pool.js';
 import { connectionCounts, databaseTotals, pgStatStatementsStatus, replicationLag } from './pg.js';
 import { cpuSeconds, memoryFigure, num, parseInfo, totalKeys } from './redis.js';
-import { errMessage, type ReplicaConn } from './types.js';
-import type { Logger } from '../logging.js';
+import { errMessage, type ReplicaConn } from '../types.js';
+import type { Logger } from '../../logging.js';
 import { collectModelDrift } from './model-drift-metrics.js';
 import type { QueueMetrics } from './queue-metrics.js';
 
@@ -38,7 +38,7 @@ export interface StatsCollectorDeps {
   backupMaxAgeHours?: number;
   lastGoodBackup?: () => Promise<Date | null>;
   dbCpu?: () => Promise<number | null>;
-  /** Queue depth and job run times (ops/queue-metrics.ts). */
+  /** Queue depth and job run times (ops/monitoring/queue-metrics.ts). */
   queues?: QueueMetrics;
   log?: Logger;
   /** Minimum time between two collections; default 15 s. */

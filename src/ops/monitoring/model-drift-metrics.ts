@@ -3,9 +3,9 @@
  * latest run the weekly model.drift job (or `accunode model monitor --store`) stored, so a
  * scrape never recomputes drift.
  */
-import type { Sql } from '../db/pool.js';
-import { PSI_SIGNIFICANT } from '../risk/index.js';
-import { latestModelDrift } from '../services/model-drift.js';
+import type { Sql } from '../../db/pool.js';
+import { PSI_SIGNIFICANT } from '../../risk/index.js';
+import { latestModelDrift } from '../../services/model-drift.js';
 import type { AppMetrics } from './metrics.js';
 
 export async function collectModelDrift(m: Pick<AppMetrics, 'modelPsi' | 'modelMissingShare' | 'modelDriftComputedAt'>, sql: Sql): Promise<void> {

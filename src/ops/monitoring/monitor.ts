@@ -11,7 +11,7 @@ import {
   type ReplicationRow,
 } from './pg.js';
 import { hitRate, memoryFigure, num, parseInfo, pingMs, round1, totalKeys } from './redis.js';
-import { errMessage, nowOf, type Level, type MonitorFigure, type OpsDeps } from './types.js';
+import { errMessage, nowOf, type Level, type MonitorFigure, type OpsDeps } from '../types.js';
 
 export interface MonitorReport {
   taken_at: Date;

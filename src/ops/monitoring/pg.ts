@@ -1,8 +1,8 @@
 // PostgreSQL statistics for monitor, diagnose, alarms and /metrics. SQL only (works against a
 // remote server), as monitoring_user (pg_monitor), with PostgreSQL 13+ column names
 // (total_exec_time/mean_exec_time, relname).
-import type { Sql } from '../db/pool.js';
-import { errMessage, type ReplicaConn } from './types.js';
+import type { Sql } from '../../db/pool.js';
+import { errMessage, type ReplicaConn } from '../types.js';
 
 export interface ExtensionStatus {
   available: boolean;

@@ -3,7 +3,7 @@
 // StatsCollector asks every queue for its counts, and for the jobs finished since it last asked,
 // whose run time BullMQ keeps (processedOn to finishedOn).
 import type { Job, Queue } from 'bullmq';
-import type { AppMetrics } from '../metrics.js';
+import type { AppMetrics } from '../../metrics.js';
 
 export interface QueueSource {
   names: readonly string[];

@@ -2,7 +2,7 @@
 // replica out / in) triggers evaluated on the figures the 5-minute alarms job stored in
 // metric_samples. Each figure says where it comes from; one that was not measured makes its
 // trigger undecidable (never assumed).
-import type { Sql } from '../db/pool.js';
+import type { Sql } from '../../db/pool.js';
 
 export interface Sample {
   metric: string;

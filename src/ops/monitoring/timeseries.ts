@@ -6,8 +6,8 @@
  * opsHistory() reads it all back with the alarm transitions of the window.
  */
 import { hostname } from 'node:os';
-import type { Sql } from '../db/pool.js';
-import type { Logger } from '../logging.js';
+import type { Sql } from '../../db/pool.js';
+import type { Logger } from '../../logging.js';
 import type { AppMetrics } from './metrics.js';
 
 export interface QueueStatus {

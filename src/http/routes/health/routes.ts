@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Sql } from '../../../db/pool.js';
-import { pingPostgres } from '../../../ops/pg.js';
+import { pingPostgres } from '../../../ops/monitoring/pg.js';
 
 /** What readiness checks; the app passes its own deps (a structural subset, so no import of app.ts). */
 export interface HealthDeps {

@@ -20,16 +20,16 @@ import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
 import type { Sql } from '../../../db/pool.js';
 import { DomainError } from '../../../domain/errors.js';
-import { collectMonitor } from '../../../ops/monitor.js';
-import { alarmHistory, alarmStates, ALARMS } from '../../../ops/alarms.js';
+import { collectMonitor } from '../../../ops/monitoring/monitor.js';
+import { alarmHistory, alarmStates, ALARMS } from '../../../ops/monitoring/alarms.js';
 import { maintenanceHistory } from '../../../ops/maintenance.js';
-import { pingPostgres, replicationLag } from '../../../ops/pg.js';
-import { pingMs } from '../../../ops/redis.js';
+import { pingPostgres, replicationLag } from '../../../ops/monitoring/pg.js';
+import { pingMs } from '../../../ops/monitoring/redis.js';
 import { errMessage, type BackupSource, type OpsDeps } from '../../../ops/types.js';
 import { principal, requireRole } from '../../plugins/auth.js';
-import { metrics } from '../../../ops/metrics.js';
+import { metrics } from '../../../ops/monitoring/metrics.js';
 import { latestModelDrift } from '../../../services/model-drift.js';
-import { ApiSampler, opsHistory, type QueueReader } from '../../../ops/timeseries.js';
+import { ApiSampler, opsHistory, type QueueReader } from '../../../ops/monitoring/timeseries.js';
 import { errorResponses } from '../../schemas.js';
 
 /** A backup as `accunode backup list --json` prints it (the backups module provides the list). */
