@@ -23,14 +23,7 @@ export interface DefaultEventView {
   created_at: string;
 }
 
-interface Row {
-  id: string;
-  company_id: string;
-  default_date: string;
-  source: string;
-  recorded_by: string | null;
-  created_at: Date;
-}
+type Row = events.DefaultEventRow;
 
 const view = (r: Row): DefaultEventView => ({ ...r, created_at: new Date(r.created_at).toISOString() });
 

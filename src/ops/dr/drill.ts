@@ -7,7 +7,8 @@
 import { mkdtempSync, appendFileSync, chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../redis/topology.js';
 import { createPool } from '../../db/pool.js';
 import { AppPools } from '../../db/app-pools.js';
 import { ReplicaRouter } from '../../db/replicas.js';
@@ -191,8 +192,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillReport> {
     const pools = new AppPools(primary.url(), (u) => createPool(u, { max: 8, applicationName: 'accunode-drill', connectTimeoutSeconds: 2 }));
     closers.push(() => pools.end({ timeout: 1 }));
     if (o.redisUrl) {
-      redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 2 });
-      subscriber = new Redis(o.redisUrl, { maxRetriesPerRequest: 2 });
+      // Through the one Redis factory, so a Sentinel/Cluster/TLS setting applies to the drill too.
+      redis = connectRedis(o.redisUrl, { maxRetriesPerRequest: 2 });
+      subscriber = connectRedis(o.redisUrl, { maxRetriesPerRequest: 2 });
       const stop = await pools.follow(subscriber, redis, channel);
       closers.push(async () => {
         await stop();
