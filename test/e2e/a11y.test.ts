@@ -1,6 +1,7 @@
 // An axe-core audit of every page of the web app (WCAG 2.0/2.1 A and AA rules), signed in as a
 // super admin (who sees every page) and signed out, at desktop width and on a phone: no serious
-// or critical violation anywhere. A failure lists each violation with the elements it found.
+// or critical violation anywhere, and no page wider than its window (a wide table scrolls in its
+// own region). A failure lists each violation with the elements it found.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
@@ -43,7 +44,7 @@ describe.skipIf(!status.run)('accessibility audit (axe-core, Chromium)', () => {
   }
 
   for (const [label, viewport] of [['desktop', { width: 1280, height: 900 }], ['phone', { width: 390, height: 844 }]] as const) {
-    it(`has no serious or critical violation on any page (${label})`, async () => {
+    it(`has no serious or critical violation, and no page wider than the window, on any page (${label})`, async () => {
       const b = await newBrowser(viewport);
       const found: string[] = [];
       try {
@@ -73,6 +74,9 @@ describe.skipIf(!status.run)('accessibility audit (axe-core, Chromium)', () => {
           await page.goto(server.url + path);
           await settle(page, heading);
           for (const v of await audit(page)) found.push(`${path}: ${v}`);
+          // Nothing makes the page itself scroll sideways (wide tables scroll in their own region).
+          const width = (await page.evaluate('document.documentElement.scrollWidth')) as number;
+          if (width > viewport.width) found.push(`${path}: the page is ${width} px wide in a ${viewport.width} px window`);
           if (label === 'phone') await screenshot(page, `a11y-phone${path.replace(/[^a-z0-9]+/gi, '-')}`);
         }
       } finally {

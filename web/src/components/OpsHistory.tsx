@@ -4,7 +4,7 @@
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { api } from '../api';
 import { dateTime, num } from '../format';
-import { Card, Empty, ErrorState, Loading, useAsync } from './ui';
+import { Card, Empty, ErrorState, Loading, useAsync, TableWrap } from './ui';
 
 interface History {
   from: string;
@@ -115,7 +115,7 @@ export function OpsHistory({ tick }: { tick: number }) {
           {hist.data && hist.data.alarms.length === 0 ? (
             <Empty title="No alarm changed state in the last 24 hours" />
           ) : (
-            <table className="table compact">
+            <TableWrap label="Alarm history"><table className="table compact">
               <thead>
                 <tr>
                   <th scope="col">When</th>
@@ -137,7 +137,7 @@ export function OpsHistory({ tick }: { tick: number }) {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </table></TableWrap>
           )}
         </Card>
       </div>

@@ -85,7 +85,7 @@ export function Operations() {
               {ov.data.alarms === null ? (
                 <Empty title={superAdmin ? 'Alarm states unavailable' : 'Alarm states are shown to super admins'} />
               ) : (
-                <table className="table compact">
+                <TableWrap label="Alarms"><table className="table compact">
                   <thead>
                     <tr>
                       <th scope="col">Alarm</th>
@@ -107,14 +107,14 @@ export function Operations() {
                       </tr>
                     ))}
                   </tbody>
-                </table>
+                </table></TableWrap>
               )}
             </Card>
             <Card title="Recent maintenance runs" id="o-maint">
               {!ov.data.maintenance || ov.data.maintenance.length === 0 ? (
                 <Empty title="No maintenance run yet">The scheduler runs daily, weekly and monthly maintenance.</Empty>
               ) : (
-                <table className="table compact">
+                <TableWrap label="Recent maintenance runs"><table className="table compact">
                   <thead>
                     <tr>
                       <th scope="col">Started</th>
@@ -140,7 +140,7 @@ export function Operations() {
                       </tr>
                     ))}
                   </tbody>
-                </table>
+                </table></TableWrap>
               )}
             </Card>
           </div>
