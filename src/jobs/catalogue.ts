@@ -184,10 +184,6 @@ export const JOBS: { readonly [N in JobName]: Readonly<JobSpec<N>> } = Object.fr
 
 export const JOB_NAMES = Object.keys(JOBS) as JobName[];
 
-export function jobsOfQueue(queue: QueueName): JobName[] {
-  return JOB_NAMES.filter((n) => JOBS[n].queue === queue);
-}
-
 export function isJobName(name: string): name is JobName {
   return Object.prototype.hasOwnProperty.call(JOBS, name);
 }

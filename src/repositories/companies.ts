@@ -140,13 +140,6 @@ export async function countCompanies(tx: TxSql, f: CompanyFilter, scopes: string
   return cappedTotal(r!.n);
 }
 
-export async function companyHasPredictions(tx: TxSql, id: string): Promise<boolean> {
-  const [r] = await tx<{ x: boolean }[]>`
-    select exists(select 1 from annual_predictions where company_id = ${id})
-        or exists(select 1 from quarterly_predictions where company_id = ${id}) as x`;
-  return r!.x;
-}
-
 /**
  * The visible companies with this symbol (row-level security filters), read per scope on
  * (scope_id, symbol): a handful of index probes, however many companies a tenant holds.

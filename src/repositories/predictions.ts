@@ -82,13 +82,6 @@ export async function findPrediction(tx: TxSql, kind: ModelKind, id: string): Pr
   return r ? toRow(kind, r) : null;
 }
 
-export async function findByPeriod(tx: TxSql, kind: ModelKind, companyId: string, year: string, quarter?: string): Promise<PredictionRow | null> {
-  const [r] = await tx<Raw[]>`
-    ${select(tx, kind)} where p.company_id = ${companyId} and p.reporting_year = ${year}
-    ${kind === 'quarterly' ? tx`and p.reporting_quarter = ${quarter!}` : tx``}`;
-  return r ? toRow(kind, r) : null;
-}
-
 /** The existing prediction's id for this company and period (same scope as the company, so readable). */
 export async function conflictingId(tx: TxSql, kind: ModelKind, companyId: string, year: string, quarter?: string): Promise<string | null> {
   const [r] = await tx<{ id: string }[]>`
@@ -118,12 +111,6 @@ function columnsOf(kind: ModelKind, w: PredictionWrite): Record<string, string |
   if (kind === 'quarterly') cols.reporting_quarter = w.reporting_quarter!;
   for (const f of [...RATIO_FIELDS[kind], ...OUTPUT_FIELDS[kind]]) cols[f] = w.values[f] ?? null;
   return cols;
-}
-
-export async function insertPrediction(tx: TxSql, kind: ModelKind, w: PredictionWrite): Promise<string> {
-  const cols = columnsOf(kind, w);
-  const [r] = await tx<{ id: string }[]>`insert into ${tx(TABLE[kind])} ${tx(cols)} returning id`;
-  return r!.id;
 }
 
 /**

@@ -219,11 +219,6 @@ export async function compactRollups(sql: Sql, maxRows = 20_000): Promise<number
   return r!.n;
 }
 
-/** Recomputes every rollup and company_latest row from the predictions (owner connection). */
-export async function rebuildRollups(adminSql: Sql): Promise<void> {
-  await adminSql`select rollup_rebuild()`;
-}
-
 export interface YearSectorRow {
   reporting_year: string;
   sector: string;

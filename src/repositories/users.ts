@@ -100,11 +100,6 @@ export async function passwordHashOf(tx: TxSql, userId: string): Promise<string 
   return row?.password_hash ?? null;
 }
 
-export async function countOrgMembers(tx: TxSql, organizationId: string): Promise<number> {
-  const [row] = await tx<{ n: number }[]>`select count(*)::int as n from users where organization_id = ${organizationId} and is_active`;
-  return row!.n;
-}
-
 /** A user named on an operator's command line (`--as`): by id or e-mail, as the owner. */
 export async function userForCommand(adminSql: Sql, who: string): Promise<{ id: string; role: string; tenant_id: string | null; organization_id: string | null; is_active: boolean } | null> {
   const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(who);

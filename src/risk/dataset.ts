@@ -16,10 +16,6 @@ export interface Dataset {
   rating?: string[];
 }
 
-export function datasetSize(ds: Dataset): number {
-  return ds.y.length;
-}
-
 /** Rows picked by index, in that order. */
 export function subset(ds: Dataset, idx: ArrayLike<number>): Dataset {
   const n = idx.length;

@@ -30,9 +30,6 @@ export function setToken(t: string | null): void {
 export function currentToken(): string | null {
   return token;
 }
-export function hasToken(): boolean {
-  return token !== null;
-}
 export function setUnauthorizedHandler(fn: (() => void) | null): void {
   onUnauthorized = fn;
 }

@@ -51,17 +51,6 @@ export function encryptStream(secret: string): Transform {
   });
 }
 
-export function isEncryptedFile(file: string): boolean {
-  const fd = openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(ENC_MAGIC.length);
-    readSync(fd, b, 0, b.length, 0);
-    return b.equals(ENC_MAGIC);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export class BackupIntegrityError extends Error {
   constructor(message: string) {
     super(message);

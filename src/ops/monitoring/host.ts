@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Sql } from '../../db/pool.js';
-import { errMessage, measured, unavailable, type CpuSource, type Measured } from '../types.js';
+import { errMessage, measured, unavailable, type CpuSource } from '../types.js';
 
 const CLK_TCK = 100; // USER_HZ on Linux x86-64/arm64
 
@@ -120,12 +120,3 @@ export function defaultCpuSource(sql: Sql, dbUrl: string, promUrl: string | unde
   };
 }
 
-export function memoryOfHost(procRoot = '/proc'): Measured<number> {
-  try {
-    const m = /MemTotal:\s+(\d+) kB/.exec(readFileSync(`${procRoot}/meminfo`, 'utf8'));
-    if (m) return measured(Number(m[1]) * 1024, '/proc/meminfo');
-  } catch {
-    /* fall through */
-  }
-  return unavailable('/proc/meminfo unreadable');
-}

@@ -14,10 +14,6 @@ export function parseInfo(raw: string): RedisInfo {
   return out;
 }
 
-export async function redisInfo(redis: Redis): Promise<RedisInfo> {
-  return parseInfo(await redis.info('everything'));
-}
-
 export function num(info: RedisInfo, key: string): number | null {
   const v = info[key];
   if (v === undefined || v === '') return null;
@@ -190,11 +186,6 @@ export async function slowlog(redis: Redis, count = 10): Promise<SlowlogRow[]> {
       client: client ?? '',
     };
   });
-}
-
-export async function configGet(redis: Redis, name: string): Promise<string | null> {
-  const r = (await redis.call('CONFIG', 'GET', name)) as string[];
-  return r.length >= 2 ? String(r[1]) : null;
 }
 
 /** All settings (CONFIG GET *) as a map. */
