@@ -86,11 +86,11 @@ export async function deliveryToSend(adminSql: Sql, deliveryId: string) {
 }
 
 /** A delivery not sent because its URL became unacceptable: failed for good, never retried. */
-export async function refuseDelivery(adminSql: Sql, d: { id: string }, problem: string): Promise<void> {
+export async function refuseDelivery(adminSql: Sql, id: string, problem: string): Promise<void> {
   await adminSql`
-      update webhook_deliveries set attempts = attempts + 1, last_attempt_at = CURRENT_TIMESTAMP, last_status_code = null,
-        last_error = ${`not sent: the webhook's URL ${problem}`.slice(0, 500)}, status = 'failed'
-      where id = ${d.id}`;
+    update webhook_deliveries set attempts = attempts + 1, last_attempt_at = CURRENT_TIMESTAMP, last_status_code = null,
+      last_error = ${`not sent: the webhook's URL ${problem}`.slice(0, 500)}, status = 'failed'
+    where id = ${id}`;
 }
 
 export async function recordAttempt(adminSql: Sql, id: string, status: number | null, error: string | null, final: boolean): Promise<void> {

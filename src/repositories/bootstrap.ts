@@ -21,7 +21,7 @@ export async function createOrganization(sql: Sql, o: { tenantId: string; name: 
   return row!;
 }
 
-export async function organizationTenant(tx: TxSql, id: string): Promise<string | null> {
+export async function organizationTenant(tx: Sql | TxSql, id: string): Promise<string | null> {
   const [org] = await tx<{ tenant_id: string }[]>`select tenant_id from organizations where id::text = ${id}`;
   return org ? org.tenant_id : null;
 }

@@ -73,14 +73,6 @@ export async function failRun(sql: Sql, id: number, error: string): Promise<void
   await sql`update model_runs set status = 'failed', error = ${error.slice(0, 2000)}, finished_at = now() where id = ${id}`;
 }
 
-export async function tenantExists(sql: Sql, id: string): Promise<boolean> {
-  return (await sql`select 1 from tenants where id = ${id}`).length === 1;
-}
-
-export async function organizationExists(sql: Sql, id: string): Promise<boolean> {
-  return (await sql`select 1 from organizations where id = ${id}`).length === 1;
-}
-
 /** A stored prediction as a run reads it: ratios and outputs as numbers (null where missing). */
 export interface StoredPrediction {
   id: string;
@@ -98,6 +90,10 @@ export interface StoredPrediction {
   tenant_id: string | null;
 }
 
+// A scope's predictions with the organization and creator its rule reads.
+const scoped = (kind: ModelKind) =>
+  `${TABLE[kind]} p left join organizations o on o.id = p.organization_id left join users u on u.id = p.created_by`;
+
 // The scope's rule in SQL; $1 is the scope's id where it has one.
 function scopeClause(scope: RunScope): { sql: string; param: string | null } {
   if (scope.organizationId) return { sql: 'p.organization_id = $1::uuid', param: scope.organizationId };
@@ -108,7 +104,7 @@ function scopeClause(scope: RunScope): { sql: string; param: string | null } {
 export async function countInScope(sql: Sql, kind: ModelKind, scope: RunScope, notMadeBy?: { name: string; version: string }): Promise<number> {
   const s = scopeClause(scope);
   const [r] = await sql.unsafe<{ n: number }[]>(
-    `select count(*)::int as n from ${TABLE[kind]} p left join organizations o on o.id = p.organization_id left join users u on u.id = p.created_by
+    `select count(*)::int as n from ${scoped(kind)}
       where ${s.sql} and ($2::text is null or (p.model_name, p.model_version) is distinct from ($2::text, $3::text))`,
     [s.param, notMadeBy?.name ?? null, notMadeBy?.version ?? null],
   );
@@ -132,7 +128,7 @@ export async function readScopeBatch(
   const rows = await sql.unsafe<Array<Record<string, unknown>>>(
     `select p.id, p.company_id, p.created_at, p.updated_at::text as updated_at, ${fields.map((f) => `p.${f}::float8 as ${f}`).join(', ')},
             p.risk_level, p.model_name, p.model_version, p.organization_id, p.access_level, p.created_by, coalesce(o.tenant_id, u.tenant_id) as tenant_id
-       from ${TABLE[kind]} p left join organizations o on o.id = p.organization_id left join users u on u.id = p.created_by
+       from ${scoped(kind)}
       where ${s.sql} and ($2::uuid is null or p.id > $2::uuid)
         and ($4::text is null or (p.model_name, p.model_version) is distinct from ($4::text, $5::text))
       order by p.id limit $3`,
@@ -163,8 +159,7 @@ export async function defaultsInScope(sql: Sql, kind: ModelKind, scope: RunScope
   const s = scopeClause(scope);
   return sql.unsafe(
     `select d.company_id, d.default_date::timestamp as default_date from company_default_events d
-      where d.company_id in (select p.company_id from ${TABLE[kind]} p left join organizations o on o.id = p.organization_id
-                              left join users u on u.id = p.created_by where ${s.sql})`,
+      where d.company_id in (select p.company_id from ${scoped(kind)} where ${s.sql})`,
     [s.param],
   );
 }

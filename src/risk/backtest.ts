@@ -69,6 +69,21 @@ function addMonths(d: Date, months: number): Date {
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
+export type FollowUp = { outcome: 'defaulted'; defaultDate: Date } | { outcome: 'survived' | 'after_default' | 'open' };
+
+/**
+ * What became of a prediction made at `madeAt`, given its company's default dates (the rule in
+ * this file's header): it defaulted within the horizon (the first such date), survived a fully
+ * observed horizon, came after the company had already defaulted, or its horizon is still open.
+ */
+export function followUp(madeAt: Date, defaults: readonly Date[], asOf: Date, horizonMonths = 12): FollowUp {
+  const end = addMonths(madeAt, horizonMonths);
+  const hit = defaults.filter((d) => d > madeAt && d <= end).sort((a, b) => a.getTime() - b.getTime())[0];
+  if (hit) return { outcome: 'defaulted', defaultDate: hit };
+  if (defaults.some((d) => d <= madeAt)) return { outcome: 'after_default' };
+  return end > asOf ? { outcome: 'open' } : { outcome: 'survived' };
+}
+
 function groups(rows: Array<{ key: string; pd: number; y: number }>, order: readonly string[]): GroupRow[] {
   const m = new Map<string, { n: number; d: number; s: number }>();
   for (const r of rows) {
@@ -98,12 +113,10 @@ export function backtest(predictions: readonly BacktestPrediction[], defaults: r
     const key = `${p.model_name}\u0000${p.model_version}`;
     let v = versions.get(key);
     if (!v) versions.set(key, (v = { name: p.model_name, version: p.model_version, pos: [], neg: [] }));
-    const end = addMonths(p.made_at, horizon);
-    const dates = byCompany.get(p.company_id) ?? [];
-    const hit = dates.filter((d) => d > p.made_at && d <= end).sort((a, b) => a.getTime() - b.getTime())[0];
-    if (hit) v.pos.push({ ...p, y: 1, defaultDate: hit });
-    else if (dates.some((d) => d <= p.made_at)) excluded.after_default++;
-    else if (end > opts.asOf) excluded.open_follow_up++;
+    const f = followUp(p.made_at, byCompany.get(p.company_id) ?? [], opts.asOf, horizon);
+    if (f.outcome === 'defaulted') v.pos.push({ ...p, y: 1, defaultDate: f.defaultDate });
+    else if (f.outcome === 'after_default') excluded.after_default++;
+    else if (f.outcome === 'open') excluded.open_follow_up++;
     else v.neg.push(p);
   }
   const out: BacktestVersion[] = [];

@@ -132,7 +132,7 @@ export async function deliverWebhook(
   // The name may have been re-pointed since the webhook was set: check again, and never retry a refusal.
   const problem = await webhookTargetProblem(d.url, { allowPrivate: opts.allowPrivateTargets ?? false });
   if (problem) {
-    await outbox.refuseDelivery(adminSql, d, problem);
+    await outbox.refuseDelivery(adminSql, d.id, problem);
     return 'skipped';
   }
   const timestamp = String(Math.floor((opts.now?.() ?? new Date()).getTime() / 1000));

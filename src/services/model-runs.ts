@@ -20,9 +20,11 @@ import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
 import { invalidatePredictionWrites } from '../cache/invalidation.js';
 import * as runs from '../repositories/model-runs.js';
+import { organizationTenant, tenantById } from '../repositories/bootstrap.js';
 import { FINAL, OUTPUT_FIELDS, RATIO_FIELDS } from '../repositories/predictions.js';
 import { auc, brier, calibrationTable, compileModel, DEFAULT_THRESHOLDS, type CalibrationRow, type CompiledModel, type ModelKind, type RiskThresholds } from '../risk/index.js';
 import { predictAnnualWith, predictQuarterlyWith } from '../risk/engine.js';
+import { followUp } from '../risk/backtest.js';
 import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 import { artifactOf, championOf, findVersion, RegistryError } from './model-registry.js';
 
@@ -40,8 +42,8 @@ export async function requestModelRun(
   r: { action: runs.ModelRunAction; kind: ModelKind; version?: string; name?: string; scope: runs.RunScope; by: string },
 ): Promise<runs.ModelRunRow> {
   if (r.scope.tenantId && r.scope.organizationId) throw new RegistryError('a run covers one tenant or one organization, not both');
-  if (r.scope.tenantId && !(await runs.tenantExists(adminSql, r.scope.tenantId))) throw new RegistryError(`no tenant ${r.scope.tenantId}`);
-  if (r.scope.organizationId && !(await runs.organizationExists(adminSql, r.scope.organizationId))) throw new RegistryError(`no organization ${r.scope.organizationId}`);
+  if (r.scope.tenantId && !(await tenantById(adminSql, r.scope.tenantId))) throw new RegistryError(`no tenant ${r.scope.tenantId}`);
+  if (r.scope.organizationId && !(await organizationTenant(adminSql, r.scope.organizationId))) throw new RegistryError(`no organization ${r.scope.organizationId}`);
   let versionId: number;
   if (r.action === 'rescore') {
     // Re-scoring is always under the champion: what serves new predictions rewrites the old.
@@ -133,18 +135,10 @@ function quantiles(xs: Float64Array): Quantiles | null {
 
 const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
-function addMonths(d: Date, months: number): Date {
-  const r = new Date(d.getTime());
-  r.setUTCMonth(r.getUTCMonth() + months);
-  return r;
-}
-
-/** 1 defaulted within the horizon, 0 observed a full horizon without, null not labelled. */
+/** 1 defaulted within the horizon, 0 observed a full horizon without, null not labelled (the backtest's rule). */
 function labelOf(madeAt: Date, defaults: readonly Date[] | undefined, asOf: Date): 0 | 1 | null {
-  const end = addMonths(madeAt, HORIZON_MONTHS);
-  if (defaults?.some((d) => d > madeAt && d <= end)) return 1;
-  if (defaults?.some((d) => d <= madeAt)) return null;
-  return end <= asOf ? 0 : null;
+  const f = followUp(madeAt, defaults ?? [], asOf, HORIZON_MONTHS);
+  return f.outcome === 'defaulted' ? 1 : f.outcome === 'survived' ? 0 : null;
 }
 
 /** Grows as values arrive (a run's size is known only roughly in advance). */
@@ -347,8 +341,8 @@ async function rescore(deps: ModelRunDeps, run: runs.ModelRunRow, scope: runs.Ru
       if (w.before.risk_level !== w.outputs.risk_level) report.risk_level_changed++;
       if (impliedRating(Number(w.before[final]), scale) !== impliedRating(Number(w.outputs[final]), scale)) report.implied_rating_changed++;
     }
-    const scopes = new Map(written.map((w) => [`${w.access_level}/${w.organization_id}/${w.created_by}`, w]));
-    await invalidatePredictionWrites(deps.cacheRedis, deps.log, [...ok], [...scopes.values()]);
+    // One analytics generation per scope however many rows share it: invalidatePredictionWrites dedupes.
+    await invalidatePredictionWrites(deps.cacheRedis, deps.log, [...ok], written);
   }
   return report;
 }

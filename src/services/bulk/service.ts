@@ -88,6 +88,9 @@ export class BulkUploadService {
    * file is deleted when any of that fails; a queue that is down is a 503 with Retry-After.
    */
   async submit(p: Principal, input: CreateBulkJobInput): Promise<JobView> {
+    // Before anything is recorded: without a queue the job would wait for nobody.
+    if (!this.d.producers) throw new Error('BulkUploadService.submit needs queue producers (the CLI runs jobs with record())');
+    const producers = this.d.producers;
     const drop = () => unlink(input.filePath).catch(() => {});
     try {
       if ((await sniffFormat(input.filePath).catch(() => null)) === 'xlsx') await checkXlsxFile(input.filePath, { ...DEFAULT_LIMITS, ...this.d.readerLimits });
@@ -103,9 +106,8 @@ export class BulkUploadService {
       await drop();
       throw err;
     }
-    if (!this.d.producers) throw new Error('BulkUploadService.submit needs queue producers (the CLI runs jobs with record())');
     try {
-      const queueJobId = await enqueueBulk(this.d.producers as Producers, { jobId: job.id, userId: p.userId });
+      const queueJobId = await enqueueBulk(producers as Producers, { jobId: job.id, userId: p.userId });
       await setQueueJobId(this.d.sql, p.userId, job.id, queueJobId);
     } catch (err) {
       this.d.log?.error({ err: (err as Error).message, job: job.id }, 'could not queue a bulk upload');
