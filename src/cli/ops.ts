@@ -11,7 +11,9 @@ import type { CliContext, CliOps } from './context.js';
 import { collectMonitor, formatBytes, type MonitorReport } from '../ops/monitoring/monitor.js';
 import { describeBackend, diagnose, signalBackend, type Diagnosis } from '../ops/monitoring/diagnose.js';
 import { MAINTENANCE_KINDS, maintenanceHistory, runMaintenance, type MaintenanceKind, type MaintenanceResult } from '../ops/maintenance.js';
-import { alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../ops/monitoring/alarms.js';
+import { evaluateAlarms } from '../ops/monitoring/alarms/evaluate.js';
+import type { AlarmEvaluation } from '../ops/monitoring/alarms/definitions.js';
+import { alarmHistory } from '../repositories/monitoring.js';
 import {
   SPEC_RAM_BYTES,
   SPEC_REDIS_RAM_BYTES,

@@ -23,7 +23,7 @@ import { ReplicaRouter } from '../db/replicas.js';
 import { assertRequestRole } from '../db/request-role.js';
 import { createMailer } from '../services/mailer.js';
 import type { OpsRoutesDeps } from '../http/routes/ops/routes.js';
-import { backupDirSource } from '../ops/monitoring/alarms.js';
+import { backupDirSource } from '../ops/backup/source.js';
 import { opsDepsOf } from '../ops/deps.js';
 import type { Root } from './root.js';
 import { generatedSecretFile, resolveGeneratedSecret } from '../config/generated-secret.js';

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
-import { backupDirSource } from './monitoring/alarms.js';
+import { backupDirSource } from './backup/source.js';
 import { defaultCpuSource } from './monitoring/host.js';
 import type { OpsDeps, ReplicaConn } from './types.js';
 

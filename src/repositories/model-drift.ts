@@ -1,5 +1,6 @@
 // What drift monitoring reads and keeps (services/model-drift.ts), as the owner: the most recent
-// stored predictions' ratios and PDs with their tenants, and the latest run in ops_snapshots.
+// stored predictions' ratios and PDs with their tenants (the latest run is kept with
+// repositories/monitoring.ts's snapshots).
 import type { Sql } from '../db/pool.js';
 import type { ModelKind } from '../risk/index.js';
 
@@ -29,15 +30,4 @@ export function recentPredictions(adminSql: Sql, kind: ModelKind, fields: readon
       limit $3`,
     [w.since, w.until, w.maxRows],
   );
-}
-
-export async function putSnapshot(adminSql: Sql, source: string, takenAt: Date, data: unknown): Promise<void> {
-  await adminSql`
-    insert into ops_snapshots (source, taken_at, data) values (${source}, ${takenAt}, ${adminSql.json(data as never)})
-    on conflict (source) do update set taken_at = excluded.taken_at, data = excluded.data`;
-}
-
-export async function getSnapshot<T>(sql: Sql, source: string): Promise<{ taken_at: Date; data: T } | null> {
-  const [r] = await sql<{ taken_at: Date; data: T }[]>`select taken_at, data from ops_snapshots where source = ${source}`;
-  return r ?? null;
 }

@@ -9,6 +9,7 @@ import type { Sql } from '../db/pool.js';
 import { computeDrift, fieldNamesOf, type DriftReport, type RiskEngine } from '../risk/index.js';
 import * as drift from '../repositories/model-drift.js';
 import type { DriftInputRow } from '../repositories/model-drift.js';
+import { getSnapshot, putSnapshot } from '../repositories/monitoring.js';
 
 export const DRIFT_SNAPSHOT_SOURCE = 'model-drift';
 
@@ -74,17 +75,13 @@ export async function computeModelDrift(adminSql: Sql, engine: RiskEngine, opts:
   return { computed_at: now.toISOString(), window_days: days, since: since.toISOString(), reports, max_psi: maxes.length > 0 ? Math.max(...maxes) : NaN };
 }
 
-/** JSON has no NaN: "no data" figures are stored as null. */
-function jsonSafe(run: DriftRun): unknown {
-  return JSON.parse(JSON.stringify(run, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)));
-}
-
 export async function storeModelDrift(adminSql: Sql, run: DriftRun): Promise<void> {
-  await drift.putSnapshot(adminSql, DRIFT_SNAPSHOT_SOURCE, new Date(run.computed_at), jsonSafe(run));
+  // Stored as JSON, which has no NaN: "no data" figures come back as null.
+  await putSnapshot(adminSql, DRIFT_SNAPSHOT_SOURCE, new Date(run.computed_at), run);
 }
 
 /** The latest stored run (null figures for "no data"), or null before the first run. */
 export async function latestModelDrift(sql: Sql): Promise<{ taken_at: Date; run: DriftRun } | null> {
-  const r = await drift.getSnapshot<DriftRun>(sql, DRIFT_SNAPSHOT_SOURCE);
+  const r = await getSnapshot<DriftRun>(sql, DRIFT_SNAPSHOT_SOURCE);
   return r ? { taken_at: r.taken_at, run: r.data } : null;
 }

@@ -20,7 +20,7 @@ import { makeRows, toCsv } from '../bulk/helpers.js';
 import { deploymentEnv, login, multipartCsv, startRole, uploadBulk, waitFor, waitJobs, type RoleProcess } from '../scale/harness.js';
 import { JOBS, type JobName } from '../../src/jobs/catalogue.js';
 import { SCHEDULE, skipReason } from '../../src/jobs/schedule.js';
-import type { AlarmEvaluation } from '../../src/ops/monitoring/alarms.js';
+import type { AlarmEvaluation } from '../../src/ops/monitoring/alarms/definitions.js';
 
 const PREFIX = '{accunode}';
 let db: TestDatabase;

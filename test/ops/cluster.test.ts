@@ -12,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Sql } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { APP_ROLES, applyRolePasswords } from '../../src/db/roles.js';
-import { ALARM_NAMES, alarmHistory, evaluateAlarms, type AlarmEvaluation } from '../../src/ops/monitoring/alarms.js';
+import { ALARM_NAMES, type AlarmEvaluation } from '../../src/ops/monitoring/alarms/definitions.js';
+import { evaluateAlarms } from '../../src/ops/monitoring/alarms/evaluate.js';
+import { alarmHistory } from '../../src/repositories/monitoring.js';
 
 const INFRA_ALARMS = ALARM_NAMES.filter((n) => n !== 'AccuNode-Model-Drift');
 import { diagnose } from '../../src/ops/monitoring/diagnose.js';

@@ -5,7 +5,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createPool, type Sql } from '../../src/db/pool.js';
-import { evaluateAlarms } from '../../src/ops/monitoring/alarms.js';
+import { evaluateAlarms } from '../../src/ops/monitoring/alarms/evaluate.js';
 import { diagnose, diagnoseRedis, signalBackend } from '../../src/ops/monitoring/diagnose.js';
 import { MAINTENANCE_LOCK_KEY, maintenanceHistory, runMaintenance } from '../../src/ops/maintenance.js';
 import { collectMonitor } from '../../src/ops/monitoring/monitor.js';

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ALARM_NAMES } from '../../src/ops/monitoring/alarms.js';
+import { ALARM_NAMES } from '../../src/ops/monitoring/alarms/definitions.js';
 import { slowCallsBetween } from '../../src/ops/monitoring/pg.js';
 import {
   SPEC_RAM_BYTES,

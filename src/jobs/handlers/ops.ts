@@ -1,7 +1,7 @@
 // The operations jobs: maintenance, alarms, the daily backup. Each is a one-liner into src/ops
 // with the OpsDeps the composition root built, the same the CLI commands use.
 import { UnrecoverableError } from 'bullmq';
-import { evaluateAlarms } from '../../ops/monitoring/alarms.js';
+import { evaluateAlarms } from '../../ops/monitoring/alarms/evaluate.js';
 import { runDailyBackup } from '../../ops/backup/job.js';
 import { runMaintenance, type MaintenanceKind } from '../../ops/maintenance.js';
 import { runModelDriftJob } from '../model-drift.js';

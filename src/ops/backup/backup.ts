@@ -19,7 +19,6 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createPool, type Sql } from '../../db/pool.js';
-import type { BackupSource } from '../types.js';
 import { BackupIntegrityError, decryptFile, encryptStream } from './crypto.js';
 import { databaseOf, libpqEnv, pgBin, run, withDatabase } from '../dr/local.js';
 
@@ -524,16 +523,4 @@ export function pruneBackups(dir: string, opts: { now?: Date; dryRun?: boolean }
     } else res.kept.push({ id: m.id, created_at: m.created_at, reason: m.tag ? `tagged "${m.tag}"` : m.retain_until ? `retained until ${m.retain_until}` : m.status });
   }
   return res;
-}
-
-/** The alarm's BackupSource: the newest logical backup whose status is ok. */
-export function logicalBackupSource(dir: string): BackupSource {
-  return {
-    async lastGoodBackup() {
-      const all = listBackups(dir);
-      if (all.length === 0) return existsSync(logicalDir(dir)) ? null : 'unconfigured';
-      const good = all.find((m) => m.status === 'ok');
-      return good ? { at: new Date(good.created_at), id: good.id } : null;
-    },
-  };
 }

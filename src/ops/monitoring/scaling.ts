@@ -3,6 +3,7 @@
 // metric_samples. Each figure says where it comes from; one that was not measured makes its
 // trigger undecidable (never assumed).
 import type { Sql } from '../../db/pool.js';
+import { samplesInWindow } from '../../repositories/monitoring.js';
 
 export interface Sample {
   metric: string;
@@ -123,7 +124,7 @@ function latest(samples: Sample[], metric: string): number | null {
 
 export async function loadSamples(sql: Sql, now: Date, minutes = LONG_WINDOW): Promise<Sample[]> {
   const from = new Date(now.getTime() - minutes * 60_000);
-  return sql<Sample[]>`select metric, value, source, taken_at from metric_samples where taken_at > ${from} and taken_at <= ${now} order by taken_at`;
+  return samplesInWindow(sql, from, now);
 }
 
 export async function scalingRecommendation(sql: Sql, opts: { now?: Date } = {}): Promise<Recommendation> {

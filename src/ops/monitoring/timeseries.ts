@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { Sql } from '../../db/pool.js';
 import type { Logger } from '../../logging.js';
 import type { AppMetrics } from './metrics.js';
+import { addSamples, samplesInWindow, transitionsInWindow, type MetricSample } from '../../repositories/monitoring.js';
 
 export interface QueueStatus {
   queue: string;
@@ -67,7 +68,7 @@ export function p95Between(a: Map<number, number>, b: Map<number, number>): numb
   return null;
 }
 
-export interface Sample { metric: string; value: number | null; source: string }
+type Sample = MetricSample;
 
 /** What happened between two readings, as metric_samples rows. */
 export function samplesBetween(prev: Reading, cur: Reading, queues: QueueStatus[] | null, source: string): Sample[] {
@@ -104,7 +105,7 @@ export class ApiSampler {
     this.prev = reading;
     if (!prev) return [];
     const rows = samplesBetween(prev, reading, queues, this.source);
-    await this.d.sql`insert into metric_samples ${this.d.sql(rows.map((r) => ({ ...r, taken_at: now })))}`;
+    await addSamples(this.d.sql, rows, now);
     return rows;
   }
 
@@ -131,11 +132,9 @@ export interface OpsHistory {
 /** metric_samples and alarm transitions of the last `hours`, oldest first (the page's charts). */
 export async function opsHistory(sql: Sql, hours = 24, now = new Date()): Promise<OpsHistory> {
   const from = new Date(now.getTime() - hours * 3600_000);
-  const rows = await sql<Array<{ metric: string; value: number | null; taken_at: Date }>>`
-    select metric, value, taken_at from metric_samples where taken_at > ${from} and taken_at <= ${now} order by taken_at, id`;
+  const rows = await samplesInWindow(sql, from, now);
   const series: OpsHistory['series'] = {};
   for (const r of rows) (series[r.metric] ??= []).push({ at: new Date(r.taken_at).toISOString(), value: r.value === null ? null : Number(r.value) });
-  const alarms = await sql<Array<{ name: string; from_state: string | null; to_state: string; value: number | null; reason: string | null; at: Date }>>`
-    select name, from_state, to_state, value, reason, at from alarm_transitions where at > ${from} and at <= ${now} order by at, id`;
+  const alarms = await transitionsInWindow(sql, from, now);
   return { from: from.toISOString(), to: now.toISOString(), series, alarms: alarms.map((a) => ({ ...a, at: new Date(a.at).toISOString() })) };
 }
