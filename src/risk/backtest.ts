@@ -15,6 +15,7 @@
  */
 import { impliedRating } from './implied-rating.js';
 import { auc, brier, calibrationTable, type CalibrationRow } from './metrics.js';
+import { r6 } from './round.js';
 
 export interface BacktestPrediction {
   company_id: string;
@@ -67,7 +68,6 @@ function addMonths(d: Date, months: number): Date {
   return r;
 }
 
-const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
 export type FollowUp = { outcome: 'defaulted'; defaultDate: Date } | { outcome: 'survived' | 'after_default' | 'open' };
 

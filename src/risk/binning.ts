@@ -10,6 +10,7 @@
  */
 import type { BinJson, CurveJson, FieldBinningJson, SpecialBinJson, StepBandJson } from './artifact.js';
 import type { FieldMeta } from './fields.js';
+import { r6 } from './round.js';
 
 export interface BinningOptions {
   initialBins: number;
@@ -129,11 +130,6 @@ function logit(p: number): number {
 function smoothedWoe(count: number, defaults: number, priorRate: number, strength: number, p0: number): number {
   const r = (defaults + strength * priorRate) / (count + strength);
   return logit(Math.min(1 - 1e-9, Math.max(1e-9, r))) - logit(p0);
-}
-
-function r6(x: number): number {
-  const r = Math.round(x * 1e6) / 1e6;
-  return r === 0 ? 0 : r;
 }
 
 function special(count: number, defaults: number, woe: number): SpecialBinJson {

@@ -10,7 +10,8 @@
  * Usual reading: < 0.10 stable, 0.10-0.25 moderate shift, > 0.25 significant shift.
  */
 import type { CompiledModel } from './engine.js';
-import { binOf } from './train.js';
+import type { MonitoringJson } from './artifact.js';
+import { r6 } from './round.js';
 
 export const PSI_FLOOR = 1e-4;
 export const PSI_MODERATE = 0.1;
@@ -116,4 +117,30 @@ export function computeDrift(model: CompiledModel, columns: readonly ArrayLike<n
   const all = [...fields.map((f) => f.psi), ...(pd ? [pd.psi] : [])].filter((v) => v === v);
   const max = all.length > 0 ? Math.max(...all) : NaN;
   return { kind: model.kind, model: { ...model.ref }, rows: n, pd_rows: pds.length, pd, fields, max_psi: max, status: driftStatus(max) };
+}
+
+/** Training PD deciles as PSI reference bins: 9 inner edges (rounded, de-duplicated) and counts. */
+export function pdReference(pd: Float64Array, bins = 10): MonitoringJson {
+  const sorted = Float64Array.from(pd, r6).sort();
+  const n = sorted.length;
+  const edges: number[] = [];
+  for (let b = 1; b < bins; b++) {
+    const e = sorted[Math.min(n - 1, Math.floor((b * n) / bins))]!;
+    if (edges.length === 0 || e > edges[edges.length - 1]!) edges.push(e);
+  }
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  for (let i = 0; i < n; i++) counts[binOf(edges, sorted[i]!)]!++;
+  return { rows: n, pd_edges: edges, pd_counts: counts };
+}
+
+/** Index of the (low, high] interval over `edges` holding v: 0 .. edges.length. */
+export function binOf(edges: ArrayLike<number>, v: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (v > edges[m]!) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
 }

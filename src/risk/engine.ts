@@ -12,6 +12,7 @@ import { ArtifactError, validateArtifact, type ModelArtifact } from './artifact.
 import { fieldNamesOf, fieldsOf, type AnnualRatios, type FieldMeta, type ModelKind, type QuarterlyRatios } from './fields.js';
 import { CompiledForest } from './gbm.js';
 import { CompiledScorecard } from './scorecard.js';
+import { r6 } from './round.js';
 
 export type RiskLevel = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 
@@ -98,11 +99,6 @@ export interface PredictOptions {
 }
 
 const CLAMP = 15;
-
-function r6(x: number): number {
-  const r = Math.round(x * 1e6) / 1e6;
-  return r === 0 ? 0 : r;
-}
 
 function sigmoid(z: number): number {
   return 1 / (1 + Math.exp(-z));

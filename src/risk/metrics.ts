@@ -1,4 +1,5 @@
 /** Discrimination and calibration metrics for binary default predictions. */
+import { r6 } from './round.js';
 
 export interface CalibrationRow {
   bucket: number;
@@ -114,10 +115,6 @@ export function calibrationTable(p: ArrayLike<number>, y: ArrayLike<number>, buc
     rows.push({ bucket: b + 1, count: c, mean_predicted: sp / c, observed_rate: d / c, defaults: d });
   }
   return rows;
-}
-
-function r6(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
 }
 
 export function computeMetrics(p: ArrayLike<number>, y: ArrayLike<number>): Metrics {

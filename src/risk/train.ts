@@ -3,16 +3,18 @@
  * bands (step model) -> GBM (quarterly) -> stacker on validation -> metrics. Pure and deterministic
  * for a given data set and seed.
  */
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type FieldBinningJson, type GbmJson, type ModelArtifact, type MonitoringJson, type ScorecardJson } from './artifact.js';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type FieldBinningJson, type GbmJson, type ModelArtifact, type ScorecardJson } from './artifact.js';
 import { DEFAULT_BINNING, DEFAULT_STEP_BANDS, fitFieldBinning, fitStepBands, type BinningOptions, type StepBandOptions } from './binning.js';
 import { subset, type Dataset } from './dataset.js';
 import { compileModel, scoreColumns, type CompiledModel } from './engine.js';
 import { fieldsOf, type ModelKind } from './fields.js';
-import { DEFAULT_GBM, trainGbm, type GbmTrainOptions } from './gbm.js';
+import { DEFAULT_GBM, trainGbm, type GbmTrainOptions } from './gbm-train.js';
 import { fitLogistic } from './logistic.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import { Rng } from './rng.js';
 import { CompiledScorecard } from './scorecard.js';
+import { pdReference } from './drift.js';
+import { r6 } from './round.js';
 
 export interface TrainOptions {
   seed?: number;
@@ -58,11 +60,6 @@ export interface TrainReport {
 const SCORE_SCALE = { base_score: 600, base_odds: 50, pdo: 20 };
 export const CONFIDENCE_FORMULA =
   'confidence = completeness * agreement; completeness = sum(field_weights of present ratios) / sum(field_weights); agreement = exp(-(max - min of component log-odds) / disagreement_scale)';
-
-function r6(x: number): number {
-  const r = Math.round(x * 1e6) / 1e6;
-  return r === 0 ? 0 : r;
-}
 
 function clampLogit(p: number): number {
   const q = Math.min(1 - 1e-6, Math.max(1e-6, p));
@@ -217,32 +214,6 @@ export function trainModel(ds: Dataset, opts: TrainOptions = {}): { artifact: Mo
     report.comparison = { name: before.ref.name, version: before.ref.version, validation: evaluateModel(before, val) };
   }
   return { artifact, report };
-}
-
-/** Training PD deciles as PSI reference bins: 9 inner edges (rounded, de-duplicated) and counts. */
-export function pdReference(pd: Float64Array, bins = 10): MonitoringJson {
-  const sorted = Float64Array.from(pd, r6).sort();
-  const n = sorted.length;
-  const edges: number[] = [];
-  for (let b = 1; b < bins; b++) {
-    const e = sorted[Math.min(n - 1, Math.floor((b * n) / bins))]!;
-    if (edges.length === 0 || e > edges[edges.length - 1]!) edges.push(e);
-  }
-  const counts = new Array<number>(edges.length + 1).fill(0);
-  for (let i = 0; i < n; i++) counts[binOf(edges, sorted[i]!)]!++;
-  return { rows: n, pd_edges: edges, pd_counts: counts };
-}
-
-/** Index of the (low, high] interval over `edges` holding v: 0 .. edges.length. */
-export function binOf(edges: ArrayLike<number>, v: number): number {
-  let lo = 0;
-  let hi = edges.length;
-  while (lo < hi) {
-    const m = (lo + hi) >> 1;
-    if (v > edges[m]!) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
 }
 
 /**

@@ -27,6 +27,7 @@ import { predictAnnualWith, predictQuarterlyWith } from '../risk/engine.js';
 import { followUp } from '../risk/backtest.js';
 import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 import { artifactOf, championOf, findVersion, RegistryError } from './model-registry.js';
+import { r6 } from '../risk/round.js';
 
 export type { ModelRunRow, RunScope } from '../repositories/model-runs.js';
 
@@ -133,7 +134,6 @@ function quantiles(xs: Float64Array): Quantiles | null {
   return { p01: q(0.01), p05: q(0.05), p25: q(0.25), p50: q(0.5), p75: q(0.75), p95: q(0.95), p99: q(0.99) };
 }
 
-const r6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
 /** 1 defaulted within the horizon, 0 observed a full horizon without, null not labelled (the backtest's rule). */
 function labelOf(madeAt: Date, defaults: readonly Date[] | undefined, asOf: Date): 0 | 1 | null {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { auc, brier, compileModel, generateReferenceData, ks, QUARTERLY_FIELDS, ANNUAL_FIELDS, trainModel } from '../../src/risk/index.js';
 import { fitFieldBinning, fitStepBands } from '../../src/risk/binning.js';
-import { CompiledForest, trainGbm } from '../../src/risk/gbm.js';
+import { CompiledForest } from '../../src/risk/gbm.js';
+import { trainGbm } from '../../src/risk/gbm-train.js';
 import { fitLogistic } from '../../src/risk/logistic.js';
 import { Rng } from '../../src/risk/rng.js';
 
