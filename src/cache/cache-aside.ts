@@ -10,7 +10,7 @@ const cacheErrors = new Counter({
   registers: [metrics.registry],
 });
 
-export type Family = 'prediction' | 'company' | 'user' | 'analytics';
+type Family = 'prediction' | 'company' | 'user' | 'analytics';
 
 /**
  * Cache-aside over the cache Redis, for rows that are already access-checked by the caller.

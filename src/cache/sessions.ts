@@ -31,7 +31,7 @@ export interface CachedSession {
  * ('session'), migration 0042); an entry without a valid one is read as absent, so the session is
  * looked up in the database, which knows no such token.
  */
-export type SessionKey = () => Promise<Buffer>;
+type SessionKey = () => Promise<Buffer>;
 
 export function sessionKeyFromDatabase(sql: Sql): SessionKey {
   return async () => {

@@ -39,7 +39,7 @@ async function withBackup<T>(ctx: CliContext, fn: (s: BackupSettings, config: Co
   }
 }
 
-export function pitrSettings(config: Config, adminUrl: string): PitrSettings {
+function pitrSettings(config: Config, adminUrl: string): PitrSettings {
   if (!config.PITR_PG_DATA_DIR) throw new UsageError('PITR_PG_DATA_DIR is not set: pgBackRest needs the data directory of the PostgreSQL it backs up (run this on the database host).');
   if (!config.BACKUP_ENCRYPTION_KEY) throw new UsageError('BACKUP_ENCRYPTION_KEY is not set: the pgBackRest repositories are encrypted with a passphrase derived from it.');
   const u = new URL(adminUrl);

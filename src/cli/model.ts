@@ -108,7 +108,7 @@ function metricsText(title: string, v: Partial<Record<ComponentName, Metrics>>):
   ].join('\n');
 }
 
-export function reportMarkdown(r: TrainReport): string {
+function reportMarkdown(r: TrainReport): string {
   const md = (rows: Array<Record<string, unknown>>): string => {
     if (rows.length === 0) return '';
     const cols = Object.keys(rows[0]!);
@@ -205,7 +205,7 @@ function modelSummaryRow(a: ModelArtifact) {
 const fix4 = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(4));
 const pct = (v: number | null): string => (v === null || !Number.isFinite(v) ? '-' : (v * 100).toFixed(1) + '%');
 
-export function driftText(run: DriftRun): string {
+function driftText(run: DriftRun): string {
   const out = [`drift of recent predictions (last ${run.window_days} days, since ${run.since}) against each model's training data`, 'PSI: < 0.10 stable, 0.10-0.25 moderate, > 0.25 significant', ''];
   for (const r of run.reports) {
     const scope = r.scope === 'all' ? 'all tenants' : `tenant ${r.tenant_name ?? '(companies outside any organization)'}${r.tenant_id ? ` ${r.tenant_id}` : ''}`;
@@ -225,7 +225,7 @@ export function driftText(run: DriftRun): string {
   return out.join('\n');
 }
 
-export function backtestText(kind: ModelKind, r: BacktestReport): string {
+function backtestText(kind: ModelKind, r: BacktestReport): string {
   const out = [
     `${kind} backtest as of ${r.as_of.slice(0, 10)}: predictions made 0-${r.horizon_months} months before a recorded default vs survivors of the same window`,
     `not counted: ${r.excluded.open_follow_up} with the year still open, ${r.excluded.outside_window} outside the defaults' window, ${r.excluded.after_default} made after the company's default`,

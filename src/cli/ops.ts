@@ -54,7 +54,7 @@ function section(title: string, body: string): string {
   return `\n== ${title} ==\n${body}`;
 }
 
-export function renderMonitor(r: MonitorReport): string {
+function renderMonitor(r: MonitorReport): string {
   return [
     `AccuNode monitor at ${r.taken_at.toISOString()}: overall ${r.status}`,
     formatTable(r.figures.map((f) => ({ group: f.group, figure: f.name, value: f.value, unit: f.unit, status: f.status, threshold: f.threshold, note: f.note }))),
@@ -64,7 +64,7 @@ export function renderMonitor(r: MonitorReport): string {
   ].join('\n');
 }
 
-export function renderDiagnosis(d: Diagnosis): string {
+function renderDiagnosis(d: Diagnosis): string {
   const out: string[] = [];
   out.push(
     section(
@@ -104,14 +104,14 @@ export function renderDiagnosis(d: Diagnosis): string {
   return out.join('\n').trimStart();
 }
 
-export function renderMaintenance(r: MaintenanceResult): string {
+function renderMaintenance(r: MaintenanceResult): string {
   return [
     `maintenance ${r.kind}${r.dry_run ? ' (dry run: nothing changed)' : ''}: ${r.outcome}, run #${r.id}, ${r.rows_affected} rows affected${r.error ? `\n${r.error}` : ''}`,
     formatTable(r.steps.map((s) => ({ step: s.step, outcome: s.outcome, rows: s.rows, ms: s.duration_ms, detail: typeof s.detail === 'string' ? s.detail : JSON.stringify(s.detail).slice(0, 160) }))),
   ].join('\n');
 }
 
-export function renderAlarms(e: AlarmEvaluation): string {
+function renderAlarms(e: AlarmEvaluation): string {
   return [
     `alarms at ${e.evaluated_at.toISOString()} (period ${e.period_s === null ? 'n/a: first evaluation' : `${e.period_s} s${e.period_closed ? '' : ', not yet a full period'}`}): ${e.firing.length ? `FIRING: ${e.firing.join(', ')}` : 'none firing'}`,
     formatTable(e.alarms.map((a) => ({ alarm: a.name, state: a.state, was: a.previous_state, value: a.value, threshold: a.threshold, unit: a.unit, condition: a.condition, reason: a.reason }))),

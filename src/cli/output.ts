@@ -1,5 +1,5 @@
 // Operators read tables; scripts read --json. Every command prints through these two.
-export type Row = Record<string, unknown>;
+type Row = Record<string, unknown>;
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '-';

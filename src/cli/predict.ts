@@ -19,7 +19,7 @@ import type { CliContext } from './context.js';
 import { formatTable, printResult } from './output.js';
 
 /** A user by id or e-mail, looked up on the owner connection (the CLI is an operator tool). */
-export async function principalFor(adminSql: Sql, who: string): Promise<Principal> {
+async function principalFor(adminSql: Sql, who: string): Promise<Principal> {
   const u = await userForCommand(adminSql, who);
   if (!u) throw new Error(`--as: no user with id or e-mail "${who}"`);
   if (!u.is_active) throw new Error(`--as: user "${who}" is not active`);

@@ -99,7 +99,7 @@ export interface HostPort {
   port: number;
 }
 
-export function parseHostPorts(raw: string): HostPort[] {
+function parseHostPorts(raw: string): HostPort[] {
   return raw
     .split(',')
     .map((s) => s.trim())
@@ -174,7 +174,7 @@ const trustProxy = (raw: string | undefined, name: string): string[] | false => 
   return list;
 };
 
-export const CONFIG_SPEC = {
+const CONFIG_SPEC = {
   NODE_ENV: { description: 'production | development | test', parse: oneOf('development', ['production', 'development', 'test'] as const), defaultText: 'development' },
   PORT: { description: 'HTTP port of the api', parse: int(8000, 0, 65535), defaultText: '8000' },
   HOST: { description: 'HTTP bind address', parse: reqStr('127.0.0.1'), defaultText: '127.0.0.1' },

@@ -25,7 +25,7 @@ export interface PrimaryChange {
   event_id?: number | null;
 }
 
-export interface PrimaryTrust {
+interface PrimaryTrust {
   /** The signing key (app_secret('dr')); read at follow() time, while the database is up. */
   key: () => Promise<Buffer>;
   /** host:port endpoints a change may point this process at (its primary and its replicas). */
@@ -45,13 +45,13 @@ function changeMac(key: Buffer, channel: string, body: string): Buffer {
 }
 
 /** A published change: its JSON with `sig`, an HMAC over the channel and the change. */
-export function signChange(change: PrimaryChange, channel: string, key: Buffer): string {
+function signChange(change: PrimaryChange, channel: string, key: Buffer): string {
   const { sig: _ignored, ...body } = change as PrimaryChange & { sig?: unknown };
   return JSON.stringify({ ...body, sig: changeMac(key, channel, JSON.stringify(body)).toString('base64url') });
 }
 
 /** The change a message carries when its signature is good; null otherwise. */
-export function verifyChange(raw: string, channel: string, key: Buffer): PrimaryChange | null {
+function verifyChange(raw: string, channel: string, key: Buffer): PrimaryChange | null {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -72,7 +72,7 @@ export function endpoint(url: string): string {
 }
 
 /** url with its host:port replaced by `to` (host:port). */
-export function repoint(url: string, to: string): string {
+function repoint(url: string, to: string): string {
   const u = new URL(url);
   const i = to.lastIndexOf(':');
   u.hostname = to.slice(0, i);

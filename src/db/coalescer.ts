@@ -9,7 +9,7 @@
  * still get their own outcome (`run` must be safe to repeat for a batch whose transaction failed:
  * a single statement is, as nothing of it committed).
  */
-export interface CoalescerOptions {
+interface CoalescerOptions {
   maxInFlight: number;
   maxBatch: number;
 }

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sql } from './pool.js';
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 const NO_TX_MARKER = /^--\s*accunode:no-transaction\b/;
 // Any constant works; it only has to be the same for every AccuNode process.
 const MIGRATION_LOCK_KEY = 727_274_001;
 
-export interface Migration {
+interface Migration {
   version: number;
   name: string;
   file: string;
@@ -18,7 +18,7 @@ export interface Migration {
   transactional: boolean;
 }
 
-export interface MigrationStatus {
+interface MigrationStatus {
   version: number;
   name: string;
   state: 'applied' | 'pending' | 'changed';
@@ -93,7 +93,7 @@ export async function migrationStatus(sql: Sql, dir = MIGRATIONS_DIR): Promise<M
   });
 }
 
-export interface MigrateResult {
+interface MigrateResult {
   applied: Array<{ version: number; name: string; duration_ms: number }>;
   alreadyApplied: number;
 }

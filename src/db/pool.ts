@@ -5,7 +5,7 @@ export type TxSql = postgres.TransactionSql<Record<string, never>>;
 /** A piece of SQL built with the tagged template, to nest in another. */
 export type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
-export interface PoolOptions {
+interface PoolOptions {
   max?: number;
   /** false behind PgBouncer in transaction mode (named statements don't survive it). */
   prepare?: boolean;

@@ -6,7 +6,7 @@ import { createPool, type Sql, type TxSql } from './pool.js';
 import { RequestRoleError, requestRoleProblem, roleFacts } from './request-role.js';
 import { ConfigError } from '../config/index.js';
 
-export interface ReplicaState {
+interface ReplicaState {
   /** host:port/db, no credentials. */
   name: string;
   healthy: boolean;
@@ -16,7 +16,7 @@ export interface ReplicaState {
   checked_at: Date | null;
 }
 
-export interface ReplicaRouterOptions {
+interface ReplicaRouterOptions {
   urls: readonly string[];
   lagLimitSeconds: number;
   /** Background check interval; 0 = only when check() is called. */

@@ -6,9 +6,9 @@
 import type { Sql } from './pool.js';
 import { ConfigError } from '../config/index.js';
 
-export const REQUEST_ROLE = 'app_user';
+const REQUEST_ROLE = 'app_user';
 
-export interface RoleFacts {
+interface RoleFacts {
   role: string;
   superuser: boolean;
   bypassrls: boolean;

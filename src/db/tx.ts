@@ -9,7 +9,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * that answer to the first statement sent on it (seen in the fault suite: one request failing
  * ten seconds after the database was back).
  */
-export function serverEndedSession(err: unknown): boolean {
+function serverEndedSession(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === '57P01' || code === '57P02';
 }

@@ -54,7 +54,7 @@ export interface ApiServices {
   cursors: Cursors;
 }
 
-export interface AppDeps {
+interface AppDeps {
   log: Logger;
   sql: Sql;
   redis: Redis;
@@ -94,7 +94,7 @@ function makeAjv(coerce: boolean): Ajv {
 const strictAjv = makeAjv(false);
 const coercingAjv = makeAjv(true);
 
-export const DEFAULT_RATE_LIMITS: RateLimits = { default: 1000, predictions: 5000, bulk: 20, admin: 500, anonymous: 300, login: 10 };
+const DEFAULT_RATE_LIMITS: RateLimits = { default: 1000, predictions: 5000, bulk: 20, admin: 500, anonymous: 300, login: 10 };
 
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -109,7 +109,7 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-export function errorBody(code: string, message: string, details?: unknown) {
+function errorBody(code: string, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 
@@ -123,7 +123,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * well-formed UTF-16, with its path; walked iteratively so a deeply nested body cannot exhaust
  * the stack.
  */
-export function badText(root: unknown): { field: string; message: string } | null {
+function badText(root: unknown): { field: string; message: string } | null {
   const stack: Array<[unknown, string]> = [[root, '']];
   const check = (s: string, at: string) => {
     if (s.includes('\u0000')) return { field: at, message: 'must not contain NUL characters' };

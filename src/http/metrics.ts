@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { metrics as defaultMetrics, type AppMetrics, type StatsCollector } from '../ops/monitoring/metrics.js';
 
-export interface MetricsPluginOptions {
+interface MetricsPluginOptions {
   metrics?: AppMetrics;
   /** Database/Redis figures, refreshed at most every 15 s before a scrape is answered. */
   collector?: StatsCollector;

@@ -4,7 +4,7 @@ import type { UserRow } from '../repositories/users.js';
 import type { OrganizationRow, TenantRow } from '../repositories/tenancy.js';
 import type { SessionRow } from '../repositories/sessions.js';
 
-export const iso = (d: Date | string | null | undefined): string | null =>
+const iso = (d: Date | string | null | undefined): string | null =>
   d === null || d === undefined ? null : (d instanceof Date ? d : new Date(d)).toISOString();
 
 export const presentUser = (u: UserRow) => ({

@@ -7,7 +7,7 @@ export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false 
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601, UTC' });
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
-export const ErrorBody = Type.Object({
+const ErrorBody = Type.Object({
   error: Type.Object({
     code: Type.String(),
     message: Type.String(),

@@ -10,7 +10,7 @@ import { deliverWebhook, dispatchAlerts } from '../services/alerts.js';
 import type { JobPayloads } from './catalogue.js';
 import type { RatingGrade } from '../risk/implied-rating.js';
 
-export interface AlertJobDeps {
+interface AlertJobDeps {
   adminSql: Sql;
   /** Queues one delivery (producers.enqueue('webhooks.deliver', …)). */
   enqueueDelivery: (deliveryId: string) => Promise<unknown>;

@@ -55,7 +55,7 @@ export interface JobSchedule {
   what: string;
 }
 
-export interface JobSpec<N extends JobName = JobName> {
+interface JobSpec<N extends JobName = JobName> {
   queue: QueueName;
   attempts: number;
   backoff: { type: 'exponential' | 'fixed'; delay: number };

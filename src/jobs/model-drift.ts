@@ -10,7 +10,7 @@ import { PSI_SIGNIFICANT } from '../risk/index.js';
 import { computeModelDrift, storeModelDrift } from '../services/model-drift.js';
 import { loadModels } from '../services/model-store.js';
 
-export interface ModelDriftJobDeps {
+interface ModelDriftJobDeps {
   adminSql: Sql;
   /** The models to compare against (default: the installed ones). */
   engine?: RiskEngine;
@@ -18,7 +18,7 @@ export interface ModelDriftJobDeps {
   now?: Date;
 }
 
-export const MODEL_DRIFT_WINDOW_DAYS = 90;
+const MODEL_DRIFT_WINDOW_DAYS = 90;
 
 export async function runModelDriftJob(deps: ModelDriftJobDeps) {
   const engine = deps.engine ?? (await loadModels());

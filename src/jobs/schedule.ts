@@ -25,7 +25,7 @@ export const SCHEDULE: readonly ScheduleEntry[] = Object.freeze(
 );
 
 /** The next `count` ticks of a pattern strictly after `from`. */
-export function nextTicks(pattern: string, from: Date, count: number): Date[] {
+function nextTicks(pattern: string, from: Date, count: number): Date[] {
   const it = CronExpressionParser.parse(pattern, { currentDate: from, tz: SCHEDULE_TZ });
   const out: Date[] = [];
   for (let i = 0; i < count; i++) out.push(it.next().toDate());
@@ -37,7 +37,7 @@ export function skipReason(job: JobName, tick: Date): string | null {
   return JOBS[job].skip?.(tick) ?? null;
 }
 
-export interface Firing {
+interface Firing {
   id: string;
   job: JobName;
   at: Date;

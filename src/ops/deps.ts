@@ -9,7 +9,7 @@ import { backupDirSource } from './backup/source.js';
 import { defaultCpuSource } from './monitoring/host.js';
 import type { OpsDeps, ReplicaConn } from './types.js';
 
-export interface OpsConnections {
+interface OpsConnections {
   /** monitoring_user (pg_monitor), or the owner when monitoring_user cannot log in. */
   sql: Sql;
   /** The owner: maintenance, alarm history, signalling backends. */

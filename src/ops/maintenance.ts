@@ -28,7 +28,7 @@ export type MaintenanceKind = (typeof MAINTENANCE_KINDS)[number];
 /** Any constant works; it only has to be the same for every AccuNode process (not the migration lock). */
 export const MAINTENANCE_LOCK_KEY = 727_274_007;
 
-export const MAINTENANCE_STEPS: Record<MaintenanceKind, readonly string[]> = {
+const MAINTENANCE_STEPS: Record<MaintenanceKind, readonly string[]> = {
   // The spec's automated maintenance script (statistics, old sessions, old audit logs).
   // Plus: bulk upload files that no queued or running job will read.
   daily: ['analyze', 'cleanup_sessions', 'cleanup_audit_logs', 'sweep_uploads', 'redis_report'],
@@ -38,7 +38,7 @@ export const MAINTENANCE_STEPS: Record<MaintenanceKind, readonly string[]> = {
   monthly: ['vacuum_analyze', 'bloat_report', 'reindex_bloated', 'archive_predictions', 'redis_report'],
 };
 
-export interface MaintenanceDeps {
+interface MaintenanceDeps {
   /** The owner connection. */
   adminSql: Sql;
   redis?: Redis;
@@ -375,7 +375,7 @@ async function batchedDelete(
   return { outcome: total > 0 ? 'done' : 'nothing', rows: total, detail: { deleted: total, batches, what: t.describe, cutoff: t.cutoff } };
 }
 
-export interface MaintenanceRunRow {
+interface MaintenanceRunRow {
   id: number;
   kind: string;
   dry_run: boolean;

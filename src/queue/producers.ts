@@ -17,13 +17,13 @@ export interface Producers {
 }
 
 /** The queue Redis cannot take a job now; the caller answers 503 with Retry-After. */
-export class QueueUnavailableError extends Error {
+class QueueUnavailableError extends Error {
   constructor(readonly retryAfterSeconds: number, cause?: string) {
     super(`the job queue (Redis) is unavailable${cause ? `: ${cause}` : ''}`);
   }
 }
 
-export interface ProducerOptions {
+interface ProducerOptions {
   /** How long an enqueue waits for a reconnecting queue Redis before giving up (default 2 s). */
   readyWaitMs?: number;
   /** How long one enqueue may take once sent (default 5 s): a queue client never fails a command by itself. */

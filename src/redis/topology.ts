@@ -11,9 +11,8 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { clusterSafe } from './cluster-safe.js';
 import type { HostPort } from '../config/index.js';
 
-export type { HostPort };
 
-export interface RedisTopology {
+interface RedisTopology {
   /** Sentinels of the replication group; empty: no Sentinel. */
   sentinels: HostPort[];
   sentinelName: string;
@@ -61,7 +60,7 @@ export function useRedisTopology(url: string, topology: RedisTopology): void {
   if (topology.tlsCaFile) tlsCa = { file: topology.tlsCaFile, pem: readFileSync(topology.tlsCaFile, 'utf8') };
 }
 
-export function registeredTopology(url: string): RedisTopology | null {
+function registeredTopology(url: string): RedisTopology | null {
   return registered && registered.url === url ? registered.topology : null;
 }
 

@@ -5,7 +5,7 @@ import { afterCursor, keyColumns, orderBy, TOTAL_CAP, type CursorValues, type So
 const SECRET_KEYS = new Set(['password', 'password_hash', 'token', 'token_hash', 'join_token', 'join_token_hash', 'current_password', 'new_password']);
 
 /** Row images go to the audit log without secrets, whatever the table. */
-export function scrub(row: unknown): unknown {
+function scrub(row: unknown): unknown {
   if (row === null || row === undefined) return null;
   if (Array.isArray(row)) return row.map(scrub);
   if (row instanceof Date) return row.toISOString();
@@ -15,7 +15,7 @@ export function scrub(row: unknown): unknown {
   return out;
 }
 
-export interface AuditEntry {
+interface AuditEntry {
   action: string;
   table: string;
   rowId: string | null;

@@ -95,7 +95,7 @@ function conflictTarget(scope: Scope): string {
   }
 }
 
-export interface ChunkStoreResult {
+interface ChunkStoreResult {
   /** Predictions inserted or updated. */
   stored: number;
   /** Ids of existing predictions this chunk replaced (their cached copies are stale). */

@@ -14,7 +14,7 @@ import { DomainError } from '../domain/errors.js';
 /** The sort key's column values at a row, as text (timestamps keep their microseconds). */
 export type CursorValues = Array<string | number | null>;
 
-export interface CursorScope {
+interface CursorScope {
   /** Which list ("predictions.annual", "companies", ...). */
   list: string;
   /** The sort the cursor was made for. */
@@ -24,7 +24,7 @@ export interface CursorScope {
 }
 
 /** Pages deeper than this are read with the cursor; `offset` is refused past it. */
-export const MAX_OFFSET = 1000;
+const MAX_OFFSET = 1000;
 /** A total is counted exactly up to this many rows, then reported as "at least". */
 export const TOTAL_CAP = 1000;
 
@@ -62,7 +62,7 @@ function canonical(v: unknown): string {
 
 const b64 = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
-export const badCursor = (why: string) =>
+const badCursor = (why: string) =>
   new DomainError('bad_request', `cursor: ${why}; start again from the first page (no cursor)`, [{ field: 'cursor', message: why }]);
 
 /**
@@ -233,7 +233,7 @@ export const RISK_LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 /** Past this many walks a page uses one nested loop instead of one statement branch per walk. */
 const MAX_BRANCHES = 48;
 
-export interface WalkOptions {
+interface WalkOptions {
   /** The scopes to walk (scopesOf); null: every scope, on the global indexes. */
   scopes: string[] | null;
   /** Also split each scope's walk by risk level (tables whose keyset indexes lead with it). */

@@ -51,7 +51,7 @@ export interface PortfolioRow {
 }
 
 /** How many periods a trend sparkline shows. */
-export const TREND_POINTS = 8;
+const TREND_POINTS = 8;
 
 const LATEST_COLUMN: Record<string, string> = { annual_probability: 'annual_micros', quarterly_probability: 'quarterly_micros', updated: 'latest_at' };
 

@@ -17,7 +17,7 @@ const SUB = 16;
  * of HISTOGRAM_EDGES cut in 16 sub-ranges of equal ratio; in the first range, below 0.001 % and
  * then 15 of equal ratio up to 0.5 %.
  */
-export function bucketRange(bucket: number): { from: number; to: number } {
+function bucketRange(bucket: number): { from: number; to: number } {
   const c = Math.floor(bucket / SUB);
   const j = bucket % SUB;
   if (c === 0) {
@@ -30,7 +30,7 @@ export function bucketRange(bucket: number): { from: number; to: number } {
 }
 
 /** A bucket's representative value: the geometric middle of its range (the arithmetic one for [0, 0.001 %)). */
-export function bucketMiddle(bucket: number): number {
+function bucketMiddle(bucket: number): number {
   const r = bucketRange(bucket);
   return r.from === 0 ? r.to / 2 : Math.sqrt(r.from * r.to);
 }
@@ -67,10 +67,10 @@ export function quantileFromBuckets(buckets: ReadonlyArray<{ bucket: number; n: 
  * coarsest grain whose periods tile the window: a year's summary reads one row per scope and
  * combination, not twelve), the trend by `trendGrain` from prediction_trends.
  */
-export type Grain = 'day' | 'month' | 'year';
-export type TrendGrain = 'hour' | 'day' | 'month';
+type Grain = 'day' | 'month' | 'year';
+type TrendGrain = 'hour' | 'day' | 'month';
 
-export interface RollupSummary {
+interface RollupSummary {
   total: number;
   /** Predictions of this kind in the scopes, all time (to choose the top-risk plan). */
   scopeTotal: number;
@@ -148,7 +148,7 @@ export async function rollupSummary(
   };
 }
 
-export interface TopRisk {
+interface TopRisk {
   company_id: string;
   symbol: string;
   name: string;
@@ -219,7 +219,7 @@ export async function compactRollups(sql: Sql, maxRows = 20_000): Promise<number
   return r!.n;
 }
 
-export interface YearSectorRow {
+interface YearSectorRow {
   reporting_year: string;
   sector: string;
   n: number;

@@ -239,7 +239,7 @@ function checkCurve(c: Checker, v: unknown, path: string, direction: 'increasing
   return { method: 'isotonic_interpolated', x, woe, coverage: [cov[0]!, cov[1]!] };
 }
 
-export function validateTree(c: Checker, v: unknown, path: string, nFeatures: number): TreeJson {
+function validateTree(c: Checker, v: unknown, path: string, nFeatures: number): TreeJson {
   const o = c.obj(v, path);
   const nl = c.int(o.num_leaves, `${path}.num_leaves`, 1);
   const ni = nl - 1;
@@ -452,4 +452,3 @@ export function validateArtifact(expectedKind: ModelKind, v: unknown): ModelArti
   return art;
 }
 
-export { Checker as ArtifactChecker };

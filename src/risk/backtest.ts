@@ -31,7 +31,7 @@ export interface DefaultEvent {
   default_date: Date;
 }
 
-export interface GroupRow {
+interface GroupRow {
   group: string;
   predictions: number;
   defaults: number;
@@ -69,7 +69,7 @@ function addMonths(d: Date, months: number): Date {
 }
 
 
-export type FollowUp = { outcome: 'defaulted'; defaultDate: Date } | { outcome: 'survived' | 'after_default' | 'open' };
+type FollowUp = { outcome: 'defaulted'; defaultDate: Date } | { outcome: 'survived' | 'after_default' | 'open' };
 
 /**
  * What became of a prediction made at `madeAt`, given its company's default dates (the rule in

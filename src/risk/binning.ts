@@ -69,7 +69,7 @@ function fineBins(values: Float64Array, labels: Uint8Array, target: number): Wor
 }
 
 /** Strictly monotone rates: `sign` +1 for rates increasing left to right, -1 for decreasing. */
-export function poolAdjacentViolators<T extends { count: number; defaults: number }>(bins: T[], sign: 1 | -1, mergeFn: (a: T, b: T) => T): T[] {
+function poolAdjacentViolators<T extends { count: number; defaults: number }>(bins: T[], sign: 1 | -1, mergeFn: (a: T, b: T) => T): T[] {
   const stack: T[] = [];
   for (const b of bins) {
     stack.push(b);
@@ -159,7 +159,7 @@ const MIN_WOE_STEP = 1e-4;
  * Each surviving block contributes one knot at the median of its values; scoring interpolates
  * linearly between knots, so every change of the ratio between the outer knots moves the WoE.
  */
-export function fitCurve(sv: Float64Array, sl: Uint8Array, sign: 1 | -1, p0: number, strength: number, blocks: number, maxKnots: number): CurveJson | undefined {
+function fitCurve(sv: Float64Array, sl: Uint8Array, sign: 1 | -1, p0: number, strength: number, blocks: number, maxKnots: number): CurveJson | undefined {
   const n = sv.length;
   if (n === 0 || blocks <= 0) return undefined;
   const target = Math.max(1, Math.ceil(n / blocks));

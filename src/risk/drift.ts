@@ -14,7 +14,7 @@ import type { MonitoringJson } from './artifact.js';
 import { r6 } from './round.js';
 
 export const PSI_FLOOR = 1e-4;
-export const PSI_MODERATE = 0.1;
+const PSI_MODERATE = 0.1;
 export const PSI_SIGNIFICANT = 0.25;
 
 export type DriftStatus = 'stable' | 'moderate' | 'significant' | 'no_data';
@@ -33,7 +33,7 @@ export function psi(expected: readonly number[], actual: readonly number[]): num
   return s;
 }
 
-export function driftStatus(v: number): DriftStatus {
+function driftStatus(v: number): DriftStatus {
   if (!(v === v)) return 'no_data';
   return v > PSI_SIGNIFICANT ? 'significant' : v >= PSI_MODERATE ? 'moderate' : 'stable';
 }
@@ -134,7 +134,7 @@ export function pdReference(pd: Float64Array, bins = 10): MonitoringJson {
 }
 
 /** Index of the (low, high] interval over `edges` holding v: 0 .. edges.length. */
-export function binOf(edges: ArrayLike<number>, v: number): number {
+function binOf(edges: ArrayLike<number>, v: number): number {
   let lo = 0;
   let hi = edges.length;
   while (lo < hi) {

@@ -40,7 +40,7 @@ export function riskLevel(p: number, t: RiskThresholds = DEFAULT_THRESHOLDS): Ri
   return 'LOW';
 }
 
-export interface ModelRef {
+interface ModelRef {
   name: string;
   version: string;
 }
@@ -109,7 +109,7 @@ function clampLogit(z: number): number {
 }
 
 /** Raw (unrounded) component outputs of one prediction; reused buffers avoid per-call allocation. */
-export interface RawScores {
+interface RawScores {
   final: number;
   logistic: number;
   step: number;
@@ -305,7 +305,7 @@ export interface RiskEngine {
   compiled(kind: ModelKind): CompiledModel;
 }
 
-export interface RiskEngineOptions {
+interface RiskEngineOptions {
   annual: unknown;
   quarterly: unknown;
   thresholds?: Partial<RiskThresholds>;
@@ -375,7 +375,7 @@ export function createRiskEngine(opts: RiskEngineOptions): RiskEngine {
   };
 }
 
-export interface ColumnScores {
+interface ColumnScores {
   final: Float64Array;
   logistic: Float64Array;
   step: Float64Array;

@@ -31,7 +31,6 @@ export type RatioField = AnnualField | QuarterlyField;
 
 export type AnnualRatios = { [K in AnnualField]: number | null };
 export type QuarterlyRatios = { [K in QuarterlyField]: number | null };
-export type RatiosOf<K extends ModelKind> = K extends 'annual' ? AnnualRatios : QuarterlyRatios;
 
 /**
  * `risk`: how default risk moves as the value grows. `negativeIsDistress`: the ratio's denominator
@@ -178,7 +177,7 @@ export interface FieldError {
   message: string;
 }
 
-export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 /**
  * Validates untrusted input (e.g. a parsed JSON body). Missing keys and null/undefined are "not

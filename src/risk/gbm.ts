@@ -16,11 +16,11 @@ const TABLE_LIMIT = 4 * 1024 * 1024;
 const MISSING_ZERO = 1;
 const MISSING_NAN = 2;
 
-export function missingTypeOf(decisionType: number): number {
+function missingTypeOf(decisionType: number): number {
   return (decisionType >> 2) & 3;
 }
 
-export function defaultLeftOf(decisionType: number): boolean {
+function defaultLeftOf(decisionType: number): boolean {
   return (decisionType & 2) !== 0;
 }
 

@@ -33,7 +33,7 @@ function parseList(v: string | undefined, where: string): number[] {
   return s.split(/\s+/).map((t, i) => parseNum(t, `${where}[${i}]`));
 }
 
-export interface LightGbmImport {
+interface LightGbmImport {
   gbm: GbmJson;
   summary: { version: string; objective: string; trees: number; leaves: number; features: string[]; average_output: boolean };
 }

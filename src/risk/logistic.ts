@@ -5,14 +5,14 @@
  * negative weight would make the blend non-monotone in its inputs.
  */
 
-export interface LogisticFit {
+interface LogisticFit {
   intercept: number;
   coefficients: number[];
   iterations: number;
   converged: boolean;
 }
 
-export interface LogisticOptions {
+interface LogisticOptions {
   l2?: number;
   nonNegative?: boolean;
   /**

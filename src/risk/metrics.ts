@@ -87,7 +87,7 @@ export function brier(p: ArrayLike<number>, y: ArrayLike<number>): number {
   return s / p.length;
 }
 
-export function logLoss(p: ArrayLike<number>, y: ArrayLike<number>): number {
+function logLoss(p: ArrayLike<number>, y: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < p.length; i++) {
     const q = Math.min(1 - 1e-15, Math.max(1e-15, p[i]!));

@@ -16,7 +16,6 @@ import { fieldNamesOf, type ModelKind, type RatioField } from './fields.js';
 import { Rng } from './rng.js';
 
 export const RATINGS = ['AAA', 'AA', 'A', 'BBB', 'BB', 'B', 'CCC'] as const;
-export type Rating = (typeof RATINGS)[number];
 export const RATING_MIX: readonly number[] = [0.01, 0.04, 0.15, 0.3, 0.22, 0.23, 0.05];
 export const TARGET_DEFAULT_RATES: readonly number[] = [0, 0.0002, 0.0005, 0.0015, 0.006, 0.03, 0.26];
 
@@ -68,9 +67,9 @@ const SPECS: Record<RatioField, RatioSpec> = {
   working_capital_to_total_assets: { medians: [15, 14, 12, 10, 7, 3, 0], scale: 'linear', noise: 6 },
 };
 
-export const MISSING_BASE = 0.02;
-export const MISSING_PER_NOTCH = 0.004;
-export const EXTREME_PROB = 0.002;
+const MISSING_BASE = 0.02;
+const MISSING_PER_NOTCH = 0.004;
+const EXTREME_PROB = 0.002;
 
 function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
@@ -79,7 +78,7 @@ function sigmoid(x: number): number {
 let interceptCache: number[] | null = null;
 
 /** Per-rating intercepts a_k so each rating's mean default probability hits its target. */
-export function ratingIntercepts(): number[] {
+function ratingIntercepts(): number[] {
   if (interceptCache) return interceptCache;
   // Quadrature over the within-rating spread q = o + s*e: 40 uniform points for o, 61 for e.
   const qs: number[] = [];

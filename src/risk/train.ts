@@ -16,7 +16,7 @@ import { CompiledScorecard } from './scorecard.js';
 import { pdReference } from './drift.js';
 import { r6 } from './round.js';
 
-export interface TrainOptions {
+interface TrainOptions {
   seed?: number;
   validationShare?: number;
   name?: string;
@@ -58,7 +58,7 @@ export interface TrainReport {
 }
 
 const SCORE_SCALE = { base_score: 600, base_odds: 50, pdo: 20 };
-export const CONFIDENCE_FORMULA =
+const CONFIDENCE_FORMULA =
   'confidence = completeness * agreement; completeness = sum(field_weights of present ratios) / sum(field_weights); agreement = exp(-(max - min of component log-odds) / disagreement_scale)';
 
 function clampLogit(p: number): number {
@@ -221,7 +221,7 @@ export function trainModel(ds: Dataset, opts: TrainOptions = {}): { artifact: Mo
  * regression on the components' log-odds with non-negative weights, so the blend stays monotone
  * wherever every component is.
  */
-export function fitBlend(artifact: ModelArtifact, ds: Dataset): ModelArtifact['blend'] {
+function fitBlend(artifact: ModelArtifact, ds: Dataset): ModelArtifact['blend'] {
   const kind = artifact.kind;
   const provisional: ModelArtifact = {
     ...artifact,

@@ -16,7 +16,7 @@ import { hashPassword } from './passwords.js';
 import { passwordProblem, type AuthService } from './auth.js';
 import type { UserCache } from './user-cache.js';
 
-export interface AdminDeps {
+interface AdminDeps {
   sql: Sql;
   cursors: Cursors;
   auth: AuthService;
@@ -24,7 +24,7 @@ export interface AdminDeps {
 }
 
 /** A list request of the admin lists (oldest first). */
-export type AdminListRequest = Omit<ListRequest<'created_at'>, 'sort'>;
+type AdminListRequest = Omit<ListRequest<'created_at'>, 'sort'>;
 
 const isSuper = (p: Principal) => p.role === 'super_admin';
 const conflictOn = (err: unknown, pattern: RegExp, field: string, message: string): never => {

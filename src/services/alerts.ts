@@ -13,9 +13,9 @@ import type { WatchRow } from '../repositories/alert-outbox.js';
 import { webhookTargetProblem } from './webhook-target.js';
 import { impliedRating, REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 
-export type AlertReason = 'risk_level' | 'implied_rating' | 'pd_move';
+type AlertReason = 'risk_level' | 'implied_rating' | 'pd_move';
 
-export interface PredictionChange {
+interface PredictionChange {
   old_probability: number | null;
   old_risk_level: string | null;
   new_probability: number;
@@ -60,7 +60,7 @@ export function verifyWebhook(secret: string, timestamp: string, body: string, s
   return want.length === got.length && timingSafeEqual(want, got);
 }
 
-export interface DispatchResult {
+interface DispatchResult {
   changes: number;
   alerts: number;
   /** webhook_deliveries rows created, to be queued for delivery. */
@@ -115,7 +115,7 @@ export async function dispatchAlerts(adminSql: Sql, limit = 5000, scale: readonl
   })) as DispatchResult;
 }
 
-export class WebhookFailed extends Error {}
+class WebhookFailed extends Error {}
 
 /**
  * One attempt at a delivery: POSTs the stored body, signed, and records the outcome. Throws

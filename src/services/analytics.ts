@@ -12,13 +12,12 @@ import { HISTOGRAM_EDGES, quantileFromBuckets, rollupSummary, topRisk, yearSecto
 import { REFERENCE_RATING_SCALE, type RatingGrade } from '../risk/implied-rating.js';
 import { scopesOf, usePlans } from '../repositories/keyset.js';
 
-export { HISTOGRAM_EDGES };
 import type { ModelKind } from '../risk/index.js';
 import { caughtUpTo, primaryLsn } from '../db/replicas.js';
 
 export type Period = 'day' | 'week' | 'month' | 'year';
 
-export interface AnalyticsDeps {
+interface AnalyticsDeps {
   sql: Sql;
   /** Read replicas (DATABASE_READ_URLS); queries run there as app_user, RLS applies. */
   readSql?: () => Sql | null;
@@ -29,7 +28,7 @@ export interface AnalyticsDeps {
   ratingScale?: readonly RatingGrade[];
 }
 
-export interface ByYear {
+interface ByYear {
   type: ModelKind;
   years: Array<{ reporting_year: string; count: number; average_probability: number; sectors: Array<{ sector: string; count: number; average_probability: number }> }>;
 }

@@ -13,7 +13,7 @@ import { dummyHash, hashPassword, verifyPassword } from './passwords.js';
 import type { UserCache } from './user-cache.js';
 import { LoginThrottle, loginSubject } from './login-throttle.js';
 
-export interface AuthDeps {
+interface AuthDeps {
   sql: Sql;
   redis: Redis;
   log: Logger;
@@ -26,12 +26,12 @@ export interface AuthDeps {
   loginKnownIpDays?: number;
 }
 
-export interface ClientInfo {
+interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
 }
 
-export interface IssuedSession {
+interface IssuedSession {
   token: string;
   expires_at: Date;
   session_id: string;

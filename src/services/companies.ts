@@ -13,7 +13,7 @@ import * as repo from '../repositories/companies.js';
 import type { Patch } from '../repositories/tenancy.js';
 import { normalizeCompanyInput, resolveScope, type CompanyInput, type Scope } from './prediction-compute.js';
 
-export interface CompanyDeps {
+interface CompanyDeps {
   sql: Sql;
   cursors: Cursors;
   cache: CacheAside;
@@ -23,7 +23,7 @@ export interface CompanyDeps {
 
 export type CompanyView = Omit<repo.CompanyRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string };
 
-export interface SectorContextView {
+interface SectorContextView {
   company_id: string;
   kind: 'annual' | 'quarterly';
   sector: string | null;
@@ -54,7 +54,7 @@ const inScope = (c: repo.CompanyRow, s: Scope) =>
 /** Where an analyst's own work lands first among same-symbol companies: their default scope, then shared, then own, then everyone's. */
 const PREFERENCE: Record<AccessLevel, number> = { organization: 1, personal: 2, system: 3 };
 
-export type CompanyChoice = CompanyView & { can_add_predictions: boolean };
+type CompanyChoice = CompanyView & { can_add_predictions: boolean };
 
 export class CompanyService {
   constructor(private readonly d: CompanyDeps) {}

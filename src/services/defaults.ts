@@ -14,7 +14,7 @@ import * as companies from '../repositories/companies.js';
 import { backtest, fieldNamesOf, type BacktestPrediction, type BacktestReport, type Dataset, type DefaultEvent, type ModelKind } from '../risk/index.js';
 import * as events from '../repositories/default-events.js';
 
-export interface DefaultEventView {
+interface DefaultEventView {
   id: string;
   company_id: string;
   default_date: string;
@@ -28,7 +28,7 @@ type Row = events.DefaultEventRow;
 const view = (r: Row): DefaultEventView => ({ ...r, created_at: new Date(r.created_at).toISOString() });
 
 /** Checks a default event's input; returns the date (YYYY-MM-DD) and the trimmed source. */
-export function normalizeDefaultInput(body: { date?: unknown; source?: unknown }, today: Date = new Date()): { date: string; source: string } {
+function normalizeDefaultInput(body: { date?: unknown; source?: unknown }, today: Date = new Date()): { date: string; source: string } {
   const date = body.date;
   if (typeof date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw validation('date', 'must be a date written YYYY-MM-DD');
   const t = new Date(`${date}T00:00:00Z`);

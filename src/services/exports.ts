@@ -23,23 +23,23 @@ import type { PortfolioFilter } from '../repositories/portfolio.js';
 import { safeCell } from './bulk/errors-csv.js';
 import { requiredColumns } from './bulk/values.js';
 
-export type ExportFormat = 'csv' | 'xlsx';
-export type ExportCell = string | number | null;
+type ExportFormat = 'csv' | 'xlsx';
+type ExportCell = string | number | null;
 
 /**
  * A download nobody reads from for this long is ended (its transaction holds a pooled
  * connection). A client that vanished while the response was backpressured is not always
  * noticed: with the socket neither read nor written, the server may never see it close.
  */
-export const EXPORT_STALL_MS = 60_000;
+const EXPORT_STALL_MS = 60_000;
 
 /** Rows fetched from the cursor per round trip. */
-export const EXPORT_BATCH_ROWS = 500;
+const EXPORT_BATCH_ROWS = 500;
 /** One sheet holds at most this many data rows (XLSX's 1,048,576 rows, less the header). */
 const XLSX_SHEET_ROWS = 1_048_575;
 
 /** A text cell as a spreadsheet must show it: never evaluated as a formula. */
-export function formulaSafe(s: string): string {
+function formulaSafe(s: string): string {
   return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
 }
 

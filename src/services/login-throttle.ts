@@ -36,7 +36,7 @@ export const LOGIN_BACKOFF = {
   KNOWN_MAX: 50,
 } as const;
 
-export interface LoginThrottleOptions {
+interface LoginThrottleOptions {
   /** Failed attempts per account per hour before unknown addresses must wait (RATE_LIMIT_LOGIN). */
   ceilingPerHour: number;
   /** How long an address that signed in stays known (LOGIN_KNOWN_IP_DAYS). */

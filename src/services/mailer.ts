@@ -22,12 +22,12 @@ export interface Mailer {
 }
 
 /** user@example.com → u***@example.com: enough to tell messages apart in a log, not an address book. */
-export function maskAddress(address: string): string {
+function maskAddress(address: string): string {
   const at = address.lastIndexOf('@');
   return at > 0 ? `${address[0]}***${address.slice(at)}` : '***';
 }
 
-export class SmtpMailer implements Mailer {
+class SmtpMailer implements Mailer {
   readonly transport = 'smtp' as const;
   private readonly t: Transporter;
 

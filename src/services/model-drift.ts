@@ -11,9 +11,9 @@ import * as drift from '../repositories/model-drift.js';
 import type { DriftInputRow } from '../repositories/model-drift.js';
 import { getSnapshot, putSnapshot } from '../repositories/monitoring.js';
 
-export const DRIFT_SNAPSHOT_SOURCE = 'model-drift';
+const DRIFT_SNAPSHOT_SOURCE = 'model-drift';
 
-export interface DriftOptions {
+interface DriftOptions {
   /** Predictions made in the last `days` days (default 90). */
   days?: number;
   /** At most this many of the most recent predictions per kind (default 200,000: plenty for PSI). */

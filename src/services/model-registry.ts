@@ -10,7 +10,7 @@ import * as repo from '../repositories/model-versions.js';
 import type { ModelVersionRow } from '../repositories/model-versions.js';
 import { validateArtifact, type ModelArtifact, type ModelKind } from '../risk/index.js';
 
-export type { ModelStatus, ModelVersionRow } from '../repositories/model-versions.js';
+export type { ModelVersionRow } from '../repositories/model-versions.js';
 
 export class RegistryError extends Error {
   constructor(message: string) {

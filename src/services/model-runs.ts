@@ -33,7 +33,7 @@ export type { ModelRunRow, RunScope } from '../repositories/model-runs.js';
 
 const RISK_LEVELS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 /** Rows per read (and per re-score transaction). */
-export const RUN_BATCH_ROWS = 1000;
+const RUN_BATCH_ROWS = 1000;
 /** Months after a prediction within which a default counts against it (as the backtest). */
 const HORIZON_MONTHS = 12;
 
@@ -111,7 +111,7 @@ export interface RescoreReport {
 
 export type ModelRunReport = ShadowReport | RescoreReport;
 
-export interface ModelRunDeps {
+interface ModelRunDeps {
   adminSql: Sql;
   log?: Logger;
   /** Cache Redis: a re-score drops cached copies and makes the scopes' analytics stale. */

@@ -9,7 +9,7 @@ import {
 } from '../repositories/portfolio.js';
 import { checkOffset, checkValues, pageOf, scopesOf, usePlans, type Cursors, type ListRequest, type Page } from '../repositories/keyset.js';
 
-export interface PortfolioItem {
+interface PortfolioItem {
   company: { id: string; symbol: string; name: string; sector: string | null; country: string | null; access_level: string; organization_id: string | null; created_by: string | null; market_cap: number | null };
   annual: { id: string; probability: number; risk_level: string; reporting_year: string; created_at: string } | null;
   quarterly: { id: string; probability: number; risk_level: string; reporting_year: string; reporting_quarter: string; created_at: string } | null;
@@ -18,7 +18,7 @@ export interface PortfolioItem {
 
 const iso = (d: Date | null) => (d ? new Date(d).toISOString() : '');
 
-export function presentPortfolioRow(r: PortfolioRow): PortfolioItem {
+function presentPortfolioRow(r: PortfolioRow): PortfolioItem {
   return {
     company: { id: r.id, symbol: r.symbol, name: r.name, sector: r.sector, country: r.country, access_level: r.access_level, organization_id: r.organization_id, created_by: r.created_by, market_cap: r.market_cap === null ? null : Number(r.market_cap) },
     annual: r.annual_id

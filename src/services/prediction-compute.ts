@@ -21,15 +21,14 @@ import {
   type RiskLevel,
 } from '../risk/index.js';
 
-export type { FieldError };
 
-export const QUARTERS = ['Q1', 'Q2', 'Q3', 'Q4'] as const;
-export type Quarter = (typeof QUARTERS)[number];
+const QUARTERS = ['Q1', 'Q2', 'Q3', 'Q4'] as const;
+type Quarter = (typeof QUARTERS)[number];
 
-export const MIN_REPORTING_YEAR = 1900;
-export const MAX_REPORTING_YEAR = 2100;
+const MIN_REPORTING_YEAR = 1900;
+const MAX_REPORTING_YEAR = 2100;
 
-export interface AnnualOutputs {
+interface AnnualOutputs {
   probability: number;
   logistic_probability: number;
   step_probability: number;
@@ -37,7 +36,7 @@ export interface AnnualOutputs {
   confidence: number;
 }
 
-export interface QuarterlyOutputs {
+interface QuarterlyOutputs {
   ensemble_probability: number;
   logistic_probability: number;
   gbm_probability: number;
@@ -63,10 +62,10 @@ export interface ComputedQuarterly extends ComputedBase {
 }
 export type ComputedPrediction = ComputedAnnual | ComputedQuarterly;
 
-export type Result<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+type Result<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 /** "2024" or 2024 → "2024" (four digits, 1900..2100). */
-export function normalizeReportingYear(v: unknown, field = 'reporting_year'): Result<string> {
+function normalizeReportingYear(v: unknown, field = 'reporting_year'): Result<string> {
   let s: string | null = null;
   if (typeof v === 'number' && Number.isInteger(v)) s = String(v);
   else if (typeof v === 'string') s = v.trim();
@@ -79,7 +78,7 @@ export function normalizeReportingYear(v: unknown, field = 'reporting_year'): Re
 }
 
 /** "Q1".."Q4" (any case), or 1..4 → "Q1".."Q4". */
-export function normalizeQuarter(v: unknown, field = 'reporting_quarter'): Result<Quarter> {
+function normalizeQuarter(v: unknown, field = 'reporting_quarter'): Result<Quarter> {
   let s: string | null = null;
   if (typeof v === 'number' && Number.isInteger(v)) s = String(v);
   else if (typeof v === 'string') s = v.trim().toUpperCase();
@@ -186,7 +185,7 @@ export function computePrediction(engine: RiskEngine, kind: ModelKind, raw: Read
 // Company identification (create-by-symbol+name) and scope
 // ------------------------------------------------------------------------------------------
 
-export const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.-]{0,9}$/;
+const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.-]{0,9}$/;
 
 export interface CompanyInput {
   symbol: string;

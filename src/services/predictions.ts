@@ -18,7 +18,7 @@ import { fieldsOf } from '../risk/fields.js';
 import { fieldErrors, type CompanyService } from './companies.js';
 import type { AnalyticsService } from './analytics.js';
 
-export interface PredictionDeps {
+interface PredictionDeps {
   sql: Sql;
   cursors: Cursors;
   cache: CacheAside;

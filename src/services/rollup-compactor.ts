@@ -6,7 +6,7 @@ import type { Sql } from '../db/pool.js';
 import type { Logger } from '../logging.js';
 import { compactRollups } from '../repositories/rollups.js';
 
-export interface RollupCompactorOptions {
+interface RollupCompactorOptions {
   intervalMs?: number;
   batch?: number;
 }

@@ -7,7 +7,7 @@ import { ANNUAL_FIELDS, generateReferenceData, roundTo6, type AnnualRatios, type
 import { requiredRatios } from './prediction-compute.js';
 import * as seedRows from '../repositories/demo-seed.js';
 
-export interface SeedResult {
+interface SeedResult {
   seeded: boolean;
   email?: string;
   password?: string;
@@ -76,7 +76,7 @@ function rng(seed: number): () => number {
  * year, scored by the shipped models: what the screens show is what the models say about a
  * realistic book. Organization scope, so every member of the demo organization sees it.
  */
-export async function insertDemoPortfolio(sql: Sql, engine: RiskEngine, o: { organizationId: string; userId: string; companies: number; years: readonly string[] }): Promise<{ companies: number; predictions: number }> {
+async function insertDemoPortfolio(sql: Sql, engine: RiskEngine, o: { organizationId: string; userId: string; companies: number; years: readonly string[] }): Promise<{ companies: number; predictions: number }> {
   const data = generateReferenceData('annual', o.companies, 20261201);
   const rand = rng(17);
   const need = requiredRatios('annual');

@@ -20,7 +20,7 @@ import { hashToken } from './auth.js';
 import type { UserCache } from './user-cache.js';
 import { consumeEmailVerification, emailVerifyKey, issueEmailVerification } from '../repositories/email-verification.js';
 
-export interface VerificationDeps {
+interface VerificationDeps {
   sql: Sql;
   redis: Redis;
   log: Logger;

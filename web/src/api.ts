@@ -142,7 +142,7 @@ export interface User {
 export type RiskLevel = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export type Kind = 'annual' | 'quarterly';
 
-export interface Contribution {
+interface Contribution {
   field: string;
   label: string;
   unit: string;

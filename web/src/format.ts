@@ -15,7 +15,6 @@ export const RISK_COLORS: Record<string, { bg: string; fg: string; chart: string
   HIGH: { bg: '#ffedd5', fg: '#7c2d12', chart: '#ea580c' },
   CRITICAL: { bg: '#fee2e2', fg: '#7f1d1d', chart: '#dc2626' },
 };
-export const RISK_ORDER = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
 
 /** Market capitalisation in words an analyst reads: "$3.1 trillion", "$850 million". */
 export function money(x: number | null | undefined): string {

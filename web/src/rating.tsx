@@ -17,7 +17,7 @@ function loadScale(): Promise<readonly RatingGrade[]> {
   return loaded;
 }
 
-export function useRatingScale(): readonly RatingGrade[] | null {
+function useRatingScale(): readonly RatingGrade[] | null {
   const [scale, setScale] = useState<readonly RatingGrade[] | null>(null);
   useEffect(() => {
     let live = true;

@@ -3,7 +3,7 @@
 // decide; these only choose which buttons to offer).
 import type { User } from './api';
 
-export interface Scoped {
+interface Scoped {
   access_level: string;
   organization_id?: string | null;
   created_by?: string | null;

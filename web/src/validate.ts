@@ -3,16 +3,14 @@
 import { ANNUAL_FIELDS, DECIMAL_10_6_MAX, QUARTERLY_FIELDS, roundTo6, type FieldMeta } from '../../src/risk/fields.ts';
 import type { Kind } from './api';
 
-export { ANNUAL_FIELDS, QUARTERLY_FIELDS };
-export type { FieldMeta };
 export const fieldsOf = (k: Kind): readonly FieldMeta[] => (k === 'annual' ? ANNUAL_FIELDS : QUARTERLY_FIELDS);
 
 const NUMBER_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-export const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.-]{0,9}$/;
-export const MIN_YEAR = 1900;
-export const MAX_YEAR = 2100;
+const SYMBOL_RE = /^[A-Z0-9][A-Z0-9.-]{0,9}$/;
+const MIN_YEAR = 1900;
+const MAX_YEAR = 2100;
 
-export interface RatioCheck {
+interface RatioCheck {
   /** null = missing (empty) */
   value: number | null;
   error?: string;

@@ -14,7 +14,7 @@ export interface RateLimits {
 }
 
 /** The spec's endpoint: method and route pattern, so /users/1 and /users/2 share a counter. */
-export function endpointOf(req: FastifyRequest): string {
+function endpointOf(req: FastifyRequest): string {
   return `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`;
 }
 

@@ -16,7 +16,7 @@ import { DomainError } from '../../domain/errors.js';
 import { SESSION_COOKIE } from './auth.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-export const CSRF_HEADER = 'x-requested-with';
+const CSRF_HEADER = 'x-requested-with';
 
 function isHttps(req: FastifyRequest): boolean {
   return req.protocol === 'https';
@@ -50,7 +50,7 @@ function stripDefaultPort(host: string): string {
   return host.toLowerCase().replace(/:(80|443)$/, '');
 }
 
-export function hasSessionCookie(req: FastifyRequest): boolean {
+function hasSessionCookie(req: FastifyRequest): boolean {
   const c = req.headers.cookie;
   if (!c) return false;
   return c.split(';').some((p) => {

@@ -22,7 +22,7 @@ import { createPool, type Sql } from '../../db/pool.js';
 import { BackupIntegrityError, decryptFile, encryptStream } from './crypto.js';
 import { databaseOf, libpqEnv, pgBin, run, withDatabase } from '../dr/local.js';
 
-export const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION = 1;
 
 export interface TableSum {
   table: string;
@@ -121,7 +121,7 @@ export async function tableChecksums(sql: Sql, onTable?: (name: string, i: numbe
   return (await sql.begin('isolation level repeatable read read only', (tx) => run1(tx as unknown as Sql))) as TableSum[];
 }
 
-export function compareChecksums(expected: TableSum[], actual: TableSum[]): string[] {
+function compareChecksums(expected: TableSum[], actual: TableSum[]): string[] {
   const problems: string[] = [];
   const got = new Map(actual.map((t) => [t.table, t]));
   for (const e of expected) {
@@ -291,14 +291,14 @@ export function listBackups(dir: string): BackupManifest[] {
   return out.sort((a, b) => b.created_at.localeCompare(a.created_at));
 }
 
-export function getBackup(dir: string, id: string): BackupManifest {
+function getBackup(dir: string, id: string): BackupManifest {
   const all = listBackups(dir);
   const m = id === 'latest' ? all.find((b) => b.status === 'ok') : all.find((b) => b.id === id);
   if (!m) throw new Error(id === 'latest' ? `no good backup in ${logicalDir(dir)}` : `no backup ${id} in ${logicalDir(dir)}`);
   return m;
 }
 
-export interface CheckResult {
+interface CheckResult {
   check: string;
   ok: boolean;
   detail: string;
@@ -365,7 +365,7 @@ async function pgRestore(s: BackupSettings, file: string, targetUrl: string, opt
   });
 }
 
-export interface VerifyResult {
+interface VerifyResult {
   id: string;
   ok: boolean;
   checks: CheckResult[];
@@ -422,7 +422,7 @@ export class RestoreRefused extends Error {
   }
 }
 
-export interface RestoreResult {
+interface RestoreResult {
   id: string;
   target: string;
   replaced: boolean;
@@ -499,7 +499,7 @@ export function deleteBackup(dir: string, id: string): void {
   rmSync(path.join(logicalDir(dir), `${m.id}.json`), { force: true });
 }
 
-export interface PruneResult {
+interface PruneResult {
   deleted: Array<{ id: string; created_at: string; reason: string }>;
   kept: Array<{ id: string; created_at: string; reason: string }>;
   dry_run: boolean;

@@ -10,13 +10,13 @@ import { createReadStream, createWriteStream, closeSync, openSync, readSync, sta
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-export const ENC_MAGIC = Buffer.from('ACNENC1\n');
+const ENC_MAGIC = Buffer.from('ACNENC1\n');
 const SALT = 16;
 const IV = 12;
 const TAG = 16;
 const HEADER = ENC_MAGIC.length + SALT + IV;
 
-export function deriveKey(secret: string, salt: Buffer): Buffer {
+function deriveKey(secret: string, salt: Buffer): Buffer {
   if (/^[0-9a-fA-F]{64}$/.test(secret)) return Buffer.from(secret, 'hex');
   return scryptSync(secret, salt, 32);
 }

@@ -9,7 +9,7 @@ import { createBackup, pruneBackups, verifyBackup } from './backup.js';
 import { backupRedis } from './redis.js';
 
 /** A postgres:// URL for the server and database a postgres.js pool connects to. */
-export function urlOfPool(sql: Sql): string {
+function urlOfPool(sql: Sql): string {
   const o = (sql as unknown as { options: { host: string[]; port: number[]; user: string; pass: unknown; database: string } }).options;
   const u = new URL('postgres://localhost');
   u.hostname = o.host[0] ?? 'localhost';
@@ -20,7 +20,7 @@ export function urlOfPool(sql: Sql): string {
   return u.toString();
 }
 
-export function urlOfRedis(r: Redis): string {
+function urlOfRedis(r: Redis): string {
   const o = r.options;
   const u = new URL('redis://localhost');
   u.hostname = o.host ?? '127.0.0.1';

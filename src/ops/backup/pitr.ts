@@ -29,7 +29,7 @@ export interface PitrSettings {
   retentionFull?: number;
 }
 
-export function pitrPaths(s: PitrSettings) {
+function pitrPaths(s: PitrSettings) {
   const base = path.join(s.dir, 'pitr');
   return {
     base,
@@ -81,7 +81,7 @@ pg1-user=postgres
 ${s.pgSocketDir ? `pg1-socket-path=${s.pgSocketDir}\n` : ''}`;
 }
 
-export interface PitrSetupResult {
+interface PitrSetupResult {
   config: string;
   archive_command: string;
   restart_required: boolean;
@@ -136,7 +136,7 @@ export async function pitrBase(s: PitrSettings, opts: { type?: 'full' | 'diff' |
   return out;
 }
 
-export interface PitrRestoreOptions {
+interface PitrRestoreOptions {
   /** Empty (or missing) directory for the restored cluster. */
   dataDir: string;
   /** A timestamp (ISO 8601 or PostgreSQL syntax) or 'latest' (end of the archive). */
@@ -188,7 +188,7 @@ export async function pitrRestore(s: PitrSettings, o: PitrRestoreOptions): Promi
   return { data_dir: o.dataDir, target: o.target, repo: o.repo ?? null, restore_ms: restoreMs, recovered_ms: recovered };
 }
 
-export interface PitrInfo {
+interface PitrInfo {
   configured: boolean;
   backups: Array<{ repo: number; label: string; type: string; started: string; stopped: string; size: number | null }>;
   archive: { min: string | null; max: string | null };

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { decryptFile, encryptStream } from './crypto.js';
 import { run } from '../dr/local.js';
 
-export interface RedisBackupMeta {
+interface RedisBackupMeta {
   id: string;
   kind: 'redis-rdb';
   file: string;
@@ -26,11 +26,11 @@ export interface RedisBackupMeta {
   duration_ms: number;
 }
 
-export function redisBackupDir(dir: string): string {
+function redisBackupDir(dir: string): string {
   return path.join(dir, 'redis');
 }
 
-export function parseKeyspace(info: string): Record<string, number> {
+function parseKeyspace(info: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of info.matchAll(/^(db\d+):keys=(\d+)/gm)) out[m[1]!] = Number(m[2]);
   return out;
@@ -93,7 +93,7 @@ export function listRedisBackups(dir: string): RedisBackupMeta[] {
     .sort((a, b) => b.saved_at.localeCompare(a.saved_at));
 }
 
-export function pruneRedisBackups(dir: string, keep: number): string[] {
+function pruneRedisBackups(dir: string, keep: number): string[] {
   const removed: string[] = [];
   for (const m of listRedisBackups(dir).slice(keep)) {
     rmSync(path.join(redisBackupDir(dir), m.file), { force: true });

@@ -10,6 +10,7 @@ import postgres from 'postgres';
 import { createPool } from '../../db/pool.js';
 import { publishPrimary, endpoint, type PrimaryChange } from '../../db/app-pools.js';
 import { chownToPostgres, conninfo, ensurePostgresDir, libpqEnv, pgBin, pgCtl, postmasterPid, run, sleep } from './local.js';
+import { postJson } from '../webhook.js';
 
 /** dr_events without grants, for databases that are not migrated (drills, scratch clusters). */
 export const DR_EVENTS_DDL = `create table if not exists dr_events (
@@ -47,14 +48,10 @@ export async function checkServer(url: string, timeoutMs = 2000): Promise<Health
   }
 }
 
-export async function notifyWebhook(url: string | undefined, payload: unknown, fetchImpl: typeof fetch = fetch): Promise<{ notified: boolean; error: string | null }> {
+async function notifyWebhook(url: string | undefined, payload: unknown, fetchImpl: typeof fetch = fetch): Promise<{ notified: boolean; error: string | null }> {
   if (!url) return { notified: false, error: 'ALARM_WEBHOOK_URL not set' };
-  try {
-    const res = await fetchImpl(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: AbortSignal.timeout(5000) });
-    return res.ok ? { notified: true, error: null } : { notified: false, error: `webhook answered ${res.status}` };
-  } catch (err) {
-    return { notified: false, error: (err as Error).message };
-  }
+  const r = await postJson(url, payload, fetchImpl);
+  return { notified: r.ok, error: r.error ?? null };
 }
 
 export class SplitBrainRefused extends Error {
@@ -64,7 +61,7 @@ export class SplitBrainRefused extends Error {
   }
 }
 
-export interface FailoverOptions {
+interface FailoverOptions {
   /** Owner/superuser URL of the current primary (to check it). */
   primaryUrl?: string | undefined;
   /** Superuser (or pg_promote-granted) URL of the replica to promote. */
@@ -250,7 +247,7 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
   }
 }
 
-export interface WatchOptions extends Omit<FailoverOptions, 'precheckedFailures' | 'kind' | 'force'> {
+interface WatchOptions extends Omit<FailoverOptions, 'precheckedFailures' | 'kind' | 'force'> {
   primaryUrl: string;
   intervalMs?: number;
   failures?: number;
@@ -286,7 +283,7 @@ export async function watch(o: WatchOptions): Promise<FailoverResult | null> {
   return null;
 }
 
-export interface ReplicaCreateOptions {
+interface ReplicaCreateOptions {
   /** Superuser or REPLICATION role URL of the primary. */
   primaryUrl: string;
   port: number;
@@ -312,7 +309,7 @@ export async function createReplica(o: ReplicaCreateOptions): Promise<{ data_dir
   return { data_dir: o.dataDir, port: o.port, ms: Date.now() - t0, started: o.start ?? true };
 }
 
-export interface RejoinOptions {
+interface RejoinOptions {
   /** Data directory of the old primary (local). */
   dataDir: string;
   /** Superuser URL of the new primary (pg_rewind's source). */
@@ -343,7 +340,7 @@ export async function rejoin(o: RejoinOptions): Promise<{ ms: number; rewound: b
   return { ms: Date.now() - t0, rewound: true, started: o.start ?? true, output: (r.stdout + r.stderr).trim().split('\n').slice(-3).join(' | ') };
 }
 
-export interface DrStatus {
+interface DrStatus {
   primary: { endpoint: string; ok: boolean; writable: boolean; in_recovery: boolean | null; error: string | null; version: string | null } | null;
   standbys: Array<{ application_name: string; client: string | null; state: string; sync_state: string; replay_lag_seconds: number | null }>;
   synchronous_standby_names: string | null;

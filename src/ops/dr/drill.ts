@@ -95,7 +95,7 @@ export async function startLocalReplica(primary: LocalCluster, name = 'replica1'
   return c;
 }
 
-export interface DrillOptions {
+interface DrillOptions {
   mode: 'async' | 'sync';
   /** Writes per second (200). */
   rate?: number;

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 
 /** The newest installed PostgreSQL server binaries (Debian layout), or PG_BIN_DIR. */
-export function pgBinDir(): string {
+function pgBinDir(): string {
   if (process.env.PG_BIN_DIR) return process.env.PG_BIN_DIR;
   const base = '/usr/lib/postgresql';
   try {
@@ -29,7 +29,7 @@ export function pgBin(name: string): string {
 
 const isRoot = () => process.getuid?.() === 0;
 
-export function postgresIds(): { uid: number; gid: number } | null {
+function postgresIds(): { uid: number; gid: number } | null {
   if (!isRoot()) return null;
   try {
     return {
@@ -57,13 +57,13 @@ export function chownToPostgres(file: string): void {
   if (ids) chownSync(file, ids.uid, ids.gid);
 }
 
-export interface RunResult {
+interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-export class CommandError extends Error {
+class CommandError extends Error {
   constructor(
     readonly cmd: string,
     readonly result: RunResult,
@@ -160,12 +160,6 @@ export function withDatabase(url: string, db: string): string {
 
 export function databaseOf(url: string): string {
   return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || decodeURIComponent(new URL(url).username) || 'postgres';
-}
-
-/** host:port of a URL, the identity the failover publication uses. */
-export function endpointOf(url: string): string {
-  const u = new URL(url);
-  return `${u.hostname}:${u.port || '5432'}`;
 }
 
 /** The postmaster's pid from DATA/postmaster.pid, or null when none is running. */

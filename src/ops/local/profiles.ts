@@ -10,7 +10,7 @@ const MB = 1024 * KB;
 const GB = 1024 * MB;
 
 /** Memory as PostgreSQL/Redis write it: the largest unit that divides it exactly. */
-export function formatMemory(bytes: number, style: 'pg' | 'redis' = 'pg'): string {
+function formatMemory(bytes: number, style: 'pg' | 'redis' = 'pg'): string {
   const units: Array<[number, string, string]> = [
     [GB, 'GB', 'gb'],
     [MB, 'MB', 'mb'],
@@ -21,7 +21,7 @@ export function formatMemory(bytes: number, style: 'pg' | 'redis' = 'pg'): strin
 }
 
 /** For comments: 16.88 GB. */
-export function humanGb(bytes: number): string {
+function humanGb(bytes: number): string {
   return `${Math.round((bytes / GB) * 100) / 100} GB`;
 }
 
@@ -29,7 +29,7 @@ function floorTo(bytes: number, unit: number): number {
   return Math.max(unit, Math.floor(bytes / unit) * unit);
 }
 
-export interface PostgresSizing {
+interface PostgresSizing {
   shared_buffers: string;
   effective_cache_size: string;
   maintenance_work_mem: string;
@@ -216,7 +216,7 @@ export const SPEC_REDIS_RAM_BYTES = Math.round(16.88 * GB);
  * maxmemory: 75 % of the node's RAM, the rest left for fork (AOF rewrite, replication), buffers
  * and fragmentation (ElastiCache's reserved-memory-percent default is 25 %).
  */
-export function redisMaxmemory(ramBytes: number): number {
+function redisMaxmemory(ramBytes: number): number {
   return floorTo(ramBytes * 0.75, MB);
 }
 

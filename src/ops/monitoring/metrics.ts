@@ -28,7 +28,7 @@ class CounterMirror {
   }
 }
 
-export interface StatsCollectorDeps {
+interface StatsCollectorDeps {
   /** monitoring_user pool (a single connection is plenty). */
   sql?: Sql;
   redis?: Array<{ instance: string; client: Redis }>;

@@ -24,7 +24,7 @@ export async function collectModelDrift(m: Pick<AppMetrics, 'modelPsi' | 'modelM
   }
 }
 
-export interface DriftReading {
+interface DriftReading {
   value: number | null;
   breach: boolean | null;
   reason: string;

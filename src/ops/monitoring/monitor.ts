@@ -98,7 +98,7 @@ export async function collectMonitor(deps: OpsDeps, opts: { sampleMs?: number; l
   return { taken_at: nowOf(deps), figures, connections_by_state: conns.byState, long_running: long, largest_tables: tables, replication, status: worst };
 }
 
-export async function redisFigures(label: string, redis: Redis, memAlarm: number): Promise<MonitorFigure[]> {
+async function redisFigures(label: string, redis: Redis, memAlarm: number): Promise<MonitorFigure[]> {
   const out: MonitorFigure[] = [];
   const f = (name: string, value: number | string | null, unit: string, status: MonitorFigure['status'], threshold: string, note: string) =>
     out.push({ group: 'redis', name: `${label}: ${name}`, value, unit, status, threshold, note });

@@ -43,7 +43,7 @@ export async function pgstattupleInstalled(sql: Sql): Promise<boolean> {
   return !!r?.ok;
 }
 
-export interface ConnectionCounts {
+interface ConnectionCounts {
   total: number;
   byState: Array<{ state: string; count: number }>;
   maxConnections: number;
@@ -120,7 +120,7 @@ export async function blockedPairs(sql: Sql): Promise<BlockedPair[]> {
     order by a.query_start`;
 }
 
-export interface DbTotals {
+interface DbTotals {
   database: string;
   size_bytes: number;
   blks_hit: number;

@@ -5,7 +5,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { AppMetrics } from '../../metrics.js';
 
-export interface QueueSource {
+interface QueueSource {
   names: readonly string[];
   queue(name: string): Pick<Queue, 'getJobCounts' | 'getJobs'>;
 }

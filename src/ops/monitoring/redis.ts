@@ -2,7 +2,7 @@
 // by key family sampled with SCAN + MEMORY USAGE (never KEYS, which blocks the server).
 import type { Redis } from 'ioredis';
 
-export type RedisInfo = Record<string, string>;
+type RedisInfo = Record<string, string>;
 
 export function parseInfo(raw: string): RedisInfo {
   const out: RedisInfo = {};
@@ -34,7 +34,7 @@ export function totalKeys(info: RedisInfo): number {
   return n;
 }
 
-export interface MemoryFigure {
+interface MemoryFigure {
   used: number;
   max: number | null;
   percent: number;
@@ -64,7 +64,7 @@ export function hitRate(info: RedisInfo): number | null {
 }
 
 /** The architecture guide's key patterns, in the order a key is matched against them. */
-export const KEY_FAMILIES: ReadonlyArray<{ family: string; test: (k: string) => boolean }> = [
+const KEY_FAMILIES: ReadonlyArray<{ family: string; test: (k: string) => boolean }> = [
   { family: 'session:', test: (k) => k.startsWith('session:') },
   { family: 'rate_limit:', test: (k) => k.startsWith('rate_limit:') },
   { family: 'cache:prediction:', test: (k) => k.startsWith('cache:prediction:') },

@@ -12,7 +12,7 @@ export interface Sample {
   taken_at: Date;
 }
 
-export interface TriggerFigure {
+interface TriggerFigure {
   trigger: string;
   figure: string;
   window_min: number;
@@ -23,7 +23,7 @@ export interface TriggerFigure {
   source: string;
 }
 
-export interface Recommendation {
+interface Recommendation {
   actions: Array<'scale_up' | 'scale_down' | 'add_read_replica' | 'remove_read_replica'>;
   summary: string;
   figures: TriggerFigure[];
@@ -122,7 +122,7 @@ function latest(samples: Sample[], metric: string): number | null {
   return s ? (s.value as number) : null;
 }
 
-export async function loadSamples(sql: Sql, now: Date, minutes = LONG_WINDOW): Promise<Sample[]> {
+async function loadSamples(sql: Sql, now: Date, minutes = LONG_WINDOW): Promise<Sample[]> {
   const from = new Date(now.getTime() - minutes * 60_000);
   return samplesInWindow(sql, from, now);
 }

@@ -71,7 +71,7 @@ export function p95Between(a: Map<number, number>, b: Map<number, number>): numb
 type Sample = MetricSample;
 
 /** What happened between two readings, as metric_samples rows. */
-export function samplesBetween(prev: Reading, cur: Reading, queues: QueueStatus[] | null, source: string): Sample[] {
+function samplesBetween(prev: Reading, cur: Reading, queues: QueueStatus[] | null, source: string): Sample[] {
   const seconds = Math.max(1, (cur.at - prev.at) / 1000);
   const requests = cur.requests - prev.requests;
   const lookups = cur.hits - prev.hits + (cur.misses - prev.misses);
@@ -122,7 +122,7 @@ export class ApiSampler {
   }
 }
 
-export interface OpsHistory {
+interface OpsHistory {
   from: string;
   to: string;
   series: Record<string, Array<{ at: string; value: number | null }>>;

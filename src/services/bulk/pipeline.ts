@@ -23,7 +23,7 @@ import { storeChunk, type StagedRow } from '../../repositories/bulk-staging.js';
 import { invalidatePredictionWrites } from '../../cache/invalidation.js';
 import { BulkFileError, convertRow, mapHeader, type RowError } from './values.js';
 
-export interface BulkDeps {
+interface BulkDeps {
   /** app_user pool: everything runs under row-level security as the uploader. */
   sql: Sql;
   engine: RiskEngine;
@@ -55,13 +55,13 @@ export interface BulkRunOptions {
   afterChunk?: (p: BulkProgress) => Promise<void> | void;
 }
 
-export type BulkOutcome =
+type BulkOutcome =
   | { status: 'completed' | 'failed' | 'cancelled'; progress: BulkProgress; error?: string }
   | { status: 'aborted'; progress: BulkProgress; reason: string };
 
 class Cancelled extends Error {}
 
-export class BulkAborted extends Error {
+class BulkAborted extends Error {
   constructor(readonly reason: string) {
     super(`bulk job stopped: ${reason}`);
   }

@@ -219,7 +219,7 @@ async function openCsv(path: string, limits: ReaderLimits): Promise<OpenedFile> 
 // XLSX
 // ------------------------------------------------------------------------------------------
 
-export interface ZipEntry {
+interface ZipEntry {
   name: string;
   compressed: number;
   uncompressed: number;
@@ -233,7 +233,7 @@ export interface ZipEntry {
  * parts, or no workbook part. What the directory declares is only a first filter: the entries are
  * inflated later through inflateEntry(), which counts what actually comes out.
  */
-export async function checkXlsxContainer(path: string, limits: ReaderLimits): Promise<ZipEntry[]> {
+async function checkXlsxContainer(path: string, limits: ReaderLimits): Promise<ZipEntry[]> {
   const size = (await stat(path)).size;
   const fh = await open(path, 'r');
   try {
@@ -307,7 +307,7 @@ function isWorksheet(name: string): boolean {
  * maxXlsxUncompressedBytes or maxXlsxInflateRatio times the file's size, stops the inflation at
  * once, before the bytes reach any parser.
  */
-export class InflationMeter {
+class InflationMeter {
   private total = 0;
   constructor(
     private readonly fileSize: number,
@@ -333,7 +333,7 @@ export class InflationMeter {
 const RATIO_FLOOR_BYTES = 16 * 1024 * 1024;
 
 /** One part's content, inflated as it is read (back-pressured), counted by the meter. */
-export async function inflateEntry(path: string, fileSize: number, entry: ZipEntry, meter: InflationMeter): Promise<Readable> {
+async function inflateEntry(path: string, fileSize: number, entry: ZipEntry, meter: InflationMeter): Promise<Readable> {
   const fh = await open(path, 'r');
   let start: number;
   try {

@@ -25,7 +25,7 @@ import { createBulkJob, type CreateBulkJobInput } from './submit.js';
 import { BulkFileError } from './values.js';
 
 /** A job as the API and the CLI show it: counts, throughput and ETA, and what cancelling means. */
-export function jobView(j: BulkJobRow, now: Date = new Date()) {
+function jobView(j: BulkJobRow, now: Date = new Date()) {
   const end = j.finished_at ?? now;
   const seconds = j.started_at ? Math.max(0.001, (end.getTime() - j.started_at.getTime()) / 1000) : null;
   const throughput = seconds && j.rows_processed > 0 ? Math.round((j.rows_processed / seconds) * 10) / 10 : null;
@@ -58,9 +58,9 @@ export function jobView(j: BulkJobRow, now: Date = new Date()) {
   };
 }
 
-export type JobView = ReturnType<typeof jobView>;
+type JobView = ReturnType<typeof jobView>;
 
-export interface BulkUploadDeps {
+interface BulkUploadDeps {
   /** app_user pool. */
   sql: Sql;
   /** Queue producers; absent where jobs run in the process that records them (the CLI). */
@@ -74,7 +74,7 @@ export interface BulkUploadDeps {
   log?: Logger;
 }
 
-export interface JobFilter {
+interface JobFilter {
   status?: JobStatus;
   type?: ModelKind;
 }

@@ -16,7 +16,7 @@ import { insertBulkJob, type BulkJobRow } from '../../repositories/bulk-jobs.js'
 import { sniffFormat } from './readers.js';
 import { BulkFileError } from './values.js';
 
-export async function sha256File(file: string): Promise<string> {
+async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
   return h.digest('hex');

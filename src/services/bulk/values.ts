@@ -12,7 +12,7 @@ export const FORMULA = Object.freeze({ formula: true as const });
 export type Cell = string | number | typeof FORMULA | null | undefined;
 
 /** "Company Symbol", "company-symbol", "COMPANY_SYMBOL" → "company_symbol". */
-export function canonicalHeader(h: string): string {
+function canonicalHeader(h: string): string {
   return h
     .replace(/^\uFEFF/, '')
     .trim()
@@ -35,13 +35,13 @@ const ALIASES: Readonly<Record<string, string>> = {
   marketcap: 'market_cap',
 };
 
-export const COMPANY_COLUMNS = ['company_symbol', 'company_name', 'market_cap', 'sector', 'country', 'exchange'] as const;
+const COMPANY_COLUMNS = ['company_symbol', 'company_name', 'market_cap', 'sector', 'country', 'exchange'] as const;
 
 export function requiredColumns(kind: ModelKind): string[] {
   return ['company_symbol', 'company_name', 'reporting_year', ...(kind === 'quarterly' ? ['reporting_quarter'] : []), ...fieldNamesOf(kind)];
 }
 
-export function knownColumns(kind: ModelKind): string[] {
+function knownColumns(kind: ModelKind): string[] {
   return [...new Set([...requiredColumns(kind), ...COMPANY_COLUMNS])];
 }
 
@@ -65,7 +65,7 @@ export class BulkFileError extends Error {
   }
 }
 
-export interface HeaderMap {
+interface HeaderMap {
   /** canonical column name → cell index */
   index: Map<string, number>;
   /** columns present in the file but not used */
@@ -113,7 +113,7 @@ export function mapHeader(kind: ModelKind, header: readonly Cell[]): HeaderMap {
 const MISSING = new Set(['', 'N/A', 'NA', 'NM', '-']);
 
 /** Empty cells and N/A, NA, NM, "-" (any case, surrounding blanks ignored) are missing values. */
-export function isMissing(cell: Cell): boolean {
+function isMissing(cell: Cell): boolean {
   if (cell === null || cell === undefined) return true;
   if (typeof cell !== 'string') return false;
   return MISSING.has(cell.trim().toUpperCase());
@@ -122,14 +122,14 @@ export function isMissing(cell: Cell): boolean {
 const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NONFINITE_RE = /^[+-]?(?:inf|infinity|nan)$/i;
 
-export type NumberCell = { ok: true; value: number | null } | { ok: false; message: string };
+type NumberCell = { ok: true; value: number | null } | { ok: false; message: string };
 
 /**
  * Text or number → number, null (missing) or a reason. Plain decimal notation only: no
  * thousands separators, hex or currency; a trailing "%" is allowed on percent fields (35.2% →
  * 35.2, the unit those fields use).
  */
-export function toNumber(cell: Cell, percentField: boolean): NumberCell {
+function toNumber(cell: Cell, percentField: boolean): NumberCell {
   if (isMissing(cell)) return { ok: true, value: null };
   if (typeof cell === 'number') return { ok: true, value: cell };
   if (typeof cell === 'object') return { ok: false, message: 'formulas are not accepted: the file must contain values' };
@@ -144,7 +144,7 @@ export function toNumber(cell: Cell, percentField: boolean): NumberCell {
  * Text an export (or the errors report) escaped against formula evaluation, "'=X", read back
  * as what it was, "=X": so an exported file uploads again unchanged.
  */
-export function unescapeFormulaText(s: string): string {
+function unescapeFormulaText(s: string): string {
   return /^'[=+\-@\t\r]/.test(s) ? s.slice(1) : s;
 }
 
@@ -162,7 +162,7 @@ export interface RowError {
   reason: string;
 }
 
-export type ConvertedRow = { ok: true; company: CompanyInput; computed: ComputedPrediction } | { ok: false; errors: RowError[] };
+type ConvertedRow = { ok: true; company: CompanyInput; computed: ComputedPrediction } | { ok: false; errors: RowError[] };
 
 function cellText(cell: Cell): string | null {
   if (cell === null || cell === undefined) return null;

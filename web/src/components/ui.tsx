@@ -170,7 +170,7 @@ export function useCursorList<T>(
 }
 
 /** How a page's total reads: exact, or "1,000 or more" when the API stopped counting. */
-export function totalText(total: number, relation: 'eq' | 'gte'): string {
+function totalText(total: number, relation: 'eq' | 'gte'): string {
   return relation === 'gte' ? `${total.toLocaleString('en-US')} or more` : total.toLocaleString('en-US');
 }
 

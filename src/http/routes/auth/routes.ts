@@ -16,7 +16,7 @@ const Name = Type.Union([Type.String({ minLength: 1, maxLength: 100 }), Type.Nul
 const TokenResponse = Type.Object({ token: Type.String(), expires_at: Timestamp, user: UserSchema });
 // With ?cookie=true the token goes into the httpOnly cookie only, never into script-visible JSON.
 const RegisterResponse = Type.Object({ message: Type.String() });
-export const REGISTERED =
+const REGISTERED =
   'Registration received. If this e-mail address and this username were not registered already, the account exists now: sign in with them. ' +
   'If you cannot, one of them was taken: sign in with the account you have, or register again with another username.';
 const CookieLoginResponse = Type.Object({ cookie: Type.Literal(true), expires_at: Timestamp, user: UserSchema });

@@ -27,7 +27,7 @@ const Company = Type.Object({
 });
 const Text = (max: number) => Nullable(Type.String({ maxLength: max }));
 
-export const presentCompany = (c: CompanyView) => ({
+const presentCompany = (c: CompanyView) => ({
   id: c.id,
   symbol: c.symbol,
   name: c.name,

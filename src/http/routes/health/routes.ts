@@ -4,7 +4,7 @@ import type { Sql } from '../../../db/pool.js';
 import { pingPostgres } from '../../../ops/monitoring/pg.js';
 
 /** What readiness checks; the app passes its own deps (a structural subset, so no import of app.ts). */
-export interface HealthDeps {
+interface HealthDeps {
   sql: Sql;
   redis: Pick<Redis, 'ping'>;
   modelsReady?: () => boolean;

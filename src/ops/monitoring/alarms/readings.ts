@@ -28,7 +28,7 @@ interface RedisCounters {
   run_id: string;
 }
 
-export interface Period {
+interface Period {
   now: Date;
   /** Seconds since the stored snapshot by the injected clock (null: first evaluation). */
   periodS: number | null;
