@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { keys } from '../../cache/keys.js';
+import { ReservingRateLimitStore } from '../../cache/rate-limit-store.js';
 import type { RateLimitClass } from './auth.js';
 
 export interface RateLimits {
@@ -21,9 +22,11 @@ function endpointOf(req: FastifyRequest): string {
 /**
  * Every route is limited, per hour, in Redis: `rate_limit:{user_id}:{endpoint}` for signed-in
  * callers, `rate_limit:ip:{address}:{endpoint}` otherwise and on the anonymous auth routes. The
- * address is req.ip: the client as TRUST_PROXY lets Fastify resolve it. The counting is one Lua INCR (atomic
- * under concurrency). Limits come from the route's class. The hook runs on onRequest, after the
- * auth hook, before the body is parsed.
+ * address is req.ip: the client as TRUST_PROXY lets Fastify resolve it. The counting is atomic Lua
+ * in Redis; a signed-in caller's requests are reserved a share at a time, so most requests need
+ * no round trip and the limit can only come out tighter, never looser (cache/rate-limit-store.ts).
+ * Limits come from the route's class. The hook runs on onRequest, after the auth hook, before the
+ * body is parsed.
  */
 export async function registerRateLimit(app: FastifyInstance, redis: Redis, limits: RateLimits, onExceeded?: (cls: string) => void) {
   const classOf = (req: FastifyRequest): RateLimitClass => {
@@ -33,11 +36,16 @@ export async function registerRateLimit(app: FastifyInstance, redis: Redis, limi
     if (!req.principal) return 'anonymous';
     return cls ?? 'default';
   };
+  const store = new ReservingRateLimitStore(redis, keys.rateLimitPrefix);
   await app.register(rateLimit, {
     global: true,
     hook: 'onRequest',
-    redis,
-    nameSpace: keys.rateLimitPrefix,
+    // The plugin constructs its store from a class; this one hands it the store built above.
+    store: class {
+      constructor() {
+        return store;
+      }
+    } as never,
     timeWindow: 3_600_000,
     enableDraftSpec: true,
     // A Redis outage must not take the API down with it.
