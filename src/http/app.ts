@@ -124,24 +124,38 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * the stack.
  */
 function badText(root: unknown): { field: string; message: string } | null {
-  const stack: Array<[unknown, string]> = [[root, '']];
-  const check = (s: string, at: string) => {
-    if (s.includes('\u0000')) return { field: at, message: 'must not contain NUL characters' };
-    if (LONE_SURROGATE.test(s)) return { field: at, message: 'must be valid Unicode text (lone surrogate)' };
+  // Paths are built only for the value that fails: a request walks its body on every call.
+  interface At {
+    v: unknown;
+    key: string;
+    up: At | null;
+  }
+  const pathOf = (a: At | null): string => {
+    const parts: string[] = [];
+    for (let x = a; x && x.up; x = x.up) parts.push(x.key);
+    return parts.reverse().join('.');
+  };
+  const fault = (s: string): string | null => {
+    if (s.includes('\u0000')) return 'must not contain NUL characters';
+    if (LONE_SURROGATE.test(s)) return 'must be valid Unicode text (lone surrogate)';
     return null;
   };
+  const stack: At[] = [{ v: root, key: '', up: null }];
   while (stack.length > 0) {
-    const [v, at] = stack.pop()!;
+    const at = stack.pop()!;
+    const v = at.v;
     if (typeof v === 'string') {
-      const bad = check(v, at);
-      if (bad) return bad;
+      const bad = fault(v);
+      if (bad) return { field: pathOf(at), message: bad };
     } else if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) stack.push([v[i], at ? `${at}.${i}` : String(i)]);
+      for (let i = 0; i < v.length; i++) if ((v[i] !== null && typeof v[i] === 'object') || typeof v[i] === 'string') stack.push({ v: v[i], key: String(i), up: at });
     } else if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) {
-      for (const [k, x] of Object.entries(v)) {
-        const bad = check(k, at);
-        if (bad) return bad;
-        stack.push([x, at ? `${at}.${k}` : k]);
+      for (const k in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
+        const bad = fault(k);
+        if (bad) return { field: pathOf(at), message: bad };
+        const x = (v as Record<string, unknown>)[k];
+        if ((x !== null && typeof x === 'object') || typeof x === 'string') stack.push({ v: x, key: k, up: at });
       }
     }
   }

@@ -138,6 +138,23 @@ describe('the analyst workflow', () => {
       payload: '{"company":{"symbol":"X","name":"X"},"reporting_year":"2024","net_income_margin":NaN}' });
     expect(res.statusCode).toBe(400);
   });
+
+  it('text PostgreSQL cannot store is refused with the path of the field that holds it, and nothing is written', async () => {
+    const before = await count('annual_predictions');
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ company: { symbol: 'NULX', name: 'a\u0000b' }, reporting_year: '2024', ...ANNUAL }, 'company.name', /NUL/],
+      [{ company: { symbol: 'SURX', name: 'x\uD800y' }, reporting_year: '2024', ...ANNUAL }, 'company.name', /lone surrogate/],
+      [{ company: { symbol: 'KEYX', name: 'K', ['bad\u0000key']: 1 }, reporting_year: '2024', ...ANNUAL }, 'company', /NUL/],
+      [{ reporting_year: '2024', ...ANNUAL, tags: ['ok', 'b\u0000'] }, 'tags.1', /NUL/],
+    ];
+    for (const [payload, field, message] of cases) {
+      const res = await api('POST', '/predictions/annual', 'omA1', payload);
+      expect(res.statusCode, JSON.stringify(payload)).toBe(422);
+      const fields = res.json().error.details as Array<{ field: string; message: string }>;
+      expect(fields).toEqual([expect.objectContaining({ field, message: expect.stringMatching(message) })]);
+    }
+    expect(await count('annual_predictions')).toBe(before);
+  });
 });
 
 describe('access level × role', () => {
