@@ -14,6 +14,13 @@ function serverEndedSession(err: unknown): boolean {
   return code === '57P01' || code === '57P02';
 }
 
+const CONNECTION_LOST = /^(CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED|ECONNRESET|EPIPE|57P0[1-3]|08\w{3})$/;
+
+function connectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CONNECTION_LOST.test(code);
+}
+
 /** Runs `attempt` again, once, when the server ended the session under it. */
 export async function onceMoreIfServerEnded<T>(attempt: () => Promise<T>): Promise<T> {
   try {
@@ -32,24 +39,58 @@ export async function onceMoreIfServerEnded<T>(attempt: () => Promise<T>): Promi
  */
 export async function withUserTx<T>(sql: Sql, userId: string, fn: (tx: TxSql) => Promise<T>): Promise<T> {
   if (!UUID_RE.test(userId)) throw new TypeError('withUserTx needs a user id (uuid)');
-  return (await onceMoreIfServerEnded(() => sql.begin(async (tx) => {
-    // Sent now but not awaited: fn's first statement follows it on the same connection in one
-    // round trip (statements on a connection run in order, so the context is always set first;
-    // if it failed, everything after it fails with it).
-    const context = tx`select app_set_user(${userId})`.execute();
-    let result: T;
-    try {
-      result = await fn(tx as unknown as TxSql);
-    } catch (err) {
-      await context.catch(() => {});
-      throw err;
-    }
-    await context;
-    return result;
-  }))) as T;
+  return onceMoreIfServerEnded(() => pipelinedTx(sql, fn, (c) => c`select app_set_user(${userId})`));
 }
 
 /** A transaction with no user: row-level security shows nothing (used by auth look-ups). */
 export async function withAnonymousTx<T>(sql: Sql, fn: (tx: TxSql) => Promise<T>): Promise<T> {
-  return (await onceMoreIfServerEnded(() => sql.begin(async (tx) => fn(tx as unknown as TxSql)))) as T;
+  return onceMoreIfServerEnded(() => pipelinedTx(sql, fn, null));
+}
+
+type Reserved = Awaited<ReturnType<Sql['reserve']>>;
+
+/**
+ * A transaction on a connection of its own whose BEGIN (and the caller's context) go out with
+ * fn's first statements in one write and one round trip: statements on a connection run in
+ * order, so the context is always set first, and if BEGIN or the context failed, everything
+ * after them fails with them. postgres.js's sql.begin() waits for BEGIN's answer before running
+ * fn, a round trip and a socket write more per transaction (a list page made four).
+ */
+async function pipelinedTx<T>(sql: Sql, fn: (tx: TxSql) => Promise<T>, context: ((c: Reserved) => PromiseLike<unknown> & { execute(): unknown }) | null): Promise<T> {
+  const c = await sql.reserve();
+  let open = false;
+  let lost = false;
+  // The first failure is the one to report (a session the server ended answers BEGIN with
+  // 57P01, then fn's statements find the connection closed): answers arrive in order, so these
+  // handlers have run before fn's statement rejects.
+  let first: unknown = null;
+  const note = (err: unknown) => {
+    first ??= err;
+  };
+  try {
+    const begin = c`begin`.execute() as unknown as Promise<unknown>;
+    open = true;
+    const ctx = context ? (context(c).execute() as unknown as Promise<unknown>) : null;
+    begin.catch(note);
+    ctx?.catch(note);
+    const result = await fn(c as unknown as TxSql);
+    await begin;
+    await ctx;
+    await c`commit`;
+    open = false;
+    return result;
+  } catch (err) {
+    const cause = first ?? err;
+    if (connectionLost(cause)) {
+      // The pool has taken the closed connection back to reconnect it: releasing it as well
+      // would hand the dead socket to the next caller (postgres.js 3.4), and a rollback on it
+      // would never be answered.
+      lost = true;
+    } else if (open) {
+      await c`rollback`.catch(() => {});
+    }
+    throw cause;
+  } finally {
+    if (!lost) c.release();
+  }
 }
