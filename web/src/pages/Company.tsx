@@ -225,6 +225,9 @@ function SameSymbol({ company }: { company: Company }) {
   const others = (view.data?.companies ?? []).filter((o) => o.id !== company.id && o.is_active);
   const mine = canModify(company, user);
   const count = (view.data?.annual ?? []).filter((p) => p.company.id === company.id).length + (view.data?.quarterly ?? []).filter((p) => p.company.id === company.id).length;
+  // A deletion is confirmed against the predictions it removes: until they are counted the
+  // button waits (a count of 0 shown while loading would understate what goes).
+  const counted = view.data !== null;
 
   async function act(fn: () => Promise<unknown>, done: string, to: string) {
     setBusy(true);
@@ -278,13 +281,13 @@ function SameSymbol({ company }: { company: Company }) {
       {mine && (
         <div className="actions">
           {!confirmDelete ? (
-            <button type="button" className="secondary danger" onClick={() => setConfirmDelete(true)}>
+            <button type="button" className="secondary danger" disabled={view.loading} onClick={() => setConfirmDelete(true)}>
               Delete this company…
             </button>
           ) : (
             <div className="notice warn" role="group" aria-label="Confirm deletion">
               <p>
-                Delete {company.symbol} · {company.name} and its {count} prediction{count === 1 ? '' : 's'}? The audit log keeps a copy; the company is gone for everyone who can see it.
+                Delete {company.symbol} · {company.name} and {counted ? `its ${count} prediction${count === 1 ? '' : 's'}` : 'all its predictions'}? The audit log keeps a copy; the company is gone for everyone who can see it.
               </p>
               <button type="button" className="danger" disabled={busy} onClick={() => void act(() => api.del(`/companies/${company.id}?purge=true`), `${company.symbol} deleted.`, '/portfolio')}>
                 Yes, delete it
