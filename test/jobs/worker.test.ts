@@ -3,7 +3,6 @@
 // (on a scratch redis-server with AOF) that loses no acknowledged job.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -20,6 +19,7 @@ import { createLogger } from '../../src/logging.js';
 import type { RiskEngine } from '../../src/risk/index.js';
 import type { Principal } from '../../src/domain/principal.js';
 import { makeRows, tmpDir, writeCsv } from '../bulk/helpers.js';
+import { freePort } from '../../src/ops/dr/local.js';
 
 let db: TestDatabase;
 let world: World;
@@ -251,12 +251,3 @@ describe('worker', () => {
     await new Promise((r) => server.once('exit', r));
   }, 60_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
