@@ -2,6 +2,22 @@ import type { Sql, TxSql } from './pool.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** postgres.js codes and SQLSTATEs of a connection that ended (server shut down or crashed, network). */
+const CONNECTION_LOST = /^(CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED|ECONNRESET|EPIPE|57P0[1-3]|08\w{3})$/;
+/** ... and of one that could not be made. */
+const CANNOT_CONNECT = /^(ECONNREFUSED|ETIMEDOUT|CONNECT_TIMEOUT)$/;
+
+const codeOf = (err: unknown): string => String((err as { code?: unknown } | null)?.code ?? '');
+
+function connectionLost(err: unknown): boolean {
+  return CONNECTION_LOST.test(codeOf(err));
+}
+
+/** The database went away or cannot be reached: an outage a client may retry, not a bug. */
+export function databaseUnavailable(err: unknown): boolean {
+  return connectionLost(err) || CANNOT_CONNECT.test(codeOf(err));
+}
+
 /**
  * The server ended the session instead of answering (57P01 admin_shutdown, 57P02 crash_shutdown):
  * whatever the statement or transaction was doing did not commit, so running it once more on
@@ -10,15 +26,8 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * ten seconds after the database was back).
  */
 function serverEndedSession(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = codeOf(err);
   return code === '57P01' || code === '57P02';
-}
-
-const CONNECTION_LOST = /^(CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED|ECONNRESET|EPIPE|57P0[1-3]|08\w{3})$/;
-
-function connectionLost(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && CONNECTION_LOST.test(code);
 }
 
 /** Runs `attempt` again, once, when the server ended the session under it. */

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging.js';
 import type { Sql } from '../db/pool.js';
+import { databaseUnavailable } from '../db/tx.js';
 import { DomainError, type ErrorCode } from '../domain/errors.js';
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
@@ -112,9 +113,6 @@ const STATUS: Record<ErrorCode, number> = {
 function errorBody(code: string, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
-
-/** postgres.js connection failures and SQLSTATEs of a server shutting down / not accepting connections. */
-const DB_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED|CONNECT_TIMEOUT|57P0[1-3]|08\w{3})$/;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -229,7 +227,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if ((err as { code?: string }).code === '23505') return reply.status(409).send(errorBody('conflict', 'it already exists (created by a concurrent request); retry to use it'));
     // The database going away mid-request (restart, failover, network) is an outage the client
     // may retry (503), not a bug (500).
-    if (DB_UNAVAILABLE.test(String((err as { code?: string }).code ?? ''))) {
+    if (databaseUnavailable(err)) {
       req.log.warn({ err: err.message }, 'database unavailable');
       return reply.status(503).header('retry-after', '2').send(errorBody('unavailable', 'the database is unavailable; try again shortly'));
     }

@@ -7,7 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { buildWorld, type World } from '../helpers/fixtures.js';
-import { onceMoreIfServerEnded, withUserTx } from '../../src/db/tx.js';
+import { databaseUnavailable, onceMoreIfServerEnded, withUserTx } from '../../src/db/tx.js';
+
+describe('databaseUnavailable (the API answers 503, not 500)', () => {
+  it('is an ended or unreachable connection, and no other database error', () => {
+    const err = (code?: string) => Object.assign(new Error('x'), code === undefined ? {} : { code });
+    for (const code of ['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03', '08006', 'ECONNREFUSED', 'ETIMEDOUT', 'CONNECT_TIMEOUT']) {
+      expect(databaseUnavailable(err(code)), code).toBe(true);
+    }
+    for (const code of ['23505', '42P01', '57014', '0800', 'XECONNRESET', undefined]) expect(databaseUnavailable(err(code)), String(code)).toBe(false);
+    expect(databaseUnavailable(null)).toBe(false);
+  });
+});
 
 describe('onceMoreIfServerEnded', () => {
   const failing = (codes: string[]) => {
